@@ -1,0 +1,44 @@
+"""Between the sessions API messages and the domain. No logic beyond the mapping."""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
+from control_plane.domain.session import Session
+from control_plane.sessions.manager import CreateRequest
+
+
+def create_request(req: pb.CreateSessionRequest) -> CreateRequest:
+    limits = req.limits
+    return CreateRequest(
+        image=req.image,
+        ttl_seconds=req.ttl_seconds if req.HasField("ttl_seconds") else None,
+        egress=[{"host": r.host, "ports": list(r.ports), "methods": list(r.methods)} for r in req.egress],
+        memory_mb=limits.memory_mb,
+        cpus=limits.cpus,
+        pids=limits.pids,
+        env=dict(req.env),
+        labels=dict(req.labels),
+    )
+
+
+def session_message(s: Session, proxy_url: str, token: str = "") -> pb.Session:
+    return pb.Session(
+        id=s.id,
+        state=pb.State.Value(s.state.value),
+        created_at=_timestamp(s.created_at),
+        expires_at=_timestamp(s.expires_at),
+        egress=[pb.EgressRule(host=r.host, ports=r.ports, methods=r.methods) for r in s.egress],
+        limits=pb.Limits(memory_mb=s.limits.memory_mb, cpus=s.limits.cpus, pids=s.limits.pids),
+        labels=dict(s.labels),
+        proxy_url=proxy_url,
+        token=token,
+        image=s.image,
+    )
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts

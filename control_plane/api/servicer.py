@@ -1,0 +1,123 @@
+"""The sandgate.v1.Sessions gRPC service: parse, make one call, map the result."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import empty_pb2
+
+from control_plane.api import convert
+from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
+from control_plane.errors import InvalidArgument, SandgateError
+from control_plane.sessions.manager import SessionManager
+
+log = logging.getLogger(__name__)
+SERVICE = "sandgate.v1.Sessions"
+MAX_PAGE = 500
+T = TypeVar("T")
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
+    if isinstance(exc, SandgateError):
+        await context.abort(grpc.StatusCode[exc.grpc_code], str(exc))
+    log.exception("sessions API: unexpected error", exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the control plane log")
+
+
+class SessionsService:
+    def __init__(self, manager: SessionManager) -> None:
+        self._manager = manager
+
+    def _proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self._manager.settings.forward_port}"
+
+    async def _call(self, context: Any, work: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await work()
+        except Exception as exc:
+            await _abort(context, exc)
+            raise  # unreachable: abort raises
+
+    async def create(self, req: pb.CreateSessionRequest, context: Any) -> pb.Session:
+        async def work() -> pb.Session:
+            session, token = await self._manager.create(convert.create_request(req))
+            return convert.session_message(session, self._proxy_url(), token)
+
+        return await self._call(context, work)
+
+    async def get(self, req: pb.GetSessionRequest, context: Any) -> pb.Session:
+        async def work() -> pb.Session:
+            return convert.session_message(self._manager.get(req.session_id), self._proxy_url())
+
+        return await self._call(context, work)
+
+    async def list(self, req: pb.ListSessionsRequest, context: Any) -> pb.ListSessionsResponse:
+        async def work() -> pb.ListSessionsResponse:
+            sessions = self._manager.list(dict(req.label_selector))
+            start = _page_offset(req.page_token)
+            size = min(req.page_size or 100, MAX_PAGE)
+            page = sessions[start : start + size]
+            token = _page_token(start + size) if start + size < len(sessions) else ""
+            return pb.ListSessionsResponse(
+                sessions=[convert.session_message(s, self._proxy_url()) for s in page], next_page_token=token
+            )
+
+        return await self._call(context, work)
+
+    async def delete(self, req: pb.DeleteSessionRequest, context: Any) -> empty_pb2.Empty:
+        async def work() -> empty_pb2.Empty:
+            await self._manager.delete(req.session_id)
+            return empty_pb2.Empty()
+
+        return await self._call(context, work)
+
+    async def exec(self, req: pb.ExecRequest, context: Any) -> AsyncIterator[pb.ExecResponse]:
+        try:
+            chunks = self._manager.exec(req.session_id, list(req.argv), dict(req.env), req.stdin, req.timeout_seconds)
+            async for chunk in chunks:
+                if chunk.exit_code is not None:
+                    yield pb.ExecResponse(exit_code=chunk.exit_code)
+                elif chunk.stream == "stderr":
+                    yield pb.ExecResponse(stderr=chunk.data)
+                else:
+                    yield pb.ExecResponse(stdout=chunk.data)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        def unary(fn: Any, request: Any, response: Any) -> grpc.RpcMethodHandler:
+            return grpc.unary_unary_rpc_method_handler(
+                fn, request_deserializer=request.FromString, response_serializer=response.SerializeToString
+            )
+
+        return grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "CreateSession": unary(self.create, pb.CreateSessionRequest, pb.Session),
+                "GetSession": unary(self.get, pb.GetSessionRequest, pb.Session),
+                "ListSessions": unary(self.list, pb.ListSessionsRequest, pb.ListSessionsResponse),
+                "DeleteSession": unary(self.delete, pb.DeleteSessionRequest, empty_pb2.Empty),
+                "Exec": grpc.unary_stream_rpc_method_handler(
+                    self.exec,
+                    request_deserializer=pb.ExecRequest.FromString,
+                    response_serializer=pb.ExecResponse.SerializeToString,
+                ),
+            },
+        )
+
+
+def _page_offset(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("o:"))
+    except ValueError as exc:
+        raise InvalidArgument("is not a token this server issued", field="page_token") from exc
+
+
+def _page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()

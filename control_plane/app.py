@@ -1,0 +1,149 @@
+"""Wires config to store, cache, servers, session manager and the managed Envoy; owns their lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from control_plane.api.auth import BearerAuthInterceptor
+from control_plane.api.gen.sandgate.v1 import sessions_pb2
+from control_plane.api.servicer import SERVICE as SESSIONS_SERVICE
+from control_plane.api.servicer import SessionsService
+from control_plane.authz.service import AuthorizationService
+from control_plane.config import Settings, split_addr
+from control_plane.domain.session import Limits
+from control_plane.envoy_process import EnvoyOptions, ManagedEnvoy, default_binary
+from control_plane.secrets import load_or_create_token
+from control_plane.sessions.docker_runtime import DockerRuntime
+from control_plane.sessions.keyring import Keyring
+from control_plane.sessions.manager import ManagerSettings, SessionManager
+from control_plane.sessions.runtime import ContainerRuntime
+from control_plane.store import Store
+from control_plane.xds.builders import EgressSettings
+from control_plane.xds.cache import SnapshotCache
+from control_plane.xds.publisher import ConfigPublisher
+from control_plane.xds.server import AdsServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Ports:
+    grpc: int = 0
+    xds: int = 0
+
+
+class App:
+    def __init__(self, settings: Settings, runtime: ContainerRuntime | None = None) -> None:
+        self.settings = settings
+        state = settings.state_dir
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (state / "sessions").mkdir(exist_ok=True, mode=0o755)
+        state.chmod(0o711)  # sandboxes' socket directories live below; nothing else is readable
+        self.api_token = load_or_create_token(settings.api_token, state / "api-token")
+        self.admin_token = load_or_create_token(settings.admin_token, state / "admin-token")
+        self.store = Store(state / "sandgate.db")
+        self.keyring = Keyring(self.store, time.time())
+        self.cache = SnapshotCache()
+        self.manager = self._manager(runtime or DockerRuntime(settings.container_runtime))
+        self.ports = Ports()
+        self.envoy: ManagedEnvoy | None = None
+        self._servers: list[grpc.aio.Server] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _manager(self, runtime: ContainerRuntime) -> SessionManager:
+        s = self.settings
+        egress = EgressSettings(
+            dns_resolvers=tuple(split_addr(r, "dns_resolvers") for r in s.dns_resolvers),
+            dns_lookup_family=s.dns_lookup_family,
+        )
+        forwarder = s.state_dir / "bin" / "sandgate-forward"
+        publisher = ConfigPublisher(
+            self.cache, egress, lambda sid: s.state_dir / "sessions" / sid / "proxy.sock", self.keyring.jwks,
+            s.apply_timeout_seconds,
+        )  # fmt: skip
+        settings = ManagerSettings(
+            node_id=s.node_id, state_dir=s.state_dir, forwarder_binary=forwarder, default_image=s.default_image,
+            forward_port=s.forward_port, default_ttl_seconds=s.default_ttl_seconds,
+            max_ttl_seconds=s.max_ttl_seconds, max_sessions=s.max_sessions,
+            default_limits=Limits(s.default_memory_mb, s.default_cpus, s.default_pids),
+            allow_broad_wildcards=s.allow_broad_wildcards,
+        )  # fmt: skip
+        self.publisher = publisher
+        return SessionManager(settings, self.store, runtime, publisher, self.keyring)
+
+    async def start(self) -> None:
+        self._install_forwarder()
+        self.ports.xds = await self._start_xds_server()
+        self.ports.grpc = await self._start_api_server()
+        self.publisher.ensure_node(self.settings.node_id)
+        self.manager.republish()
+        if self.settings.manage_envoy:
+            await self._start_envoy()
+        self._tasks.append(asyncio.create_task(self.manager.expire_loop()))
+        log.info("sandgate: sessions API on %s, xDS on port %d", self.settings.grpc_addr, self.ports.xds)
+
+    def _install_forwarder(self) -> None:
+        src = self.settings.forwarder_binary
+        if not src.exists():
+            raise FileNotFoundError(f"the sandbox forwarder {src} is missing; run `make setup` first")
+        dst = self.settings.state_dir / "bin" / "sandgate-forward"
+        dst.parent.mkdir(exist_ok=True)
+        tmp = dst.with_suffix(".new")
+        shutil.copy2(src, tmp)
+        tmp.chmod(0o755)
+        tmp.replace(dst)
+
+    async def _start_xds_server(self) -> int:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers([AdsServer(self.cache).handler(), AuthorizationService(self.manager.view).handler()])
+        port = server.add_insecure_port(self.settings.xds_addr)
+        await server.start()
+        self._servers.append(server)
+        return port
+
+    async def _start_api_server(self) -> int:
+        server = grpc.aio.server(interceptors=[BearerAuthInterceptor(self.api_token)])
+        server.add_generic_rpc_handlers([SessionsService(self.manager).handler()])
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        await health_servicer.set(SESSIONS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        names = (
+            sessions_pb2.DESCRIPTOR.services_by_name["Sessions"].full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(names, server)
+        port = server.add_insecure_port(self.settings.grpc_addr)
+        await server.start()
+        self._servers.append(server)
+        return port
+
+    async def _start_envoy(self) -> None:
+        s = self.settings
+        binary = Path(s.envoy_binary) if s.envoy_binary else default_binary()
+        options = EnvoyOptions(binary, s.node_id, s.envoy_admin_port, self.ports.xds, s.state_dir,
+                               s.envoy_concurrency, s.xds_api)  # fmt: skip
+        self.envoy = ManagedEnvoy(options)
+        await self.envoy.start()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.envoy:
+            await self.envoy.stop()
+        for server in self._servers:
+            await server.stop(grace=2)
+        self.store.close()

@@ -1,0 +1,88 @@
+"""A small client for the sessions API, used by the CLI and the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2
+
+from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
+
+_PATH = "/sandgate.v1.Sessions/"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+class SessionsClient:
+    def __init__(self, address: str, token: str, timeout: float = 60.0) -> None:
+        self._channel = grpc.insecure_channel(address)
+        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._timeout = timeout
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _unary(self, method: str, request: Any, response_type: Any) -> Any:
+        call = self._channel.unary_unary(
+            _PATH + method, request_serializer=type(request).SerializeToString, response_deserializer=response_type.FromString
+        )
+        return call(request, metadata=self._metadata, timeout=self._timeout)
+
+    def create(
+        self,
+        egress: Sequence[Mapping[str, Any]] = (),
+        ttl_seconds: int | None = None,
+        image: str = "",
+        labels: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        limits: Mapping[str, Any] | None = None,
+    ) -> pb.Session:
+        req = pb.CreateSessionRequest(
+            image=image,
+            egress=[pb.EgressRule(**rule) for rule in egress],
+            labels=dict(labels or {}),
+            env=dict(env or {}),
+            limits=pb.Limits(**(limits or {})),
+        )
+        if ttl_seconds is not None:
+            req.ttl_seconds = ttl_seconds
+        return self._unary("CreateSession", req, pb.Session)  # type: ignore[no-any-return]
+
+    def get(self, session_id: str) -> pb.Session:
+        return self._unary("GetSession", pb.GetSessionRequest(session_id=session_id), pb.Session)  # type: ignore[no-any-return]
+
+    def list(self, labels: Mapping[str, str] | None = None, page_size: int = 0, page_token: str = "") -> pb.ListSessionsResponse:
+        req = pb.ListSessionsRequest(label_selector=dict(labels or {}), page_size=page_size, page_token=page_token)
+        return self._unary("ListSessions", req, pb.ListSessionsResponse)  # type: ignore[no-any-return]
+
+    def delete(self, session_id: str) -> None:
+        self._unary("DeleteSession", pb.DeleteSessionRequest(session_id=session_id), empty_pb2.Empty)
+
+    def exec_stream(
+        self, session_id: str, argv: Sequence[str], stdin: bytes = b"", env: Mapping[str, str] | None = None, timeout_seconds: int = 0
+    ) -> Iterator[pb.ExecResponse]:
+        call = self._channel.unary_stream(
+            _PATH + "Exec", request_serializer=pb.ExecRequest.SerializeToString, response_deserializer=pb.ExecResponse.FromString
+        )
+        req = pb.ExecRequest(session_id=session_id, argv=list(argv), stdin=stdin, env=dict(env or {}), timeout_seconds=timeout_seconds)
+        return call(req, metadata=self._metadata, timeout=self._timeout)  # type: ignore[no-any-return]
+
+    def exec(self, session_id: str, argv: Sequence[str], stdin: bytes = b"", **kw: Any) -> ExecResult:
+        out, err, code = bytearray(), bytearray(), -1
+        for chunk in self.exec_stream(session_id, argv, stdin, **kw):
+            kind = chunk.WhichOneof("output")
+            if kind == "stdout":
+                out += chunk.stdout
+            elif kind == "stderr":
+                err += chunk.stderr
+            elif kind == "exit_code":
+                code = chunk.exit_code
+        return ExecResult(code, bytes(out), bytes(err))

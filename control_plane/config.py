@@ -1,0 +1,116 @@
+"""Settings: parsed and validated once at start from a TOML file plus SANDGATE_* environment overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from control_plane.errors import InvalidArgument
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = Path("/var/lib/sandgate")
+    grpc_addr: str = "127.0.0.1:50051"
+    admin_addr: str = "127.0.0.1:8081"
+    xds_addr: str = "127.0.0.1:18000"
+    api_token: str = ""
+    admin_token: str = ""
+    node_id: str = "sandgate-local"
+    manage_envoy: bool = True
+    envoy_binary: str = ""
+    envoy_admin_port: int = 9901
+    envoy_concurrency: int = 1
+    xds_api: str = "DELTA_GRPC"
+    default_image: str = "sandgate-sandbox:latest"
+    container_runtime: str = "runsc-sandgate"
+    forwarder_binary: Path = REPO / "build" / "sandgate-forward"
+    forward_port: int = 3128
+    default_ttl_seconds: int = 3600
+    max_ttl_seconds: int = 86400
+    max_sessions: int = 500
+    default_memory_mb: int = 512
+    default_cpus: float = 1.0
+    default_pids: int = 512
+    dns_resolvers: tuple[str, ...] = ()
+    dns_lookup_family: str = "V4_PREFERRED"
+    apply_timeout_seconds: float = 10.0
+    allow_broad_wildcards: bool = False
+
+
+ENV_OVERRIDES = {
+    "SANDGATE_API_TOKEN": "api_token",
+    "SANDGATE_ADMIN_TOKEN": "admin_token",
+    "SANDGATE_GRPC_ADDR": "grpc_addr",
+    "SANDGATE_ADMIN_ADDR": "admin_addr",
+    "SANDGATE_XDS_ADDR": "xds_addr",
+    "SANDGATE_STATE_DIR": "state_dir",
+    "SANDGATE_NODE_ID": "node_id",
+    "SANDGATE_DEFAULT_IMAGE": "default_image",
+    "SANDGATE_DNS_RESOLVERS": "dns_resolvers",
+    "SANDGATE_ENVOY_ADMIN_PORT": "envoy_admin_port",
+}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read `path` (TOML, optional), apply environment overrides, validate. Raises InvalidArgument naming the key."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidArgument(f"cannot read config file {path}: {exc}", field="config") from exc
+    for var, key in ENV_OVERRIDES.items():
+        if environ.get(var):
+            raw[key] = environ[var].split(",") if key == "dns_resolvers" else environ[var]
+    values = {key: _coerce(key, value) for key, value in raw.items()}
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if key not in _FIELDS:
+        raise InvalidArgument(f"unknown setting {key!r}", field=key)
+    default = getattr(Settings(), key)
+    try:
+        if isinstance(default, bool):
+            return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes"}
+        if isinstance(default, Path):
+            return Path(str(value))
+        if isinstance(default, tuple):
+            return tuple(str(v).strip() for v in value if str(v).strip())
+        return type(default)(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"expected {type(default).__name__}, got {value!r}", field=key) from exc
+
+
+def _validate(s: Settings) -> None:
+    for key in ("grpc_addr", "admin_addr", "xds_addr"):
+        split_addr(getattr(s, key), key)
+    for resolver in s.dns_resolvers:
+        split_addr(resolver, "dns_resolvers")
+    if not 1 <= s.default_ttl_seconds <= s.max_ttl_seconds:
+        raise InvalidArgument("must be between 1 and max_ttl_seconds", field="default_ttl_seconds")
+    if s.max_sessions < 1:
+        raise InvalidArgument("must be at least 1", field="max_sessions")
+    if s.xds_api not in {"GRPC", "DELTA_GRPC"}:
+        raise InvalidArgument("must be GRPC (state of the world) or DELTA_GRPC", field="xds_api")
+    if s.default_pids < 512:
+        raise InvalidArgument("must be at least 512: gVisor's own threads count against it", field="default_pids")
+
+
+def split_addr(addr: str, key: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InvalidArgument(f"{addr!r} is not HOST:PORT", field=key)
+    return host, int(port)

@@ -1,0 +1,24 @@
+"""Bearer tokens for the APIs: from config, or generated once and kept in the state directory (0600)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def load_or_create_token(configured: str, path: Path) -> str:
+    """The configured token, else the one stored at `path`, else a new one written there. Never logs the token."""
+    if configured:
+        return configured
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    log.warning("generated a new token; it is in %s", path)
+    return token

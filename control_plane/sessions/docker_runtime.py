@@ -1,0 +1,179 @@
+"""Docker + gVisor (runsc). Blocking SDK calls run in threads, never on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+import subprocess
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import docker
+import docker.errors
+from docker.types import Mount
+
+from control_plane.errors import Unavailable
+from control_plane.sessions.runtime import (
+    FORWARDER,
+    NODE_LABEL,
+    SANDBOX_MOUNT,
+    SANDBOX_USER,
+    SESSION_LABEL,
+    ContainerSpec,
+    ExecChunk,
+    container_name,
+)
+
+log = logging.getLogger(__name__)
+RUNSC_ROOT = "/var/run/docker/runtime-runc/moby"
+
+
+class DockerRuntime:
+    def __init__(self, runtime: str = "runsc-sandgate", runsc_binary: str = "runsc") -> None:
+        self._runtime = runtime
+        self._runsc = runsc_binary
+        self._client: Any = None
+
+    def _docker(self) -> Any:
+        if self._client is None:
+            try:
+                self._client = docker.from_env(timeout=60)
+            except docker.errors.DockerException as exc:
+                raise Unavailable(f"cannot reach dockerd: {exc}") from exc
+        return self._client
+
+    async def image_exists(self, image: str) -> bool:
+        def probe() -> bool:
+            try:
+                self._docker().images.get(image)
+            except docker.errors.ImageNotFound:
+                return False
+            return True
+
+        return await asyncio.to_thread(probe)
+
+    async def start(self, spec: ContainerSpec) -> str:
+        try:
+            return await asyncio.to_thread(self._run, spec)
+        except docker.errors.DockerException as exc:
+            await self.remove(spec.session_id)
+            raise Unavailable(f"the sandbox runtime failed to start the container: {exc}") from exc
+
+    def _run(self, spec: ContainerSpec) -> str:
+        limits = spec.limits
+        container = self._docker().containers.run(
+            spec.image,
+            entrypoint=[FORWARDER],
+            command=["serve", str(spec.forward_port), f"{SANDBOX_MOUNT}/proxy.sock"],
+            name=container_name(spec.session_id),
+            detach=True,
+            runtime=self._runtime,
+            network_mode="none",
+            dns=["127.0.0.1"],  # the sandbox's own loopback: the host's resolver is not even named
+            read_only=True,
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={spec.scratch_mb}m,mode=1777"},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            user=SANDBOX_USER,
+            working_dir="/tmp",
+            hostname="sandbox",
+            mem_limit=f"{limits.memory_mb}m",
+            memswap_limit=f"{limits.memory_mb}m",
+            nano_cpus=int(limits.cpus * 1e9),
+            pids_limit=limits.pids,
+            environment=dict(spec.env),
+            labels={SESSION_LABEL: spec.session_id, NODE_LABEL: spec.node_id},
+            mounts=[Mount(target=SANDBOX_MOUNT, source=str(spec.socket_dir), type="bind", read_only=True)],
+        )
+        return str(container.id)
+
+    async def remove(self, session_id: str) -> None:
+        await asyncio.to_thread(self._remove, container_name(session_id))
+
+    def _remove(self, name: str) -> None:
+        try:
+            self._docker().containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        self._delete_orphaned_sandboxes()
+
+    def _delete_orphaned_sandboxes(self) -> None:
+        """A failed runsc start leaks runsc-sandbox/gofer processes that docker no longer knows."""
+        try:
+            listed = subprocess.run([self._runsc, "--root", RUNSC_ROOT, "list", "-quiet"],
+                                    capture_output=True, text=True, timeout=10, check=False)  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        known = {c.id for c in self._docker().containers.list(all=True)}
+        for cid in listed.stdout.split():
+            if cid not in known:
+                log.warning("deleting orphaned runsc sandbox %s", cid)
+                subprocess.run([self._runsc, "--root", RUNSC_ROOT, "delete", "--force", cid],
+                               capture_output=True, timeout=30, check=False)  # fmt: skip
+
+    async def managed(self, node_id: str) -> dict[str, str]:
+        """Containers Sandgate started for `node_id`: session id to container id."""
+
+        def scan() -> dict[str, str]:
+            found = self._docker().containers.list(all=True, filters={"label": f"{NODE_LABEL}={node_id}"})
+            return {c.labels[SESSION_LABEL]: c.id for c in found}
+
+        return await asyncio.to_thread(scan)
+
+    async def exec(
+        self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
+    ) -> AsyncIterator[ExecChunk]:
+        api = self._docker().api
+        command = [FORWARDER, "run", str(timeout_s), *argv]
+        exec_id = await asyncio.to_thread(
+            api.exec_create, container_name(session_id), command, stdin=True,
+            environment=dict(env), user=SANDBOX_USER, workdir="/tmp",
+        )  # fmt: skip
+        queue: asyncio.Queue[ExecChunk | None] = asyncio.Queue(maxsize=64)
+        loop = asyncio.get_running_loop()
+        raw = await asyncio.to_thread(api.exec_start, exec_id, socket=True)
+        reader = loop.run_in_executor(None, _pump, raw._sock, stdin, queue, loop)
+        try:
+            while (chunk := await queue.get()) is not None:
+                yield chunk
+            await reader
+            info = await asyncio.to_thread(api.exec_inspect, exec_id)
+            yield ExecChunk(exit_code=int(info.get("ExitCode") or 0))
+        finally:
+            raw._sock.close()
+            while not reader.done():  # unblock the pump if the consumer left early
+                while not queue.empty():
+                    queue.get_nowait()
+                await asyncio.sleep(0.01)
+
+
+def _pump(sock: socket.socket, stdin: bytes, queue: asyncio.Queue[ExecChunk | None], loop: asyncio.AbstractEventLoop) -> None:
+    """Write stdin, then demultiplex docker's framed stdout/stderr into the queue (blocking thread)."""
+
+    def put(item: ExecChunk | None) -> None:
+        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+
+    try:
+        if stdin:
+            sock.sendall(stdin)
+        sock.shutdown(socket.SHUT_WR)
+        while header := _read_exact(sock, 8):
+            kind, size = struct.unpack(">BxxxL", header)
+            data = _read_exact(sock, size)
+            put(ExecChunk(stream="stderr" if kind == 2 else "stdout", data=data))
+    except OSError:
+        pass
+    finally:
+        put(None)
+
+
+def _read_exact(sock: socket.socket, size: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < size:
+        part = sock.recv(size - len(buf))
+        if not part:
+            return b""
+        buf += part
+    return bytes(buf)

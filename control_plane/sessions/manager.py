@@ -1,0 +1,241 @@
+"""Session lifecycle: create, inspect, exec, end and expire sandboxes, keeping store, Envoy and docker in step."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from control_plane.authz.decide import SessionView
+from control_plane.domain import session as sess
+from control_plane.domain import tokens
+from control_plane.domain.rules import EgressRule, parse_rules
+from control_plane.domain.session import LimitBounds, Limits, Session, State
+from control_plane.errors import CapacityExhausted, FailedPrecondition, InvalidArgument, NotFound, SandgateError, Unavailable
+from control_plane.sessions.keyring import Keyring
+from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, ExecChunk
+from control_plane.store import Store
+from control_plane.xds.publisher import ConfigPublisher
+
+log = logging.getLogger(__name__)
+SOCKET_WAIT_S = 5.0
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    image: str = ""
+    ttl_seconds: int | None = None
+    egress: Sequence[dict[str, object]] = ()
+    memory_mb: int = 0
+    cpus: float = 0.0
+    pids: int = 0
+    env: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ManagerSettings:
+    node_id: str
+    state_dir: Path
+    forwarder_binary: Path
+    default_image: str
+    forward_port: int
+    default_ttl_seconds: int
+    max_ttl_seconds: int
+    max_sessions: int
+    default_limits: Limits
+    bounds: LimitBounds = LimitBounds()
+    allow_broad_wildcards: bool = False
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.state_dir / "sessions"
+
+    def socket_dir(self, session_id: str) -> Path:
+        return self.sessions_dir / session_id
+
+
+class SessionManager:
+    def __init__(
+        self,
+        settings: ManagerSettings,
+        store: Store,
+        runtime: ContainerRuntime,
+        publisher: ConfigPublisher,
+        keyring: Keyring,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._store = store
+        self._runtime = runtime
+        self._publisher = publisher
+        self._keyring = keyring
+        self._clock = clock
+        self._sessions: dict[str, Session] = {s.id: s for s in store.sessions()}
+        self._reserved = 0
+
+    # ---- queries -------------------------------------------------------------------------------
+
+    def get(self, session_id: str) -> Session:
+        sess.validate_session_id(session_id)
+        found = self._sessions.get(session_id)
+        if found is None:
+            raise NotFound(f"session {session_id} does not exist (it may have ended or expired)")
+        return found
+
+    def list(self, selector: Mapping[str, str] | None = None) -> list[Session]:
+        return [s for s in self._sessions.values() if sess.matches_labels(s, selector or {})]
+
+    def view(self, session_id: str) -> SessionView | None:
+        """What ext_authz needs; None for an unknown session (deny)."""
+        s = self._sessions.get(session_id)
+        if s is None:
+            return None
+        return SessionView(s.id, s.state == State.READY and s.expires_at > self._clock(), s.token_id, s.egress)
+
+    def proxy_env(self, session: Session, token: str) -> dict[str, str]:
+        url = f"http://sandgate:{token}@127.0.0.1:{self.settings.forward_port}"
+        no_proxy = "localhost,127.0.0.1"
+        return {
+            "HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
+            "NO_PROXY": no_proxy, "no_proxy": no_proxy, "SANDGATE_SESSION_ID": session.id,
+        }  # fmt: skip
+
+    def republish(self) -> None:
+        """Put every stored session's config back into the (empty) cache, e.g. after a restart."""
+        for session in self._sessions.values():
+            self._publisher.put_session(session)
+
+    # ---- create --------------------------------------------------------------------------------
+
+    def _validate(self, req: CreateRequest) -> Session:
+        st = self.settings
+        now = self._clock()
+        ttl = sess.validate_ttl(req.ttl_seconds, st.default_ttl_seconds, st.max_ttl_seconds)
+        return Session(
+            id=sess.new_session_id(),
+            state=State.PENDING,
+            node_id=st.node_id,
+            image=req.image.strip() or st.default_image,
+            created_at=now,
+            expires_at=now + ttl,
+            egress=parse_rules(list(req.egress), allow_broad=st.allow_broad_wildcards),
+            limits=sess.validate_limits(req.memory_mb, req.cpus, req.pids, st.default_limits, st.bounds),
+            labels=sess.validate_labels(req.labels),
+            env=sess.validate_env(req.env),
+            token_id=tokens.new_token_id(),
+        )
+
+    async def create(self, req: CreateRequest) -> tuple[Session, str]:
+        """Start a sandbox; READY only once Envoy has ACKed its listener. Returns the session and its token."""
+        session = self._validate(req)
+        if len(self._sessions) + self._reserved >= self.settings.max_sessions:
+            raise CapacityExhausted(f"this Sandgate runs at most {self.settings.max_sessions} sessions; end one first")
+        self._reserved += 1
+        try:
+            if not await self._runtime.image_exists(session.image):
+                raise InvalidArgument(f"image {session.image!r} is not present on this host", field="image")
+            token = tokens.mint(self._keyring.current, session.id, session.token_id, session.created_at, session.expires_at)
+            self._sessions[session.id] = session
+            try:
+                session = await self._start(session, token)
+            except BaseException:
+                await self._teardown(session)
+                raise
+        finally:
+            self._reserved -= 1
+        return session, token
+
+    async def _start(self, session: Session, token: str) -> Session:
+        self._store.put_session(session)
+        socket_dir = self._prepare_socket_dir(session.id, token)
+        await self._publisher.wait(session.node_id, self._publisher.put_session(session))
+        await _wait_for_path(socket_dir / "proxy.sock", SOCKET_WAIT_S)
+        env = {**session.env, **self.proxy_env(session, token)}
+        spec = ContainerSpec(session.id, session.node_id, session.image, session.limits, socket_dir,
+                             self.settings.forward_port, env)  # fmt: skip
+        container_id = await self._runtime.start(spec)
+        return self._save(replace(session, state=State.READY, container_id=container_id))
+
+    def _prepare_socket_dir(self, session_id: str, token: str) -> Path:
+        path = self.settings.socket_dir(session_id)
+        path.mkdir(parents=True, mode=0o755)
+        (path / "token").write_text(token)
+        (path / "token").chmod(0o444)
+        # A hard link: the sandbox sees the forwarder without a second host mount.
+        try:
+            (path / "sandgate-forward").hardlink_to(self.settings.forwarder_binary)
+        except OSError:
+            shutil.copy2(self.settings.forwarder_binary, path / "sandgate-forward")
+        return path
+
+    def _save(self, session: Session) -> Session:
+        self._store.put_session(session)
+        self._sessions[session.id] = session
+        return session
+
+    # ---- delete / expire -------------------------------------------------------------------------
+
+    async def delete(self, session_id: str) -> None:
+        """End a session. Idempotent: an unknown (already ended) session is not an error."""
+        sess.validate_session_id(session_id)
+        session = self._sessions.get(session_id)
+        if session is not None:
+            await self._teardown(session)
+
+    async def _teardown(self, session: Session) -> None:
+        self._sessions.pop(session.id, None)  # revokes the token for ext_authz at once
+        expected = self._publisher.remove_session(session)
+        try:
+            await self._runtime.remove(session.id)
+        finally:
+            with contextlib.suppress(SandgateError):
+                await self._publisher.wait(session.node_id, expected)
+            shutil.rmtree(self.settings.socket_dir(session.id), ignore_errors=True)
+            self._store.delete_session(session.id)
+        log.info("session %s ended", session.id)
+
+    async def expire_loop(self, interval: float = 1.0) -> None:
+        while True:
+            now = self._clock()
+            for session in [s for s in self._sessions.values() if s.expires_at <= now]:
+                log.info("session %s expired", session.id)
+                with contextlib.suppress(SandgateError):
+                    await self._teardown(session)
+            await asyncio.sleep(interval)
+
+    # ---- use -----------------------------------------------------------------------------------
+
+    def require_ready(self, session_id: str) -> Session:
+        session = self.get(session_id)
+        if session.state != State.READY:
+            raise FailedPrecondition(f"session {session_id} is {session.state.value}, not READY")
+        return session
+
+    def exec(
+        self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
+    ) -> AsyncIterator[ExecChunk]:
+        session = self.require_ready(session_id)
+        if not argv or not argv[0]:
+            raise InvalidArgument("must name a program to run", field="argv")
+        extra = sess.validate_env(env)
+        token = (self.settings.socket_dir(session_id) / "token").read_text()
+        full_env = {**session.env, **extra, **self.proxy_env(session, token)}
+        return self._runtime.exec(session_id, argv, full_env, stdin, timeout_s)
+
+    async def replace_rules(self, session_id: str, rules: tuple[EgressRule, ...]) -> dict[tuple[str, str], str | None]:
+        session = self._save(self.get(session_id).with_egress(rules))
+        return self._publisher.put_routes(session)
+
+
+async def _wait_for_path(path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise Unavailable(f"Envoy did not open the session socket {path} in time")
+        await asyncio.sleep(0.01)

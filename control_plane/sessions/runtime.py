@@ -1,0 +1,51 @@
+"""The container runtime behind a small Protocol. Docker + runsc today; Kubernetes later."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from control_plane.domain.session import Limits
+
+SESSION_LABEL = "sandgate.session"
+NODE_LABEL = "sandgate.node"
+SANDBOX_MOUNT = "/run/sandgate"
+SANDBOX_USER = "65534:65534"
+FORWARDER = f"{SANDBOX_MOUNT}/sandgate-forward"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    session_id: str
+    node_id: str
+    image: str
+    limits: Limits
+    socket_dir: Path
+    forward_port: int
+    env: Mapping[str, str] = field(default_factory=dict)
+    scratch_mb: int = 256
+
+
+@dataclass(frozen=True)
+class ExecChunk:
+    """One piece of output (`stream` is "stdout" or "stderr"), or the end (`exit_code` set)."""
+
+    stream: str = ""
+    data: bytes = b""
+    exit_code: int | None = None
+
+
+class ContainerRuntime(Protocol):
+    async def image_exists(self, image: str) -> bool: ...
+    async def start(self, spec: ContainerSpec) -> str: ...
+    async def remove(self, session_id: str) -> None: ...
+    async def managed(self, node_id: str) -> dict[str, str]: ...
+    def exec(
+        self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
+    ) -> AsyncIterator[ExecChunk]: ...
+
+
+def container_name(session_id: str) -> str:
+    return f"sandgate-{session_id}"

@@ -1,0 +1,110 @@
+"""SQLite persistence for sessions and signing keys.
+
+Plain SQL with JSON text columns, nothing SQLite-specific beyond the connection setup, so that a
+Postgres backend can implement the same methods. Every write commits before it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from control_plane.domain.rules import EgressRule
+from control_plane.domain.session import Limits, Session, State
+from control_plane.domain.tokens import SigningKey
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    image TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    egress TEXT NOT NULL,
+    limits TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    env TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    token_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid TEXT PRIMARY KEY,
+    private_pem BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
+"""
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def put_session(self, s: Session) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    s.id, s.state.value, s.node_id, s.image, s.created_at, s.expires_at,
+                    json.dumps([r.to_dict() for r in s.egress]),
+                    json.dumps([s.limits.memory_mb, s.limits.cpus, s.limits.pids]),
+                    json.dumps(dict(s.labels)), json.dumps(dict(s.env)), s.container_id, s.token_id,
+                ),
+            )  # fmt: skip
+
+    def delete_session(self, session_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    def sessions(self) -> list[Session]:
+        rows = self._db.execute("SELECT * FROM sessions ORDER BY created_at, id").fetchall()
+        return [_session_from_row(row) for row in rows]
+
+    def add_key(self, key: SigningKey) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO signing_keys VALUES (?,?,?)", (key.kid, key.private_pem, key.created_at))
+
+    def keys(self) -> list[SigningKey]:
+        rows = self._db.execute("SELECT kid, private_pem, created_at FROM signing_keys ORDER BY created_at DESC")
+        return [SigningKey(kid=r[0], private_pem=bytes(r[1]), created_at=r[2]) for r in rows]
+
+
+def _session_from_row(row: tuple[object, ...]) -> Session:
+    (sid, state, node, image, created, expires, egress, limits, labels, env, container, token_id) = row
+    mem, cpus, pids = json.loads(str(limits))
+    return Session(
+        id=str(sid),
+        state=State(str(state)),
+        node_id=str(node),
+        image=str(image),
+        created_at=float(str(created)),
+        expires_at=float(str(expires)),
+        egress=tuple(
+            EgressRule(r["host"], tuple(r["ports"]), tuple(r["methods"])) for r in json.loads(str(egress))
+        ),
+        limits=Limits(mem, cpus, pids),
+        labels=json.loads(str(labels)),
+        env=json.loads(str(env)),
+        container_id=str(container),
+        token_id=str(token_id),
+    )

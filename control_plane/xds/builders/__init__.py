@@ -1,0 +1,41 @@
+"""One builder per Envoy resource kind. Each returns a proto3-JSON mapping; `xds.resource.build` types it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+CONTROL_PLANE_CLUSTER = "sandgate_control_plane"
+EGRESS_CLUSTER = "sandgate_egress"
+DNS_CACHE_NAME = "sandgate_dns"
+TYPE = "type.googleapis.com/"
+
+
+@dataclass(frozen=True)
+class EgressSettings:
+    """What every session's Envoy config shares."""
+
+    dns_resolvers: tuple[tuple[str, int], ...] = ()  # empty: the host's resolver
+    dns_lookup_family: str = "V4_PREFERRED"
+    connect_timeout_s: float = 5.0
+    idle_timeout_s: int = 300
+
+
+def session_resource_name(session_id: str) -> str:
+    return f"session-{session_id}"
+
+
+def dns_cache_config(settings: EgressSettings) -> dict[str, Any]:
+    """Shared, byte-identical, by the DFP cluster and the DFP filter (Envoy requires that)."""
+    config: dict[str, Any] = {"name": DNS_CACHE_NAME, "dns_lookup_family": settings.dns_lookup_family}
+    if settings.dns_resolvers:
+        config["typed_dns_resolver_config"] = {
+            "name": "envoy.network.dns_resolver.cares",
+            "typed_config": {
+                "@type": TYPE + "envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
+                "resolvers": [{"socket_address": {"address": a, "port_value": p}} for a, p in settings.dns_resolvers],
+                "use_resolvers_as_fallback": False,
+                "dns_resolver_options": {"no_default_search_domain": True},
+            },
+        }
+    return config

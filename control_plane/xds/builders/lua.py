@@ -1,0 +1,49 @@
+"""The Lua filter that moves the session token out of Proxy-Authorization.
+
+Clients send proxy credentials as `Proxy-Authorization: Basic base64(user:token)`; jwt_authn cannot
+read a JWT wrapped that way. This filter decodes it into `x-sandgate-token` (which jwt_authn reads
+and removes) and always strips Proxy-Authorization so the token never travels upstream.
+"""
+
+UNWRAP_TOKEN = r"""
+local ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local INDEX = {}
+for i = 1, 64 do INDEX[ALPHABET:byte(i)] = i - 1 end
+
+local function b64decode(s)
+  local out, bits, nbits = {}, 0, 0
+  for i = 1, #s do
+    local c = s:byte(i)
+    if c == 61 then break end
+    local v = INDEX[c]
+    if v == nil then return nil end
+    bits = bits * 64 + v
+    nbits = nbits + 6
+    if nbits >= 8 then
+      nbits = nbits - 8
+      local byte = math.floor(bits / 2 ^ nbits)
+      out[#out + 1] = string.char(byte)
+      bits = bits - byte * 2 ^ nbits
+    end
+  end
+  return table.concat(out)
+end
+
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  headers:remove("x-sandgate-token")
+  local auth = headers:get("proxy-authorization")
+  if auth == nil then return end
+  headers:remove("proxy-authorization")
+  local scheme, value = auth:match("^%s*(%S+)%s+(%S+)%s*$")
+  if scheme == nil then return end
+  scheme = scheme:lower()
+  if scheme == "bearer" then
+    headers:add("x-sandgate-token", value)
+  elseif scheme == "basic" then
+    local decoded = b64decode(value)
+    local sep = decoded and decoded:find(":", 1, true)
+    if sep then headers:add("x-sandgate-token", decoded:sub(sep + 1)) end
+  end
+end
+"""

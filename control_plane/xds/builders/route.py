@@ -1,0 +1,92 @@
+"""A session's routes: one virtual host per allowed destination, and a default that denies.
+
+Every virtual host has a CONNECT route as well as a prefix route, or CONNECT would escape the check
+(or get a 404). CONNECT routes also go through ext_authz; plain-HTTP routes are decided natively.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from control_plane.domain.rules import EgressRule
+from control_plane.xds.builders import EGRESS_CLUSTER, TYPE, session_resource_name
+from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
+
+DENY_HEADER = "x-sandgate-deny-reason"
+_AUTHZ_PER_ROUTE = TYPE + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
+
+
+def deny_body(session_id: str, reason: str) -> str:
+    return (
+        f"Sandgate denied this request ({reason}): the destination is not allowed by the egress policy "
+        f"of session {session_id}.\nAn operator can allow it with: sandgate egress add {session_id} HOST[:PORT]\n"
+    )
+
+
+def render_session_routes(session_id: str, rules: tuple[EgressRule, ...]) -> dict[str, Any]:
+    vhosts = [_allow_vhost(session_id, i, rule) for i, rule in enumerate(rules)]
+    return {
+        "name": session_resource_name(session_id),
+        "virtual_hosts": [*vhosts, _deny_vhost(session_id)],
+    }
+
+
+def domains_for(rule: EgressRule) -> list[str]:
+    """Envoy matches `host` or `host:port` against these; a bare host means port 80."""
+    domains = []
+    for port in rule.ports:
+        if port == 80:
+            domains.append(rule.host)
+        domains.append(f"{rule.host}:{port}")
+    return domains
+
+
+def _allow_vhost(session_id: str, index: int, rule: EgressRule) -> dict[str, Any]:
+    authz = {"check_settings": {"context_extensions": {"session_id": session_id, "rule": rule.host}}}
+    connect = {
+        "match": {"connect_matcher": {}},
+        "route": {
+            "cluster": EGRESS_CLUSTER,
+            "timeout": "0s",
+            "upgrade_configs": [{"upgrade_type": "CONNECT", "connect_config": {}}],
+        },
+        "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, **authz}},
+    }
+    plain = {"match": {"prefix": "/"}, "route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"}}
+    routes = [connect]
+    if rule.methods:
+        plain["match"]["headers"] = [
+            {"name": ":method", "string_match": {"safe_regex": {"regex": "|".join(rule.methods)}}}
+        ]
+        routes += [plain, _deny_route(session_id, {"prefix": "/"}, "method-not-allowed")]
+    else:
+        routes.append(plain)
+    return {
+        "name": f"allow-{index}-{rule.host}",
+        "domains": domains_for(rule),
+        "routes": routes,
+        "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, "disabled": True}},
+    }
+
+
+def _deny_vhost(session_id: str) -> dict[str, Any]:
+    reason = "host-not-allowed"
+    return {
+        "name": "deny",
+        "domains": ["*"],
+        "routes": [
+            _deny_route(session_id, {"connect_matcher": {}}, reason),
+            _deny_route(session_id, {"prefix": "/"}, reason),
+        ],
+        "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, "disabled": True}},
+    }
+
+
+def _deny_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {
+        "match": match,
+        "direct_response": {"status": 403, "body": {"inline_string": deny_body(session_id, reason)}},
+        "response_headers_to_add": [
+            {"header": {"key": DENY_HEADER, "value": reason}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+        ],
+    }

@@ -1,0 +1,95 @@
+"""The snapshot cache: the newest snapshot per Envoy node, the streams watching it, and what they ACKed.
+
+The ADS server reads snapshots and reports ACKs and NACKs; the session manager publishes changes and
+waits until every connected Envoy of a node has applied them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from control_plane.errors import NotApplied, Rejected, Unavailable
+from control_plane.xds.resource import Resource
+from control_plane.xds.snapshot import Snapshot
+
+Key = tuple[str, str]  # (type_url, name)
+
+
+@dataclass(eq=False)
+class StreamView:
+    """What one connected Envoy stream has confirmed, as the server reports it."""
+
+    node_id: str
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    acked: dict[Key, str] = field(default_factory=dict)
+    nacked: dict[Key, tuple[str, str]] = field(default_factory=dict)
+    acked_types: set[str] = field(default_factory=set)
+
+
+class SnapshotCache:
+    def __init__(self) -> None:
+        self._snapshots: dict[str, Snapshot] = {}
+        self._streams: dict[str, set[StreamView]] = {}
+        self._changed = asyncio.Condition()
+
+    def snapshot(self, node_id: str) -> Snapshot:
+        return self._snapshots.get(node_id, Snapshot())
+
+    def publish(self, node_id: str, upserts: Iterable[Resource] = (), removals: Iterable[Key] = ()) -> None:
+        """Replace resources of a node and wake its streams. Raises InconsistentSnapshot and changes nothing."""
+        self._snapshots[node_id] = self.snapshot(node_id).changed(upserts, removals)
+        for stream in self._streams.get(node_id, ()):
+            stream.wakeup.set()
+
+    def streams(self, node_id: str) -> frozenset[StreamView]:
+        return frozenset(self._streams.get(node_id, ()))
+
+    def connected_nodes(self) -> list[str]:
+        return [node for node, streams in self._streams.items() if streams]
+
+    async def attach(self, stream: StreamView) -> None:
+        self._streams.setdefault(stream.node_id, set()).add(stream)
+        await self.report()
+
+    async def detach(self, stream: StreamView) -> None:
+        self._streams.get(stream.node_id, set()).discard(stream)
+        await self.report()
+
+    async def report(self) -> None:
+        """Called by the server after a stream ACKs, NACKs, connects or leaves."""
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_applied(self, node_id: str, expected: Mapping[Key, str | None], timeout: float) -> None:
+        """Wait until every stream of `node_id` holds each key at its version (None: removed).
+
+        Raises Rejected on a NACK of an expected version, NotApplied on timeout, and Unavailable if
+        no Envoy of that node is connected when the time runs out.
+        """
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: self._applied(node_id, expected))
+        except TimeoutError:
+            raise self._timeout_error(node_id, expected) from None
+
+    def _applied(self, node_id: str, expected: Mapping[Key, str | None]) -> bool:
+        streams = self._streams.get(node_id)
+        if not streams:
+            return False
+        for stream in streams:
+            for key, version in expected.items():
+                nack = stream.nacked.get(key)
+                if nack and nack[0] == version:
+                    raise Rejected(f"Envoy rejected {key[1]}: {nack[1]}")
+                if stream.acked.get(key) != version:
+                    return False
+        return True
+
+    def _timeout_error(self, node_id: str, expected: Mapping[Key, str | None]) -> Exception:
+        streams = self._streams.get(node_id)
+        if not streams:
+            return Unavailable(f"no Envoy of node {node_id!r} is connected to the control plane")
+        pending = sorted({key[1] for s in streams for key, v in expected.items() if s.acked.get(key) != v})
+        return NotApplied(f"Envoy has not yet applied: {', '.join(pending)}")

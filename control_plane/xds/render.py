@@ -1,0 +1,34 @@
+"""Sessions to xDS resources. Each resource is serialized once and versioned by its content."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from envoy_data_plane.envoy.config.cluster.v3 import Cluster
+from envoy_data_plane.envoy.config.listener.v3 import Listener
+from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
+
+from control_plane.domain.session import Session
+from control_plane.xds.builders import EgressSettings, session_resource_name
+from control_plane.xds.builders.cluster import render_egress_cluster
+from control_plane.xds.builders.listener import render_session_listener
+from control_plane.xds.builders.route import render_session_routes
+from control_plane.xds.resource import Resource, build
+from control_plane.xds.types import register_message_types
+
+
+def egress_cluster(settings: EgressSettings) -> Resource:
+    register_message_types()
+    return build(Cluster, render_egress_cluster(settings))
+
+
+def session_listener(session: Session, socket_path: Path, jwks: dict[str, Any], settings: EgressSettings) -> Resource:
+    register_message_types()
+    config = render_session_listener(session.id, str(socket_path), jwks, settings)
+    return build(Listener, config, references=(session_resource_name(session.id),))
+
+
+def session_routes(session: Session) -> Resource:
+    register_message_types()
+    return build(RouteConfiguration, render_session_routes(session.id, session.egress))

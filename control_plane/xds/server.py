@@ -1,0 +1,82 @@
+"""The ADS server: SotW and Delta streams over grpc.aio, fed by the snapshot cache."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import grpc
+from envoy_data_plane.envoy.service.discovery.v3 import DeltaDiscoveryRequest, DiscoveryRequest
+
+from control_plane.xds.cache import SnapshotCache
+from control_plane.xds.snapshot import Snapshot
+from control_plane.xds.streams import DeltaStream, SotwStream
+
+log = logging.getLogger(__name__)
+SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+
+
+class _Stream(Protocol):
+    node_id: str
+    wakeup: asyncio.Event
+
+    def on_request(self, req: Any) -> None: ...
+    def responses(self, snapshot: Snapshot) -> Any: ...
+
+
+class AdsServer:
+    def __init__(self, cache: SnapshotCache) -> None:
+        self._cache = cache
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        return grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                    self._sotw, request_deserializer=DiscoveryRequest.parse, response_serializer=bytes
+                ),
+                "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                    self._delta, request_deserializer=DeltaDiscoveryRequest.parse, response_serializer=bytes
+                ),
+            },
+        )
+
+    async def _sotw(self, requests: AsyncIterator[DiscoveryRequest], context: Any) -> AsyncIterator[Any]:
+        first = await anext(requests)
+        async for response in self._serve(SotwStream(node_id=first.node.id), first, requests):
+            yield response
+
+    async def _delta(self, requests: AsyncIterator[DeltaDiscoveryRequest], context: Any) -> AsyncIterator[Any]:
+        first = await anext(requests)
+        async for response in self._serve(DeltaStream(node_id=first.node.id), first, requests):
+            yield response
+
+    async def _serve(self, stream: _Stream, first: Any, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        log.info("xds: %s stream from node %s", type(stream).__name__, stream.node_id)
+        stream.on_request(first)
+        await self._cache.attach(stream)  # type: ignore[arg-type]
+        reader = asyncio.create_task(self._read(stream, requests))
+        stream.wakeup.set()
+        try:
+            while not reader.done():
+                await stream.wakeup.wait()
+                stream.wakeup.clear()
+                for response in stream.responses(self._cache.snapshot(stream.node_id)):
+                    yield response
+        finally:
+            reader.cancel()
+            await self._cache.detach(stream)  # type: ignore[arg-type]
+            log.info("xds: stream from node %s closed", stream.node_id)
+
+    async def _read(self, stream: _Stream, requests: AsyncIterator[Any]) -> None:
+        try:
+            async for req in requests:
+                if req.error_detail and req.error_detail.message:
+                    log.warning("xds: node %s NACKed %s: %s", stream.node_id, req.type_url, req.error_detail.message)
+                stream.on_request(req)
+                await self._cache.report()
+                stream.wakeup.set()
+        finally:
+            stream.wakeup.set()

@@ -1,0 +1,142 @@
+/*
+ * sandgate-forward: the only process Sandgate starts inside a sandbox.
+ *
+ *   sandgate-forward serve PORT SOCKET   accept TCP on 127.0.0.1:PORT and splice each
+ *                                        connection to the unix SOCKET (the session's
+ *                                        Envoy listener). Runs as PID 1: ignores SIGCHLD
+ *                                        so exited children are reaped by the kernel.
+ *   sandgate-forward run SECONDS ARGV... run ARGV in its own process group; after
+ *                                        SECONDS (0 = none) kill the group, exit 124.
+ *
+ * Static, no libc features beyond POSIX sockets, so it works in any image.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int connect_unix(const char *path) {
+    struct sockaddr_un addr;
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Copy what is readable from `from` to `to`; returns 0 on EOF, -1 on error. */
+static int pump(int from, int to) {
+    char buf[65536];
+    ssize_t n = read(from, buf, sizeof buf);
+    if (n <= 0) return n == 0 ? 0 : -1;
+    for (ssize_t off = 0; off < n;) {
+        ssize_t w = write(to, buf + off, n - off);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        off += w;
+    }
+    return 1;
+}
+
+static void splice_pair(int client, const char *sock_path) {
+    int upstream = connect_unix(sock_path);
+    if (upstream < 0) _exit(1);
+    struct pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
+    int open_dirs = 2;
+    while (open_dirs > 0) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            int peer = i == 0 ? upstream : client;
+            int r = pump(fds[i].fd, peer);
+            if (r < 0) _exit(0);
+            if (r == 0) { /* half-close: pass the EOF on, keep reading the other way */
+                shutdown(peer, SHUT_WR);
+                fds[i].fd = -1;
+                open_dirs--;
+            }
+        }
+    }
+    _exit(0);
+}
+
+static int serve(int port, const char *sock_path) {
+    signal(SIGCHLD, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, SIG_DFL);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((unsigned short)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(lfd, 128) < 0) {
+        perror("sandgate-forward: listen");
+        return 1;
+    }
+    for (;;) {
+        int client = accept(lfd, NULL, NULL);
+        if (client < 0) continue;
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(lfd);
+            splice_pair(client, sock_path);
+        }
+        close(client);
+    }
+}
+
+static pid_t child_pid;
+static volatile sig_atomic_t timed_out;
+
+static void on_alarm(int sig) {
+    (void)sig;
+    timed_out = 1;
+    kill(-child_pid, SIGKILL);
+}
+
+static int run(int seconds, char **argv) {
+    child_pid = fork();
+    if (child_pid < 0) return 127;
+    if (child_pid == 0) {
+        setpgid(0, 0);
+        execvp(argv[0], argv);
+        fprintf(stderr, "sandgate-forward: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    setpgid(child_pid, child_pid);
+    signal(SIGALRM, on_alarm);
+    if (seconds > 0) alarm((unsigned)seconds);
+    int status = 0;
+    while (waitpid(child_pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (timed_out) return 124;
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "serve") == 0) return serve(atoi(argv[2]), argv[3]);
+    if (argc >= 4 && strcmp(argv[1], "run") == 0) return run(atoi(argv[2]), argv + 3);
+    fprintf(stderr, "usage: %s serve PORT SOCKET | run SECONDS ARGV...\n", argv[0]);
+    return 2;
+}

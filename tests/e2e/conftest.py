@@ -1,0 +1,107 @@
+"""End-to-end fixtures: real dockerd + runsc, the real control plane and Envoy, test upstreams and DNS."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from control_plane.client import SessionsClient
+from tests.support.dns import TestDns
+from tests.support.netns import OutsideHost
+from tests.support.service import SandgateProcess
+from tests.support.upstream import Upstream, make_test_ca
+
+pytestmark = pytest.mark.e2e
+TEST_NAMES = ["allowed.test", "other.test", "secure.test", "api.wild.test", "wild.test"]
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.fail(f"e2e tests need dockerd with the runsc runtime; run `make setup` ({exc})")
+    return client
+
+
+@pytest.fixture(scope="session")
+def dns() -> Iterator[TestDns]:
+    with TestDns(dict.fromkeys(TEST_NAMES, "127.0.0.1")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def http_upstream() -> Iterator[Upstream]:
+    with Upstream() as up:
+        yield up
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    return make_test_ca(tmp_path_factory.mktemp("ca"), ["secure.test"])
+
+
+@pytest.fixture(scope="session")
+def tls_upstream(test_ca: tuple[Path, object]) -> Iterator[Upstream]:
+    with Upstream(tls=test_ca[1]) as up:  # type: ignore[arg-type]
+        yield up
+
+
+@pytest.fixture(scope="session")
+def outside_host() -> Iterator[str]:
+    with OutsideHost() as host:
+        yield host.address
+
+
+@pytest.fixture(scope="session")
+def sandgate(
+    tmp_path_factory: pytest.TempPathFactory, dns: TestDns, docker_client: docker.DockerClient
+) -> Iterator[SandgateProcess]:
+    state = tmp_path_factory.mktemp("sandgate") / "state"
+    proc = SandgateProcess(state, dns.port).start()
+    yield proc
+    proc.stop()
+    leftover = docker_client.containers.list(all=True, filters={"label": f"sandgate.node={proc.node_id}"})
+    for container in leftover:
+        container.remove(force=True)
+    assert not leftover, f"containers left behind: {[c.name for c in leftover]}"
+
+
+@pytest.fixture()
+def client(sandgate: SandgateProcess) -> Iterator[SandgateClient]:
+    c = SandgateClient(sandgate)
+    yield c
+    c.cleanup()
+
+
+class SandgateClient(SessionsClient):
+    """A sessions client that ends the sessions it created."""
+
+    def __init__(self, proc: SandgateProcess) -> None:
+        super().__init__(f"127.0.0.1:{proc.grpc_port}", proc.api_token)
+        self.proc = proc
+        self.created: list[str] = []
+
+    def create(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        session = super().create(*args, **kwargs)
+        self.created.append(session.id)
+        return session
+
+    def sh(self, session_id: str, script: str, stdin: bytes = b"") -> tuple[int, str, str]:
+        result = self.exec(session_id, ["sh", "-c", script], stdin=stdin, timeout_seconds=60)
+        return result.exit_code, result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
+
+    def cleanup(self) -> None:
+        for sid in self.created:
+            self.delete(sid)
+        self.close()
+
+
+def runsc_processes_for(container_id: str) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if "runsc" in line and container_id in line]

@@ -1,0 +1,103 @@
+"""Runs the real control plane (with its managed Envoy) as a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from control_plane.client import SessionsClient
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SandgateProcess:
+    def __init__(self, state_dir: Path, dns_port: int, **settings: object) -> None:
+        self.state_dir = state_dir
+        self.grpc_port, self.xds_port, self.envoy_admin_port = free_port(), free_port(), free_port()
+        self.node_id = f"test-{os.getpid()}-{self.grpc_port}"
+        self.api_token = "test-api-token"
+        self.config = state_dir.parent / f"{state_dir.name}.toml"
+        lines = {
+            "state_dir": str(state_dir), "grpc_addr": f"127.0.0.1:{self.grpc_port}",
+            "xds_addr": f"127.0.0.1:{self.xds_port}", "admin_addr": "127.0.0.1:0",
+            "envoy_admin_port": self.envoy_admin_port, "node_id": self.node_id, "api_token": self.api_token,
+            "admin_token": "test-admin-token", "dns_resolvers": [f"127.0.0.1:{dns_port}"], **settings,
+        }  # fmt: skip
+        self.config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in lines.items()))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = state_dir.parent / f"{state_dir.name}.log"
+
+    def start(self, timeout: float = 30) -> SandgateProcess:
+        log = self.log_path.open("ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SANDGATE_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "control_plane", "serve", "--config", str(self.config)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc and self.proc.poll() is None, f"sandgate exited; see {self.log_path}:\n{self.log()}"
+            if self._grpc_serving() and self._envoy_live():
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"sandgate did not become ready; see {self.log_path}:\n{self.log()}")
+
+    def _grpc_serving(self) -> bool:
+        with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}") as ch:
+            try:
+                resp = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            except grpc.RpcError:
+                return False
+        return bool(resp.status == health_pb2.HealthCheckResponse.SERVING)
+
+    def envoy_admin(self, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.envoy_admin_port}{path}", timeout=2) as resp:
+            return str(resp.read().decode())
+
+    def _envoy_live(self) -> bool:
+        try:
+            return self.envoy_admin("/ready").strip() == "LIVE"
+        except OSError:
+            return False
+
+    def client(self) -> SessionsClient:
+        return SessionsClient(f"127.0.0.1:{self.grpc_port}", self.api_token)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
