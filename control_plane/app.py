@@ -105,8 +105,10 @@ class App:
 
     async def _start_xds_server(self) -> int:
         server = grpc.aio.server()
-        server.add_generic_rpc_handlers([AdsServer(self.cache).handler(), AuthorizationService(self.manager.view).handler()])
-        port = server.add_insecure_port(self.settings.xds_addr)
+        server.add_generic_rpc_handlers(
+            [AdsServer(self.cache).handler(), AuthorizationService(self.manager.view).handler()]
+        )
+        port: int = server.add_insecure_port(self.settings.xds_addr)
         await server.start()
         self._servers.append(server)
         return port
@@ -124,7 +126,7 @@ class App:
             reflection.SERVICE_NAME,
         )
         reflection.enable_server_reflection(names, server)
-        port = server.add_insecure_port(self.settings.grpc_addr)
+        port: int = server.add_insecure_port(self.settings.grpc_addr)
         await server.start()
         self._servers.append(server)
         return port

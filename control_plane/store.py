@@ -99,9 +99,7 @@ def _session_from_row(row: tuple[object, ...]) -> Session:
         image=str(image),
         created_at=float(str(created)),
         expires_at=float(str(expires)),
-        egress=tuple(
-            EgressRule(r["host"], tuple(r["ports"]), tuple(r["methods"])) for r in json.loads(str(egress))
-        ),
+        egress=tuple(EgressRule(r["host"], tuple(r["ports"]), tuple(r["methods"])) for r in json.loads(str(egress))),
         limits=Limits(mem, cpus, pids),
         labels=json.loads(str(labels)),
         env=json.loads(str(env)),

@@ -44,4 +44,6 @@ def _reject(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler:
 
     if handler is not None and handler.response_streaming:
         return grpc.unary_stream_rpc_method_handler(deny, request_deserializer=handler.request_deserializer)
-    return grpc.unary_unary_rpc_method_handler(deny, request_deserializer=handler.request_deserializer if handler else None)
+    return grpc.unary_unary_rpc_method_handler(
+        deny, request_deserializer=handler.request_deserializer if handler else None
+    )

@@ -26,7 +26,7 @@ def create_request(req: pb.CreateSessionRequest) -> CreateRequest:
 def session_message(s: Session, proxy_url: str, token: str = "") -> pb.Session:
     return pb.Session(
         id=s.id,
-        state=pb.State.Value(s.state.value),
+        state=s.state.value,
         created_at=_timestamp(s.created_at),
         expires_at=_timestamp(s.expires_at),
         egress=[pb.EgressRule(host=r.host, ports=r.ports, methods=r.methods) for r in s.egress],

@@ -44,12 +44,16 @@ def normalize_host(raw: str, field: str = "host", *, allow_broad: bool = False) 
     host = raw.strip().rstrip(".").lower()
     if not host:
         raise InvalidArgument("must not be empty", field=field)
+    if host == "*":
+        raise InvalidArgument("'*' is too broad: it would allow every destination; list the hosts", field=field)
     if _is_ip(host):
         return host
     wildcard = host.startswith("*.")
     name = host[2:] if wildcard else host
     if "*" in name:
-        raise InvalidArgument(f"{raw!r}: '*' is allowed only as the whole first label, as in '*.example.com'", field=field)
+        raise InvalidArgument(
+            f"{raw!r}: '*' is allowed only as the whole first label, as in '*.example.com'", field=field
+        )
     name = _to_ascii(name, raw, field)
     labels = name.split(".")
     if len(name) > 253 or not all(_LABEL.match(label) for label in labels):
@@ -95,7 +99,12 @@ def parse_methods(methods: Iterable[str], field: str = "methods") -> tuple[str, 
 
 
 def parse_rule(
-    host: str, ports: Iterable[int] = (), methods: Iterable[str] = (), *, field: str = "egress", allow_broad: bool = False
+    host: str,
+    ports: Iterable[int] = (),
+    methods: Iterable[str] = (),
+    *,
+    field: str = "egress",
+    allow_broad: bool = False,
 ) -> EgressRule:
     """Validate one rule given as plain values; errors name `field` (e.g. `egress[2].host`)."""
     return EgressRule(
@@ -105,7 +114,9 @@ def parse_rule(
     )
 
 
-def parse_rules(raw: Sequence[dict[str, object]], field: str = "egress", *, allow_broad: bool = False) -> tuple[EgressRule, ...]:
+def parse_rules(
+    raw: Sequence[dict[str, object]], field: str = "egress", *, allow_broad: bool = False
+) -> tuple[EgressRule, ...]:
     """Validate a list of `{host, ports, methods}` mappings into a sorted, de-duplicated rule set."""
     if len(raw) > MAX_RULES:
         raise InvalidArgument(f"at most {MAX_RULES} rules are allowed, got {len(raw)}", field=field)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import struct
@@ -93,10 +94,8 @@ class DockerRuntime:
         await asyncio.to_thread(self._remove, container_name(session_id))
 
     def _remove(self, name: str) -> None:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             self._docker().containers.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
         self._delete_orphaned_sandboxes()
 
     def _delete_orphaned_sandboxes(self) -> None:
@@ -149,7 +148,9 @@ class DockerRuntime:
                 await asyncio.sleep(0.01)
 
 
-def _pump(sock: socket.socket, stdin: bytes, queue: asyncio.Queue[ExecChunk | None], loop: asyncio.AbstractEventLoop) -> None:
+def _pump(
+    sock: socket.socket, stdin: bytes, queue: asyncio.Queue[ExecChunk | None], loop: asyncio.AbstractEventLoop
+) -> None:
     """Write stdin, then demultiplex docker's framed stdout/stderr into the queue (blocking thread)."""
 
     def put(item: ExecChunk | None) -> None:

@@ -16,7 +16,14 @@ from control_plane.domain import session as sess
 from control_plane.domain import tokens
 from control_plane.domain.rules import EgressRule, parse_rules
 from control_plane.domain.session import LimitBounds, Limits, Session, State
-from control_plane.errors import CapacityExhausted, FailedPrecondition, InvalidArgument, NotFound, SandgateError, Unavailable
+from control_plane.errors import (
+    CapacityExhausted,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    SandgateError,
+    Unavailable,
+)
 from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, ExecChunk
 from control_plane.store import Store
@@ -49,7 +56,7 @@ class ManagerSettings:
     max_ttl_seconds: int
     max_sessions: int
     default_limits: Limits
-    bounds: LimitBounds = LimitBounds()
+    bounds: LimitBounds = field(default_factory=LimitBounds)
     allow_broad_wildcards: bool = False
 
     @property
@@ -140,7 +147,9 @@ class SessionManager:
         try:
             if not await self._runtime.image_exists(session.image):
                 raise InvalidArgument(f"image {session.image!r} is not present on this host", field="image")
-            token = tokens.mint(self._keyring.current, session.id, session.token_id, session.created_at, session.expires_at)
+            token = tokens.mint(
+                self._keyring.current, session.id, session.token_id, session.created_at, session.expires_at
+            )
             self._sessions[session.id] = session
             try:
                 session = await self._start(session, token)

@@ -19,7 +19,9 @@ class Resource:
     references: tuple[str, ...] = ()  # names of routes a listener needs
 
 
-def build(message_type: type[betterproto2.Message], config: dict[str, Any], references: tuple[str, ...] = ()) -> Resource:
+def build(
+    message_type: type[betterproto2.Message], config: dict[str, Any], references: tuple[str, ...] = ()
+) -> Resource:
     """Parse an Envoy config mapping (proto3 JSON names) into the typed message and serialize it once."""
     message = message_type.from_dict(config)
     body = bytes(message)

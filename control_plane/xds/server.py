@@ -45,12 +45,12 @@ class AdsServer:
 
     async def _sotw(self, requests: AsyncIterator[DiscoveryRequest], context: Any) -> AsyncIterator[Any]:
         first = await anext(requests)
-        async for response in self._serve(SotwStream(node_id=first.node.id), first, requests):
+        async for response in self._serve(SotwStream(node_id=_node_id(first, context)), first, requests):
             yield response
 
     async def _delta(self, requests: AsyncIterator[DeltaDiscoveryRequest], context: Any) -> AsyncIterator[Any]:
         first = await anext(requests)
-        async for response in self._serve(DeltaStream(node_id=first.node.id), first, requests):
+        async for response in self._serve(DeltaStream(node_id=_node_id(first, context)), first, requests):
             yield response
 
     async def _serve(self, stream: _Stream, first: Any, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -80,3 +80,10 @@ class AdsServer:
                 stream.wakeup.set()
         finally:
             stream.wakeup.set()
+
+
+def _node_id(first: Any, context: Any) -> str:
+    """The node id travels on the first request of a stream; without it the stream is refused."""
+    if first.node is None or not first.node.id:
+        raise ValueError("xDS stream without a node id on its first request")
+    return str(first.node.id)

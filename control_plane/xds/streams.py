@@ -160,9 +160,7 @@ class SotwStream(StreamView):
         nonce = _nonce()
         self.last_nonce[t], self.last_version[t] = nonce, version
         self.last_sent[t] = {r.name: r.version for r in wanted}
-        return DiscoveryResponse(
-            type_url=t, nonce=nonce, version_info=version, resources=[_any(r) for r in wanted]
-        )
+        return DiscoveryResponse(type_url=t, nonce=nonce, version_info=version, resources=[_any(r) for r in wanted])
 
 
 def _set_version(resources: list[Resource]) -> str:

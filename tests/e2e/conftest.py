@@ -103,5 +103,5 @@ class SandgateClient(SessionsClient):
 
 
 def runsc_processes_for(container_id: str) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True, check=True).stdout
     return [line for line in out.splitlines() if "runsc" in line and container_id in line]

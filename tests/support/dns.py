@@ -40,7 +40,7 @@ class TestDns:
     def answer(self, query: bytes) -> bytes | None:
         if len(query) < 12:
             return None
-        ident, _flags, qdcount = struct.unpack(">HHH", query[:6])
+        ident = struct.unpack(">H", query[:2])[0]
         name, offset = _read_name(query, 12)
         qtype = struct.unpack(">H", query[offset : offset + 2])[0]
         question = query[12 : offset + 4]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 OUTSIDE_ADDR = "10.213.0.2"
@@ -33,7 +35,14 @@ class OutsideHost:
         _ip("-n", self.ns, "link", "set", "lo", "up")
         script = Path(__file__).with_name("tcp_banner.py")
         self._server = subprocess.Popen(["ip", "netns", "exec", self.ns, "python3", str(script), OUTSIDE_ADDR, "8080"])
-        return self
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((OUTSIDE_ADDR, 8080), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError("the outside test host did not start")
 
     def __exit__(self, *exc: object) -> None:
         if self._server:

@@ -54,7 +54,10 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
                 _jwt_filter(session_id, jwks),
                 _ext_authz_filter(),
                 _forward_proxy_filter(settings),
-                {"name": "envoy.filters.http.router", "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.router.v3.Router"}},
+                {
+                    "name": "envoy.filters.http.router",
+                    "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.router.v3.Router"},
+                },
             ],
             "local_reply_config": {"mappers": [_auth_failure_mapper()]},
         },

@@ -43,7 +43,7 @@ def domains_for(rule: EgressRule) -> list[str]:
 
 def _allow_vhost(session_id: str, index: int, rule: EgressRule) -> dict[str, Any]:
     authz = {"check_settings": {"context_extensions": {"session_id": session_id, "rule": rule.host}}}
-    connect = {
+    connect: dict[str, Any] = {
         "match": {"connect_matcher": {}},
         "route": {
             "cluster": EGRESS_CLUSTER,
@@ -52,7 +52,7 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule) -> dict[str, Any
         },
         "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, **authz}},
     }
-    plain = {"match": {"prefix": "/"}, "route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"}}
+    plain: dict[str, Any] = {"match": {"prefix": "/"}, "route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"}}
     routes = [connect]
     if rule.methods:
         plain["match"]["headers"] = [

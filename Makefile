@@ -1,0 +1,12 @@
+.PHONY: setup run test bench lint
+setup:
+	scripts/setup.sh
+
+run: setup
+	.venv/bin/sandgate serve
+
+test:
+	scripts/test.sh
+
+lint: setup
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
