@@ -11,21 +11,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from control_plane.admin.routes import AdminDeps, build_admin_app
 from control_plane.api.auth import BearerAuthInterceptor
 from control_plane.api.gen.sandgate.v1 import sessions_pb2
 from control_plane.api.servicer import SERVICE as SESSIONS_SERVICE
 from control_plane.api.servicer import SessionsService
+from control_plane.audit.decisions import DecisionEvent, DecisionLog
+from control_plane.authz.decide import CheckInput, Decision
 from control_plane.authz.service import AuthorizationService
 from control_plane.config import Settings, split_addr
+from control_plane.domain.rules import split_authority
 from control_plane.domain.session import Limits
 from control_plane.envoy_process import EnvoyOptions, ManagedEnvoy, default_binary
+from control_plane.metrics import Registry
 from control_plane.secrets import load_or_create_token
 from control_plane.sessions.docker_runtime import DockerRuntime
+from control_plane.sessions.egress import EgressEditor
 from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.manager import ManagerSettings, SessionManager
+from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.runtime import ContainerRuntime
 from control_plane.store import Store
 from control_plane.xds.builders import EgressSettings
@@ -40,6 +48,7 @@ log = logging.getLogger(__name__)
 class Ports:
     grpc: int = 0
     xds: int = 0
+    admin: int = 0
 
 
 class App:
@@ -54,11 +63,18 @@ class App:
         self.store = Store(state / "sandgate.db")
         self.keyring = Keyring(self.store, time.time())
         self.cache = SnapshotCache()
+        self.registry = SessionRegistry(self.store, time.time)
+        self.metrics = Registry()
+        self.decisions = DecisionLog(
+            10_000, self.metrics.counter("sandgate_decisions_total", "Egress decisions", "verdict", "reason")
+        )
         self.manager = self._manager(runtime or DockerRuntime(settings.container_runtime))
+        self._gauges()
         self.ports = Ports()
         self.envoy: ManagedEnvoy | None = None
         self._servers: list[grpc.aio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._admin: web.AppRunner | None = None
 
     def _manager(self, runtime: ContainerRuntime) -> SessionManager:
         s = self.settings
@@ -69,8 +85,9 @@ class App:
         forwarder = s.state_dir / "bin" / "sandgate-forward"
         publisher = ConfigPublisher(
             self.cache, egress, lambda sid: s.state_dir / "sessions" / sid / "proxy.sock", self.keyring.jwks,
-            s.apply_timeout_seconds,
+            lambda: self.egress.policy(), s.apply_timeout_seconds,
         )  # fmt: skip
+        self.egress = EgressEditor(self.registry, self.store, publisher, s.allow_broad_wildcards)
         settings = ManagerSettings(
             node_id=s.node_id, state_dir=s.state_dir, forwarder_binary=forwarder, default_image=s.default_image,
             forward_port=s.forward_port, default_ttl_seconds=s.default_ttl_seconds,
@@ -79,12 +96,23 @@ class App:
             allow_broad_wildcards=s.allow_broad_wildcards,
         )  # fmt: skip
         self.publisher = publisher
-        return SessionManager(settings, self.store, runtime, publisher, self.keyring)
+        return SessionManager(settings, self.registry, runtime, publisher, self.keyring, self.egress.policy)
+
+    def _gauges(self) -> None:
+        node = self.settings.node_id
+        self.metrics.gauge("sandgate_sessions", "Live sessions", lambda: len(self.registry))
+        self.metrics.gauge(
+            "sandgate_envoy_streams", "Connected Envoy xDS streams", lambda: len(self.cache.streams(node))
+        )
+        self.metrics.gauge(
+            "sandgate_envoy_config_acked", "1 if Envoy ACKed the current config", lambda: self.cache.in_sync(node)
+        )
 
     async def start(self) -> None:
         self._install_forwarder()
         self.ports.xds = await self._start_xds_server()
         self.ports.grpc = await self._start_api_server()
+        self.ports.admin = await self._start_admin_server()
         self.publisher.ensure_node(self.settings.node_id)
         self.manager.republish()
         if self.settings.manage_envoy:
@@ -105,9 +133,8 @@ class App:
 
     async def _start_xds_server(self) -> int:
         server = grpc.aio.server()
-        server.add_generic_rpc_handlers(
-            [AdsServer(self.cache).handler(), AuthorizationService(self.manager.view).handler()]
-        )
+        authz = AuthorizationService(self.registry.view, self._record_check)
+        server.add_generic_rpc_handlers([AdsServer(self.cache).handler(), authz.handler()])
         port: int = server.add_insecure_port(self.settings.xds_addr)
         await server.start()
         self._servers.append(server)
@@ -131,6 +158,23 @@ class App:
         self._servers.append(server)
         return port
 
+    def _record_check(self, check: CheckInput, decision: Decision) -> None:
+        target = split_authority(check.authority, 443) or (check.authority, 0)
+        self.decisions.record(DecisionEvent(
+            id=self.decisions.next_id(), time=time.time(), session_id=check.session_id, method=check.method,
+            host=target[0], port=target[1], verdict="allow" if decision.allowed else "deny", reason=decision.reason,
+            response_code=decision.http_status,
+        ))  # fmt: skip
+
+    async def _start_admin_server(self) -> int:
+        deps = AdminDeps(self.manager, self.egress, self.decisions, self.cache, self.metrics, self.settings.node_id)
+        self._admin = web.AppRunner(build_admin_app(deps, self.admin_token), access_log=None)
+        await self._admin.setup()
+        host, port = split_addr(self.settings.admin_addr, "admin_addr")
+        site = web.TCPSite(self._admin, host, port, shutdown_timeout=1)
+        await site.start()
+        return int(self._admin.addresses[0][1])
+
     async def _start_envoy(self) -> None:
         s = self.settings
         binary = Path(s.envoy_binary) if s.envoy_binary else default_binary()
@@ -146,6 +190,8 @@ class App:
                 await task
         if self.envoy:
             await self.envoy.stop()
+        if self._admin:
+            await self._admin.cleanup()
         for server in self._servers:
             await server.stop(grace=2)
         self.store.close()

@@ -30,6 +30,12 @@ class SessionsClient:
     def close(self) -> None:
         self._channel.close()
 
+    def __enter__(self) -> SessionsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _unary(self, method: str, request: Any, response_type: Any) -> Any:
         call = self._channel.unary_unary(
             _PATH + method,

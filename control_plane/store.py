@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from control_plane.domain.policy import Policy, parse_policy
 from control_plane.domain.rules import EgressRule
 from control_plane.domain.session import Limits, Session, State
 from control_plane.domain.tokens import SigningKey
@@ -30,6 +31,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     env TEXT NOT NULL,
     container_id TEXT NOT NULL,
     token_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policy (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    document TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS signing_keys (
     kid TEXT PRIMARY KEY,
@@ -79,6 +84,14 @@ class Store:
     def sessions(self) -> list[Session]:
         rows = self._db.execute("SELECT * FROM sessions ORDER BY created_at, id").fetchall()
         return [_session_from_row(row) for row in rows]
+
+    def put_policy(self, policy: Policy) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO policy VALUES (1, ?)", (json.dumps(policy.to_dict()),))
+
+    def policy(self) -> Policy:
+        row = self._db.execute("SELECT document FROM policy WHERE id = 1").fetchone()
+        return parse_policy(json.loads(row[0]), allow_broad=True) if row else Policy()
 
     def add_key(self, key: SigningKey) -> None:
         with self._tx() as db:

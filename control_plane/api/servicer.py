@@ -51,13 +51,13 @@ class SessionsService:
 
     async def get(self, req: pb.GetSessionRequest, context: Any) -> pb.Session:
         async def work() -> pb.Session:
-            return convert.session_message(self._manager.get(req.session_id), self._proxy_url())
+            return convert.session_message(self._manager.registry.get(req.session_id), self._proxy_url())
 
         return await self._call(context, work)
 
     async def list(self, req: pb.ListSessionsRequest, context: Any) -> pb.ListSessionsResponse:
         async def work() -> pb.ListSessionsResponse:
-            sessions = self._manager.list(dict(req.label_selector))
+            sessions = self._manager.registry.matching(dict(req.label_selector))
             start = _page_offset(req.page_token)
             size = min(req.page_size or 100, MAX_PAGE)
             page = sessions[start : start + size]

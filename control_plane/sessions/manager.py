@@ -11,22 +11,21 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from control_plane.authz.decide import SessionView
 from control_plane.domain import session as sess
 from control_plane.domain import tokens
-from control_plane.domain.rules import EgressRule, parse_rules
+from control_plane.domain.policy import Policy, with_defaults
+from control_plane.domain.rules import parse_rules
 from control_plane.domain.session import LimitBounds, Limits, Session, State
 from control_plane.errors import (
     CapacityExhausted,
     FailedPrecondition,
     InvalidArgument,
-    NotFound,
     SandgateError,
     Unavailable,
 )
 from control_plane.sessions.keyring import Keyring
+from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, ExecChunk
-from control_plane.store import Store
 from control_plane.xds.publisher import ConfigPublisher
 
 log = logging.getLogger(__name__)
@@ -71,39 +70,21 @@ class SessionManager:
     def __init__(
         self,
         settings: ManagerSettings,
-        store: Store,
+        registry: SessionRegistry,
         runtime: ContainerRuntime,
         publisher: ConfigPublisher,
         keyring: Keyring,
+        policy: Callable[[], Policy],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self._store = store
+        self.registry = registry
         self._runtime = runtime
         self._publisher = publisher
         self._keyring = keyring
+        self._policy = policy
         self._clock = clock
-        self._sessions: dict[str, Session] = {s.id: s for s in store.sessions()}
         self._reserved = 0
-
-    # ---- queries -------------------------------------------------------------------------------
-
-    def get(self, session_id: str) -> Session:
-        sess.validate_session_id(session_id)
-        found = self._sessions.get(session_id)
-        if found is None:
-            raise NotFound(f"session {session_id} does not exist (it may have ended or expired)")
-        return found
-
-    def list(self, selector: Mapping[str, str] | None = None) -> list[Session]:
-        return [s for s in self._sessions.values() if sess.matches_labels(s, selector or {})]
-
-    def view(self, session_id: str) -> SessionView | None:
-        """What ext_authz needs; None for an unknown session (deny)."""
-        s = self._sessions.get(session_id)
-        if s is None:
-            return None
-        return SessionView(s.id, s.state == State.READY and s.expires_at > self._clock(), s.token_id, s.egress)
 
     def proxy_env(self, session: Session, token: str) -> dict[str, str]:
         url = f"http://sandgate:{token}@127.0.0.1:{self.settings.forward_port}"
@@ -115,7 +96,7 @@ class SessionManager:
 
     def republish(self) -> None:
         """Put every stored session's config back into the (empty) cache, e.g. after a restart."""
-        for session in self._sessions.values():
+        for session in self.registry.all():
             self._publisher.put_session(session)
 
     # ---- create --------------------------------------------------------------------------------
@@ -131,7 +112,7 @@ class SessionManager:
             image=req.image.strip() or st.default_image,
             created_at=now,
             expires_at=now + ttl,
-            egress=parse_rules(list(req.egress), allow_broad=st.allow_broad_wildcards),
+            egress=with_defaults(self._policy(), parse_rules(list(req.egress), allow_broad=st.allow_broad_wildcards)),
             limits=sess.validate_limits(req.memory_mb, req.cpus, req.pids, st.default_limits, st.bounds),
             labels=sess.validate_labels(req.labels),
             env=sess.validate_env(req.env),
@@ -141,7 +122,7 @@ class SessionManager:
     async def create(self, req: CreateRequest) -> tuple[Session, str]:
         """Start a sandbox; READY only once Envoy has ACKed its listener. Returns the session and its token."""
         session = self._validate(req)
-        if len(self._sessions) + self._reserved >= self.settings.max_sessions:
+        if len(self.registry) + self._reserved >= self.settings.max_sessions:
             raise CapacityExhausted(f"this Sandgate runs at most {self.settings.max_sessions} sessions; end one first")
         self._reserved += 1
         try:
@@ -150,7 +131,6 @@ class SessionManager:
             token = tokens.mint(
                 self._keyring.current, session.id, session.token_id, session.created_at, session.expires_at
             )
-            self._sessions[session.id] = session
             try:
                 session = await self._start(session, token)
             except BaseException:
@@ -161,15 +141,15 @@ class SessionManager:
         return session, token
 
     async def _start(self, session: Session, token: str) -> Session:
-        self._store.put_session(session)
+        self.registry.save(session)
         socket_dir = self._prepare_socket_dir(session.id, token)
-        await self._publisher.wait(session.node_id, self._publisher.put_session(session))
+        await self._publisher.wait(self._publisher.put_session(session))
         await _wait_for_path(socket_dir / "proxy.sock", SOCKET_WAIT_S)
         env = {**session.env, **self.proxy_env(session, token)}
         spec = ContainerSpec(session.id, session.node_id, session.image, session.limits, socket_dir,
                              self.settings.forward_port, env)  # fmt: skip
         container_id = await self._runtime.start(spec)
-        return self._save(replace(session, state=State.READY, container_id=container_id))
+        return self.registry.save(replace(session, state=State.READY, container_id=container_id))
 
     def _prepare_socket_dir(self, session_id: str, token: str) -> Path:
         path = self.settings.socket_dir(session_id)
@@ -183,36 +163,31 @@ class SessionManager:
             shutil.copy2(self.settings.forwarder_binary, path / "sandgate-forward")
         return path
 
-    def _save(self, session: Session) -> Session:
-        self._store.put_session(session)
-        self._sessions[session.id] = session
-        return session
-
     # ---- delete / expire -------------------------------------------------------------------------
 
     async def delete(self, session_id: str) -> None:
         """End a session. Idempotent: an unknown (already ended) session is not an error."""
         sess.validate_session_id(session_id)
-        session = self._sessions.get(session_id)
+        session = self.registry.find(session_id)
         if session is not None:
             await self._teardown(session)
 
     async def _teardown(self, session: Session) -> None:
-        self._sessions.pop(session.id, None)  # revokes the token for ext_authz at once
+        self.registry.withdraw(session.id)  # revokes the token for ext_authz at once
         expected = self._publisher.remove_session(session)
         try:
             await self._runtime.remove(session.id)
         finally:
             with contextlib.suppress(SandgateError):
-                await self._publisher.wait(session.node_id, expected)
+                await self._publisher.wait(expected)
             shutil.rmtree(self.settings.socket_dir(session.id), ignore_errors=True)
-            self._store.delete_session(session.id)
+            self.registry.forget(session.id)
         log.info("session %s ended", session.id)
 
     async def expire_loop(self, interval: float = 1.0) -> None:
         while True:
             now = self._clock()
-            for session in [s for s in self._sessions.values() if s.expires_at <= now]:
+            for session in [s for s in self.registry.all() if s.expires_at <= now]:
                 log.info("session %s expired", session.id)
                 with contextlib.suppress(SandgateError):
                     await self._teardown(session)
@@ -221,7 +196,7 @@ class SessionManager:
     # ---- use -----------------------------------------------------------------------------------
 
     def require_ready(self, session_id: str) -> Session:
-        session = self.get(session_id)
+        session = self.registry.get(session_id)
         if session.state != State.READY:
             raise FailedPrecondition(f"session {session_id} is {session.state.value}, not READY")
         return session
@@ -236,10 +211,6 @@ class SessionManager:
         token = (self.settings.socket_dir(session_id) / "token").read_text()
         full_env = {**session.env, **extra, **self.proxy_env(session, token)}
         return self._runtime.exec(session_id, argv, full_env, stdin, timeout_s)
-
-    async def replace_rules(self, session_id: str, rules: tuple[EgressRule, ...]) -> dict[tuple[str, str], str | None]:
-        session = self._save(self.get(session_id).with_egress(rules))
-        return self._publisher.put_routes(session)
 
 
 async def _wait_for_path(path: Path, timeout: float) -> None:

@@ -49,6 +49,14 @@ class SnapshotCache:
     def connected_nodes(self) -> list[str]:
         return [node for node, streams in self._streams.items() if streams]
 
+    def in_sync(self, node_id: str) -> bool:
+        """An Envoy of the node is connected and every one has ACKed everything in the current snapshot."""
+        streams = self._streams.get(node_id)
+        if not streams:
+            return False
+        wanted = {(t, n): r.version for t, rs in self.snapshot(node_id).resources.items() for n, r in rs.items()}
+        return all(all(s.acked.get(k) == v for k, v in wanted.items()) for s in streams)
+
     async def attach(self, stream: StreamView) -> None:
         self._streams.setdefault(stream.node_id, set()).add(stream)
         await self.report()

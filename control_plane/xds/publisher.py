@@ -1,17 +1,21 @@
-"""Turns session changes into snapshot changes, and waits for Envoy to confirm them."""
+"""Turns session and policy changes into snapshot changes, and waits for Envoy to confirm them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from control_plane.domain.policy import Policy
 from control_plane.domain.session import Session
 from control_plane.xds import render
 from control_plane.xds.builders import EgressSettings, session_resource_name
 from control_plane.xds.cache import Key, SnapshotCache
 from control_plane.xds.resource import Resource
 from control_plane.xds.types import CLUSTER, LISTENER, ROUTE
+
+Expected = dict[str, dict[Key, str | None]]  # node id -> resource -> version (None: removed)
 
 
 class ConfigPublisher:
@@ -21,12 +25,14 @@ class ConfigPublisher:
         egress: EgressSettings,
         socket_path: Callable[[str], Path],
         jwks: Callable[[], dict[str, Any]],
+        policy: Callable[[], Policy],
         apply_timeout: float,
     ) -> None:
         self._cache = cache
         self._egress = egress
         self._socket_path = socket_path
         self._jwks = jwks
+        self._policy = policy
         self.apply_timeout = apply_timeout
         self._cluster = render.egress_cluster(egress)
 
@@ -34,24 +40,34 @@ class ConfigPublisher:
         if CLUSTER not in self._cache.snapshot(node_id).resources:
             self._cache.publish(node_id, [self._cluster])
 
-    def put_session(self, session: Session) -> dict[Key, str | None]:
-        """Publish a session's route and listener; returns the versions to wait for."""
+    def put_session(self, session: Session) -> Expected:
+        """Publish a session's route and listener."""
         self.ensure_node(session.node_id)
         listener = render.session_listener(session, self._socket_path(session.id), self._jwks(), self._egress)
-        return self._publish(session.node_id, [render.session_routes(session), listener])
+        return self._publish(session.node_id, [render.session_routes(session, self._policy()), listener])
 
-    def put_routes(self, session: Session) -> dict[Key, str | None]:
-        return self._publish(session.node_id, [render.session_routes(session)])
+    def put_routes(self, *sessions: Session) -> Expected:
+        """Re-render only the routes of these sessions."""
+        expected: Expected = {}
+        policy = self._policy()
+        by_node: dict[str, list[Resource]] = {}
+        for session in sessions:
+            by_node.setdefault(session.node_id, []).append(render.session_routes(session, policy))
+        for node_id, resources in by_node.items():
+            expected.update(self._publish(node_id, resources))
+        return expected
 
-    def remove_session(self, session: Session) -> dict[Key, str | None]:
+    def remove_session(self, session: Session) -> Expected:
         name = session_resource_name(session.id)
         removals = [(LISTENER, name), (ROUTE, name)]
         self._cache.publish(session.node_id, removals=removals)
-        return dict.fromkeys(removals)
+        return {session.node_id: dict.fromkeys(removals)}
 
-    def _publish(self, node_id: str, resources: list[Resource]) -> dict[Key, str | None]:
+    def _publish(self, node_id: str, resources: list[Resource]) -> Expected:
         self._cache.publish(node_id, resources)
-        return {(r.type_url, r.name): r.version for r in resources}
+        return {node_id: {(r.type_url, r.name): r.version for r in resources}}
 
-    async def wait(self, node_id: str, expected: dict[Key, str | None], timeout: float | None = None) -> None:
-        await self._cache.wait_applied(node_id, expected, self.apply_timeout if timeout is None else timeout)
+    async def wait(self, expected: Expected, timeout: float | None = None) -> None:
+        """Until every connected Envoy of each node has ACKed; raises NotApplied, Rejected or Unavailable."""
+        limit = self.apply_timeout if timeout is None else timeout
+        await asyncio.gather(*(self._cache.wait_applied(node, keys, limit) for node, keys in expected.items()))

@@ -9,6 +9,7 @@ from envoy_data_plane.envoy.config.cluster.v3 import Cluster
 from envoy_data_plane.envoy.config.listener.v3 import Listener
 from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
 
+from control_plane.domain.policy import Policy
 from control_plane.domain.session import Session
 from control_plane.xds.builders import EgressSettings, session_resource_name
 from control_plane.xds.builders.cluster import render_egress_cluster
@@ -29,6 +30,7 @@ def session_listener(session: Session, socket_path: Path, jwks: dict[str, Any], 
     return build(Listener, config, references=(session_resource_name(session.id),))
 
 
-def session_routes(session: Session) -> Resource:
+def session_routes(session: Session, policy: Policy) -> Resource:
     register_message_types()
-    return build(RouteConfiguration, render_session_routes(session.id, session.egress))
+    config = render_session_routes(session.id, policy.effective(session.egress), policy.deny)
+    return build(RouteConfiguration, config)

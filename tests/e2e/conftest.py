@@ -10,7 +10,7 @@ import docker
 import pytest
 
 from control_plane.client import SessionsClient
-from tests.support.dns import TestDns
+from tests.support.dns import DnsServer
 from tests.support.netns import OutsideHost
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream, make_test_ca
@@ -30,8 +30,8 @@ def docker_client() -> docker.DockerClient:
 
 
 @pytest.fixture(scope="session")
-def dns() -> Iterator[TestDns]:
-    with TestDns(dict.fromkeys(TEST_NAMES, "127.0.0.1")) as server:
+def dns() -> Iterator[DnsServer]:
+    with DnsServer(dict.fromkeys(TEST_NAMES, "127.0.0.1")) as server:
         yield server
 
 
@@ -60,7 +60,7 @@ def outside_host() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def sandgate(
-    tmp_path_factory: pytest.TempPathFactory, dns: TestDns, docker_client: docker.DockerClient
+    tmp_path_factory: pytest.TempPathFactory, dns: DnsServer, docker_client: docker.DockerClient
 ) -> Iterator[SandgateProcess]:
     state = tmp_path_factory.mktemp("sandgate") / "state"
     proc = SandgateProcess(state, dns.port).start()

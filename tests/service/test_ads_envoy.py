@@ -13,6 +13,7 @@ import pytest
 from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
 
 from control_plane.domain import tokens
+from control_plane.domain.policy import Policy
 from control_plane.domain.rules import EgressRule
 from control_plane.domain.session import Limits, Session, State
 from control_plane.envoy_process import EnvoyOptions, ManagedEnvoy, default_binary
@@ -57,7 +58,7 @@ async def test_push_ack_update_nack_and_remove(envoy_and_cache: tuple[SnapshotCa
     egress = EgressSettings()
     sock = tmp / "proxy.sock"
     listener = render.session_listener(session, sock, tokens.jwks([key]), egress)
-    routes = render.session_routes(session)
+    routes = render.session_routes(session, Policy())
     cache.publish(NODE, [render.egress_cluster(egress), routes, listener])
     await cache.wait_applied(NODE, {(listener.type_url, listener.name): listener.version}, 15)
     await cache.wait_applied(NODE, {(routes.type_url, routes.name): routes.version}, 15)
@@ -68,7 +69,7 @@ async def test_push_ack_update_nack_and_remove(envoy_and_cache: tuple[SnapshotCa
         target = f"127.0.0.1:{up.port}"
         raw = f"GET http://{target}/ HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: Basic {auth}\r\n\r\n"
         assert (await _request(sock, raw.encode())).startswith(b"HTTP/1.1 403")  # not allowed yet
-        allowed = render.session_routes(session.with_egress((EgressRule("127.0.0.1", (up.port,)),)))
+        allowed = render.session_routes(session.with_egress((EgressRule("127.0.0.1", (up.port,)),)), Policy())
         cache.publish(NODE, [allowed])
         await cache.wait_applied(NODE, {(allowed.type_url, allowed.name): allowed.version}, 5)
         assert (await _request(sock, raw.encode())).startswith(b"HTTP/1.1 200")

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 
 
-class TestDns:
+class DnsServer:
     def __init__(self, records: Mapping[str, str]) -> None:
         self.records = {k.lower().rstrip("."): v for k, v in records.items()}
         self.queries: list[str] = []
@@ -20,7 +20,7 @@ class TestDns:
         self.port = self._sock.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def __enter__(self) -> TestDns:
+    def __enter__(self) -> DnsServer:
         self._thread.start()
         return self
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -27,14 +30,16 @@ class SandgateProcess:
     def __init__(self, state_dir: Path, dns_port: int, **settings: object) -> None:
         self.state_dir = state_dir
         self.grpc_port, self.xds_port, self.envoy_admin_port = free_port(), free_port(), free_port()
+        self.admin_port = free_port()
+        self.admin_token = "test-admin-token"
         self.node_id = f"test-{os.getpid()}-{self.grpc_port}"
         self.api_token = "test-api-token"
         self.config = state_dir.parent / f"{state_dir.name}.toml"
         lines = {
             "state_dir": str(state_dir), "grpc_addr": f"127.0.0.1:{self.grpc_port}",
-            "xds_addr": f"127.0.0.1:{self.xds_port}", "admin_addr": "127.0.0.1:0",
+            "xds_addr": f"127.0.0.1:{self.xds_port}", "admin_addr": f"127.0.0.1:{self.admin_port}",
             "envoy_admin_port": self.envoy_admin_port, "node_id": self.node_id, "api_token": self.api_token,
-            "admin_token": "test-admin-token", "dns_resolvers": [f"127.0.0.1:{dns_port}"], **settings,
+            "admin_token": self.admin_token, "dns_resolvers": [f"127.0.0.1:{dns_port}"], **settings,
         }  # fmt: skip
         self.config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in lines.items()))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -76,6 +81,28 @@ class SandgateProcess:
             return self.envoy_admin("/ready").strip() == "LIVE"
         except OSError:
             return False
+
+    def admin(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        token: str | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, dict[str, Any]]:
+        """One admin API call; returns the status and the decoded JSON body (empty for none)."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}{path}", data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.admin_token if token is None else token}")
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, payload = resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            status, payload = err.code, err.read()
+        return status, (json.loads(payload) if payload.strip().startswith(b"{") else {})
 
     def client(self) -> SessionsClient:
         return SessionsClient(f"127.0.0.1:{self.grpc_port}", self.api_token)

@@ -13,21 +13,32 @@ from control_plane.xds.builders import EGRESS_CLUSTER, TYPE, session_resource_na
 from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
 
 DENY_HEADER = "x-sandgate-deny-reason"
+POLICY_DENIED = "destination-denied-by-policy"
 _AUTHZ_PER_ROUTE = TYPE + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
 
 
 def deny_body(session_id: str, reason: str) -> str:
+    if reason == POLICY_DENIED:
+        return (
+            f"Sandgate denied this request ({reason}): the global egress policy denies this destination for every "
+            "session.\nAn operator can change the global policy with: PUT /v1/policy on the admin API\n"
+        )
     return (
         f"Sandgate denied this request ({reason}): the destination is not allowed by the egress policy "
         f"of session {session_id}.\nAn operator can allow it with: sandgate egress add {session_id} HOST[:PORT]\n"
     )
 
 
-def render_session_routes(session_id: str, rules: tuple[EgressRule, ...]) -> dict[str, Any]:
-    vhosts = [_allow_vhost(session_id, i, rule) for i, rule in enumerate(rules)]
+def render_session_routes(
+    session_id: str, rules: tuple[EgressRule, ...], denied_hosts: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """`rules` must already exclude `denied_hosts` (see Policy.effective)."""
+    allowed = [_allow_vhost(session_id, i, rule) for i, rule in enumerate(rules)]
+    ports = sorted({80, 443, *(p for r in rules for p in r.ports)})
+    denied = [_policy_deny_vhost(session_id, i, host, ports) for i, host in enumerate(denied_hosts)]
     return {
         "name": session_resource_name(session_id),
-        "virtual_hosts": [*vhosts, _deny_vhost(session_id)],
+        "virtual_hosts": [*allowed, *denied, _deny_vhost(session_id)],
     }
 
 
@@ -69,11 +80,19 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule) -> dict[str, Any
     }
 
 
-def _deny_vhost(session_id: str) -> dict[str, Any]:
-    reason = "host-not-allowed"
+def _policy_deny_vhost(session_id: str, index: int, host: str, ports: list[int]) -> dict[str, Any]:
+    """A denied name is matched before any wildcard rule that would cover it: Envoy prefers longer suffixes."""
+    return _deny_vhost(
+        session_id, f"policy-deny-{index}-{host}", [host, *(f"{host}:{p}" for p in ports)], POLICY_DENIED
+    )
+
+
+def _deny_vhost(
+    session_id: str, name: str = "deny", domains: list[str] | None = None, reason: str = "host-not-allowed"
+) -> dict[str, Any]:
     return {
-        "name": "deny",
-        "domains": ["*"],
+        "name": name,
+        "domains": domains or ["*"],
         "routes": [
             _deny_route(session_id, {"connect_matcher": {}}, reason),
             _deny_route(session_id, {"prefix": "/"}, reason),

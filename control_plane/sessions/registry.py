@@ -1,0 +1,57 @@
+"""The live sessions: an in-memory index over the store, the one place both are kept in step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from control_plane.authz.decide import SessionView
+from control_plane.domain import session as sess
+from control_plane.domain.session import Session, State
+from control_plane.errors import NotFound
+from control_plane.store import Store
+
+
+class SessionRegistry:
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+        self._store = store
+        self._clock = clock
+        self._sessions: dict[str, Session] = {s.id: s for s in store.sessions()}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def get(self, session_id: str) -> Session:
+        sess.validate_session_id(session_id)
+        found = self._sessions.get(session_id)
+        if found is None:
+            raise NotFound(f"session {session_id} does not exist (it may have ended or expired)")
+        return found
+
+    def find(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def all(self) -> list[Session]:
+        return list(self._sessions.values())
+
+    def matching(self, selector: Mapping[str, str] | None = None) -> list[Session]:
+        return [s for s in self._sessions.values() if sess.matches_labels(s, selector or {})]
+
+    def save(self, session: Session) -> Session:
+        """Persist first, then index: what the index shows has been committed."""
+        self._store.put_session(session)
+        self._sessions[session.id] = session
+        return session
+
+    def withdraw(self, session_id: str) -> Session | None:
+        """Stop serving a session (ext_authz denies it at once); its row stays until `forget`."""
+        return self._sessions.pop(session_id, None)
+
+    def forget(self, session_id: str) -> None:
+        self._store.delete_session(session_id)
+
+    def view(self, session_id: str) -> SessionView | None:
+        """What ext_authz needs; None for an unknown session (deny)."""
+        s = self._sessions.get(session_id)
+        if s is None:
+            return None
+        return SessionView(s.id, s.state == State.READY and s.expires_at > self._clock(), s.token_id, s.egress)

@@ -1,0 +1,46 @@
+"""Acknowledged writes survive a kill -9 of the control plane, and are enforced after it restarts."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.dns import DnsServer
+from tests.support.service import SandgateProcess
+from tests.support.upstream import Upstream
+
+
+@pytest.fixture()
+def own_sandgate(tmp_path: Path, dns: DnsServer) -> Iterator[SandgateProcess]:
+    proc = SandgateProcess(tmp_path / "state", dns.port).start()
+    yield proc
+    with proc.client() as c:
+        for s in c.list().sessions:
+            c.delete(s.id)
+    proc.stop()
+
+
+def test_rules_survive_kill_9(own_sandgate: SandgateProcess, http_upstream: Upstream) -> None:
+    proc = own_sandgate
+    port = http_upstream.port
+    with proc.client() as c:
+        s = c.create(egress=[{"host": "allowed.test", "ports": [port]}])
+    rules = f"/v1/sessions/{s.id}/egress?wait=applied"
+    assert proc.admin("POST", rules, {"host": "other.test", "ports": [port]})[0] == 201
+    assert proc.admin("DELETE", f"/v1/sessions/{s.id}/egress/allowed.test?wait=applied")[0] == 200
+    envoy_pid = (proc.state_dir / "envoy.pid").read_text()
+
+    proc.stop(signal.SIGKILL)
+    proc.start()
+
+    assert (proc.state_dir / "envoy.pid").read_text() == envoy_pid  # the running Envoy was adopted
+    assert proc.admin("GET", f"/v1/sessions/{s.id}/egress")[1]["egress"] == [
+        {"host": "other.test", "ports": [port], "methods": []}
+    ]
+    with proc.client() as c:
+        got = c.exec(s.id, ["sh", "-c", f"for h in other allowed; do curl -s -o /dev/null -w '%{{http_code}} ' "
+                                         f"http://$h.test:{port}/; done"])  # fmt: skip
+    assert got.stdout.decode().split() == ["200", "403"]
