@@ -10,3 +10,6 @@ test:
 
 lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+
+bench: setup
+	.venv/bin/python -m bench.push_latency --rounds 40 --scales 1,100,1000

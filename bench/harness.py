@@ -1,0 +1,103 @@
+"""Shared pieces of the benchmarks: an in-process control plane with its managed Envoy, test upstreams,
+and small statistics helpers. Every load is bounded in count and time and targets loopback only."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from control_plane.app import App
+from control_plane.config import Settings
+from control_plane.sessions.runtime import ContainerSpec, ExecChunk
+from tests.support.dns import DnsServer
+from tests.support.service import free_port
+
+NAMES = ["allowed.test", "other.test"] + [f"h{i}.bench.test" for i in range(64)]
+
+
+class NoSandboxRuntime:
+    """Starts no container: for figures about the control plane and Envoy, not about the sandbox itself."""
+
+    async def image_exists(self, image: str) -> bool:
+        return True
+
+    async def start(self, spec: ContainerSpec) -> str:
+        return f"none-{spec.session_id}"
+
+    async def remove(self, session_id: str) -> None:
+        return None
+
+    async def managed(self, node_id: str) -> dict[str, str]:
+        return {}
+
+    async def exec(
+        self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
+    ) -> AsyncIterator[ExecChunk]:
+        yield ExecChunk(exit_code=0)
+
+
+@asynccontextmanager
+async def control_plane(**overrides: object) -> AsyncIterator[App]:
+    with (
+        tempfile.TemporaryDirectory(prefix="sandgate-bench-") as tmp,
+        DnsServer(dict.fromkeys(NAMES, "127.0.0.1")) as dns,
+    ):
+        settings = Settings(
+            state_dir=Path(tmp) / "state", grpc_addr=f"127.0.0.1:{free_port()}", xds_addr=f"127.0.0.1:{free_port()}",
+            admin_addr=f"127.0.0.1:{free_port()}", envoy_admin_port=free_port(), node_id=f"bench-{free_port()}",
+            api_token="bench", admin_token="bench", dns_resolvers=(f"127.0.0.1:{dns.port}",),
+            max_sessions=5000, **overrides,  # type: ignore[arg-type]
+        )  # fmt: skip
+        app = App(settings, runtime=NoSandboxRuntime())
+        await app.start()
+        try:
+            yield app
+        finally:
+            await app.stop()
+
+
+def proxy_auth(token: str) -> str:
+    return "Basic " + base64.b64encode(f"sandgate:{token}".encode()).decode()
+
+
+class KeepAliveProxyClient:
+    """One keep-alive HTTP/1.1 connection to a session's unix-socket listener."""
+
+    def __init__(self, socket_path: Path, token: str) -> None:
+        self._path = socket_path
+        self._auth = proxy_auth(token)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def status(self, url_host: str, port: int) -> int:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_unix_connection(str(self._path))
+        assert self._reader is not None
+        target = f"{url_host}:{port}"
+        head = f"GET http://{target}/ HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: {self._auth}\r\n\r\n"
+        self._writer.write(head.encode())
+        status_line = await self._reader.readline()
+        length = 0
+        while (line := await self._reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await self._reader.readexactly(length)
+        return int(status_line.split()[1])
+
+    def close(self) -> None:
+        if self._writer:
+            self._writer.close()
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def summary(values: Sequence[float]) -> str:
+    p50, p99 = percentile(values, 50), percentile(values, 99)
+    return f"p50 {p50:.2f} / p99 {p99:.2f} (min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
