@@ -58,16 +58,15 @@ async def main(rounds: int, scales: list[int]) -> None:
             # Warm Envoy's DNS cache for every host the rounds use: a first lookup is not push latency.
             await measure(admin, probe.id, client, upstream.port, 64)
             count = 1
-            print(
-                f"| sessions in Envoy | write to enforcement, ms | command: python -m bench.push_latency --rounds {rounds} |"
-            )
-            print("|---|---|---|")
+            print(f"command: python -m bench.push_latency --rounds {rounds}")
+            print("| sessions in Envoy | write to enforcement, ms |")
+            print("|---|---|")
             for target in scales:
                 while count < target:
                     await app.manager.create(CreateRequest(egress=[{"host": "allowed.test"}]))
                     count += 1
                 latencies = await measure(admin, probe.id, client, upstream.port, rounds)
-                print(f"| {count} | {summary(latencies)} | |", flush=True)
+                print(f"| {count} | {summary(latencies)} |", flush=True)
             client.close()
 
 
