@@ -74,8 +74,17 @@ async def read_json(request: web.Request, fields: frozenset[str]) -> dict[str, A
     return body
 
 
-def wants_applied(request: web.Request) -> bool:
+def wants_applied(request: web.Request) -> float | None:
+    """None for no waiting, else how long to wait for every Envoy's ACK (`?wait=applied[&timeout=S]`)."""
     wait = request.query.get("wait")
     if wait not in (None, "applied"):
         raise InvalidArgument(f"unknown value {wait!r}; the only one is 'applied'", field="wait")
-    return wait == "applied"
+    if wait is None:
+        return None
+    try:
+        timeout = float(request.query.get("timeout", "10"))
+    except ValueError:
+        timeout = -1
+    if not 0.05 <= timeout <= 60:
+        raise InvalidArgument("must be a number of seconds from 0.05 to 60", field="timeout")
+    return timeout

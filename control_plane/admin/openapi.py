@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
-_WAIT = {
+_WAIT: dict[str, Any] = {
     "name": "wait",
     "in": "query",
     "required": False,
     "description": "`applied`: answer only once every connected Envoy has ACKed the change (504 on timeout)",
     "schema": {"type": "string", "enum": ["applied"]},
+}
+_TIMEOUT = {
+    "name": "timeout",
+    "in": "query",
+    "required": False,
+    "description": "with wait=applied: seconds to wait, 0.05 to 60 (default 10)",
+    "schema": {"type": "number"},
 }
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^s-[0-9a-f]{16}$"}}
 
@@ -36,6 +43,7 @@ def _ref(name: str) -> dict[str, str]:
 
 
 _WRITE_ERRORS = (400, 401, 404, 409, 413, 504)
+_W = _W
 # fmt: off
 _PATHS: dict[str, Any] = {
     "/v1/sessions": {"get": _op("List sessions", "200", {"type": "object"})},
@@ -45,22 +53,22 @@ _PATHS: dict[str, Any] = {
     },
     "/v1/sessions/{id}/egress": {
         "get": _op("The rules in force", "200", _ref("Rules"), [_ID]),
-        "put": _op("Replace all rules atomically", "200", _ref("Rules"), [_ID, _WAIT], "RulesBody", _WRITE_ERRORS),
-        "post": _op("Add one rule", "201", _ref("Rules"), [_ID, _WAIT], "Rule", _WRITE_ERRORS),
+        "put": _op("Replace all rules atomically", "200", _ref("Rules"), [_ID, *_W], "RulesBody", _WRITE_ERRORS),
+        "post": _op("Add one rule", "201", _ref("Rules"), [_ID, *_W], "Rule", _WRITE_ERRORS),
     },
     "/v1/sessions/{id}/egress/{host}": {
         "delete": _op(
             "Remove the rule for a host",
             "200",
             _ref("Rules"),
-            [_ID, {"name": "host", "in": "path", "required": True, "schema": {"type": "string"}}, _WAIT],
+            [_ID, {"name": "host", "in": "path", "required": True, "schema": {"type": "string"}}, _WAIT, _TIMEOUT],
             None,
             _WRITE_ERRORS,
         )
     },
     "/v1/policy": {
         "get": _op("The global policy", "200", _ref("Policy"), errors=(401,)),
-        "put": _op("Replace the global policy", "200", _ref("Policy"), [_WAIT], "Policy", (400, 401, 413, 504)),
+        "put": _op("Replace the global policy", "200", _ref("Policy"), _W, "Policy", (400, 401, 413, 504)),
     },
     "/v1/decisions": {
         "get": _op(

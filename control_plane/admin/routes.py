@@ -88,8 +88,12 @@ class AdminRoutes:
         session = await self.d.egress.remove(request.match_info["id"], request.match_info["host"], wait)
         return self._rules_response(session, wait)
 
-    def _rules_response(self, session: Session, applied: bool, status: int = 200) -> web.Response:
-        body = {"session_id": session.id, "egress": [r.to_dict() for r in session.egress], "applied": applied}
+    def _rules_response(self, session: Session, applied: float | None, status: int = 200) -> web.Response:
+        body = {
+            "session_id": session.id,
+            "egress": [r.to_dict() for r in session.egress],
+            "applied": applied is not None,
+        }
         return web.json_response(body, status=status)
 
     async def get_policy(self, request: web.Request) -> web.Response:
@@ -99,7 +103,7 @@ class AdminRoutes:
         wait = wants_applied(request)
         body = await read_json(request, frozenset({"default_egress", "deny"}))
         policy = await self.d.egress.put_policy(body, wait)
-        return web.json_response({**policy.to_dict(), "applied": wait})
+        return web.json_response({**policy.to_dict(), "applied": wait is not None})
 
     async def decisions(self, request: web.Request) -> web.StreamResponse:
         session_id, verdict = request.query.get("session_id", ""), request.query.get("verdict", "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 import pytest
@@ -142,3 +144,19 @@ def test_metrics(sandgate: SandgateProcess) -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{sandgate.admin_port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
     assert "# TYPE sandgate_sessions gauge" in text and "sandgate_envoy_config_acked 1" in text
+
+
+def test_wait_applied_times_out_with_504_naming_what_is_pending(client: SandgateClient) -> None:
+    proc = client.proc
+    s = client.create(egress=[{"host": "allowed.test"}])
+    envoy_pid = int((proc.state_dir / "envoy.pid").read_text())
+    os.kill(envoy_pid, signal.SIGSTOP)  # Envoy stays connected but cannot ACK
+    try:
+        status, err = proc.admin("POST", f"/v1/sessions/{s.id}/egress?wait=applied&timeout=0.5", {"host": "b.test"})
+    finally:
+        os.kill(envoy_pid, signal.SIGCONT)
+    assert status == 504 and err["error"]["code"] == "not_applied"
+    assert f"session-{s.id}" in err["error"]["message"]
+    # The write itself was kept and reaches Envoy once it can take it.
+    status, body = proc.admin("PUT", f"/v1/sessions/{s.id}/egress?wait=applied", {"egress": [{"host": "b.test"}]})
+    assert (status, body["applied"]) == (200, True)
