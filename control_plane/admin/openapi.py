@@ -43,7 +43,7 @@ def _ref(name: str) -> dict[str, str]:
 
 
 _WRITE_ERRORS = (400, 401, 404, 409, 413, 504)
-_W = _W
+_W = [_WAIT, _TIMEOUT]
 # fmt: off
 _PATHS: dict[str, Any] = {
     "/v1/sessions": {"get": _op("List sessions", "200", {"type": "object"})},
