@@ -24,9 +24,11 @@ from control_plane.audit.decisions import DecisionEvent, DecisionLog
 from control_plane.authz.decide import CheckInput, Decision
 from control_plane.authz.service import AuthorizationService
 from control_plane.config import Settings, split_addr
+from control_plane.domain.destinations import parse_cidrs
 from control_plane.domain.rules import split_authority
 from control_plane.domain.session import Limits
 from control_plane.envoy_process import EnvoyOptions, ManagedEnvoy, default_binary
+from control_plane.host_addresses import host_addresses
 from control_plane.metrics import Registry
 from control_plane.secrets import load_or_create_token
 from control_plane.sessions.docker_runtime import DockerRuntime
@@ -78,9 +80,12 @@ class App:
 
     def _manager(self, runtime: ContainerRuntime) -> SessionManager:
         s = self.settings
+        own = host_addresses() if s.forbid_host_addresses else ()
         egress = EgressSettings(
             dns_resolvers=tuple(split_addr(r, "dns_resolvers") for r in s.dns_resolvers),
             dns_lookup_family=s.dns_lookup_family,
+            forbidden_cidrs=parse_cidrs((*s.forbidden_cidrs, *own), "forbidden_cidrs"),
+            forbidden_exceptions=parse_cidrs(s.forbidden_exceptions, "forbidden_exceptions"),
         )
         forwarder = s.state_dir / "bin" / "sandgate-forward"
         publisher = ConfigPublisher(

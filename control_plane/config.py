@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from control_plane.domain.destinations import DEFAULT_FORBIDDEN, parse_cidrs
 from control_plane.errors import InvalidArgument
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +44,9 @@ class Settings:
     dns_lookup_family: str = "V4_PREFERRED"
     apply_timeout_seconds: float = 10.0
     allow_broad_wildcards: bool = False
+    forbidden_cidrs: tuple[str, ...] = DEFAULT_FORBIDDEN
+    forbidden_exceptions: tuple[str, ...] = ()
+    forbid_host_addresses: bool = True
 
 
 ENV_OVERRIDES = {
@@ -105,6 +109,8 @@ def _validate(s: Settings) -> None:
         raise InvalidArgument("must be at least 1", field="max_sessions")
     if s.xds_api not in {"GRPC", "DELTA_GRPC"}:
         raise InvalidArgument("must be GRPC (state of the world) or DELTA_GRPC", field="xds_api")
+    parse_cidrs(s.forbidden_cidrs, "forbidden_cidrs")
+    parse_cidrs(s.forbidden_exceptions, "forbidden_exceptions")
     if s.default_pids < 512:
         raise InvalidArgument("must be at least 512: gVisor's own threads count against it", field="default_pids")
 

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 
 
 class DnsServer:
-    def __init__(self, records: Mapping[str, str]) -> None:
+    def __init__(self, records: Mapping[str, str], ttl: int = 1) -> None:
         self.records = {k.lower().rstrip("."): v for k, v in records.items()}
+        self.ttl = ttl
         self.queries: list[str] = []
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
@@ -50,7 +51,7 @@ class DnsServer:
             return struct.pack(">HHHHHH", ident, 0x8183, 1, 0, 0, 0) + question
         if qtype != 1:  # only A records; an empty NOERROR answer for the rest
             return struct.pack(">HHHHHH", ident, 0x8180, 1, 0, 0, 0) + question
-        record = struct.pack(">HHHLH", 0xC00C, 1, 1, 5, 4) + socket.inet_aton(address)
+        record = struct.pack(">HHHLH", 0xC00C, 1, 1, self.ttl, 4) + socket.inet_aton(address)
         return struct.pack(">HHHHHH", ident, 0x8180, 1, 1, 0, 0) + question + record
 
 

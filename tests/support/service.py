@@ -39,7 +39,10 @@ class SandgateProcess:
             "state_dir": str(state_dir), "grpc_addr": f"127.0.0.1:{self.grpc_port}",
             "xds_addr": f"127.0.0.1:{self.xds_port}", "admin_addr": f"127.0.0.1:{self.admin_port}",
             "envoy_admin_port": self.envoy_admin_port, "node_id": self.node_id, "api_token": self.api_token,
-            "admin_token": self.admin_token, "dns_resolvers": [f"127.0.0.1:{dns_port}"], **settings,
+            "admin_token": self.admin_token, "dns_resolvers": [f"127.0.0.1:{dns_port}"],
+            # The test upstreams live on loopback, which the default policy forbids: this exception is
+            # the tests' own, and test_destinations shows that without it they are denied.
+            "forbidden_exceptions": ["127.0.0.1/32"], **settings,
         }  # fmt: skip
         self.config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in lines.items()))
         self.proc: subprocess.Popen[bytes] | None = None

@@ -19,6 +19,8 @@ class EgressSettings:
     dns_lookup_family: str = "V4_PREFERRED"
     connect_timeout_s: float = 5.0
     idle_timeout_s: int = 300
+    forbidden_cidrs: tuple[str, ...] = ()  # checked after DNS, on every request and tunnel
+    forbidden_exceptions: tuple[str, ...] = ()
 
 
 def session_resource_name(session_id: str) -> str:
@@ -27,7 +29,13 @@ def session_resource_name(session_id: str) -> str:
 
 def dns_cache_config(settings: EgressSettings) -> dict[str, Any]:
     """Shared, byte-identical, by the DFP cluster and the DFP filter (Envoy requires that)."""
-    config: dict[str, Any] = {"name": DNS_CACHE_NAME, "dns_lookup_family": settings.dns_lookup_family}
+    config: dict[str, Any] = {
+        "name": DNS_CACHE_NAME,
+        "dns_lookup_family": settings.dns_lookup_family,
+        # Resolved names are refreshed at their TTL; let short TTLs count, so a re-pointed name is
+        # re-resolved (and its new address re-checked) promptly.
+        "dns_min_refresh_rate": "1s",
+    }
     if settings.dns_resolvers:
         config["typed_dns_resolver_config"] = {
             "name": "envoy.network.dns_resolver.cares",

@@ -19,6 +19,12 @@ TOKEN_HEADER = "x-sandgate-token"
 JWT_PROVIDER = "session"
 JWT_METADATA_KEY = "jwt_payload"
 EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz"
+FORBIDDEN_POLICY = "forbidden-destinations"
+FORBIDDEN_BODY = (
+    "Sandgate denied this request (destination-ip-forbidden): the host resolved to an address no sandbox may "
+    "reach (loopback, private, link-local, metadata or this host's own). An operator can change the forbidden "
+    "ranges in the control plane's configuration.\n"
+)
 AUTH_REQUIRED_BODY = (
     "Sandgate: proxy authentication required. Requests must carry this session's token as proxy "
     "credentials (HTTP_PROXY=http://sandgate:TOKEN@127.0.0.1:3128); it is in /run/sandgate/token.\n"
@@ -54,12 +60,13 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
                 _jwt_filter(session_id, jwks),
                 _ext_authz_filter(),
                 _forward_proxy_filter(settings),
+                _destination_filter(settings),
                 {
                     "name": "envoy.filters.http.router",
                     "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.router.v3.Router"},
                 },
             ],
-            "local_reply_config": {"mappers": [_auth_failure_mapper()]},
+            "local_reply_config": {"mappers": [_auth_failure_mapper(), _forbidden_destination_mapper()]},
         },
     }
 
@@ -81,6 +88,7 @@ def _jwt_filter(session_id: str, jwks: dict[str, Any]) -> dict[str, Any]:
         "local_jwks": {"inline_string": json.dumps(jwks, sort_keys=True)},
         "from_headers": [{"name": TOKEN_HEADER}],
         "forward": False,
+        "require_expiration": True,
         "payload_in_metadata": JWT_METADATA_KEY,
         "jwt_cache_config": {"jwt_cache_size": 16},
     }
@@ -122,28 +130,78 @@ def _forward_proxy_filter(settings: EgressSettings) -> dict[str, Any]:
     }
 
 
+def _cidr(cidr: str) -> dict[str, Any]:
+    address, _, length = cidr.partition("/")
+    return {"address_prefix": address, "prefix_len": int(length)}
+
+
+def _upstream_in(cidrs: tuple[str, ...]) -> dict[str, Any]:
+    matcher = TYPE + "envoy.extensions.rbac.matchers.upstream_ip_port.v3.UpstreamIpPortMatcher"
+    rules = [
+        {
+            "matcher": {
+                "name": "envoy.rbac.matchers.upstream_ip_port",
+                "typed_config": {"@type": matcher, "upstream_ip": _cidr(c)},
+            }
+        }
+        for c in cidrs
+    ]
+    return {"or_rules": {"rules": rules}}
+
+
+def _destination_filter(settings: EgressSettings) -> dict[str, Any]:
+    """Deny a resolved upstream address in a forbidden range: DNS rebinding cannot get around it.
+
+    It runs after the dynamic forward proxy has resolved (and saved) the address and before the router
+    connects, for plain HTTP and for CONNECT alike.
+    """
+    permission: dict[str, Any] = _upstream_in(settings.forbidden_cidrs or ("255.255.255.255/32",))
+    if settings.forbidden_exceptions:
+        permission = {"and_rules": {"rules": [permission, {"not_rule": _upstream_in(settings.forbidden_exceptions)}]}}
+    return {
+        "name": "envoy.filters.http.rbac",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {
+                "action": "DENY",
+                "policies": {FORBIDDEN_POLICY: {"permissions": [permission], "principals": [{"any": True}]}},
+            },
+        },
+    }
+
+
+def _forbidden_destination_mapper() -> dict[str, Any]:
+    return {
+        "filter": _cel("response.code_details.startsWith('rbac_access_denied')"),
+        "headers_to_add": [_header("x-sandgate-deny-reason", "destination-ip-forbidden")],
+        "body": {"inline_string": FORBIDDEN_BODY},
+    }
+
+
+def _cel(expression: str) -> dict[str, Any]:
+    return {
+        "extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": {
+                "@type": TYPE + "envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                "expression": expression,
+            },
+        }
+    }
+
+
+def _header(key: str, value: str) -> dict[str, Any]:
+    return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+
+
 def _auth_failure_mapper() -> dict[str, Any]:
     """jwt_authn answers 401/403 for a missing or bad token; a proxy says 407."""
     return {
-        "filter": {
-            "extension_filter": {
-                "name": "envoy.access_loggers.extension_filters.cel",
-                "typed_config": {
-                    "@type": TYPE + "envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
-                    "expression": "response.code_details.startsWith('jwt_authn_access_denied')",
-                },
-            }
-        },
+        "filter": _cel("response.code_details.startsWith('jwt_authn_access_denied')"),
         "status_code": 407,
         "headers_to_add": [
-            {
-                "header": {"key": "proxy-authenticate", "value": 'Basic realm="sandgate"'},
-                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-            },
-            {
-                "header": {"key": "x-sandgate-deny-reason", "value": "token-invalid"},
-                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-            },
+            _header("proxy-authenticate", 'Basic realm="sandgate"'),
+            _header("x-sandgate-deny-reason", "token-invalid"),
         ],
         "body": {"inline_string": AUTH_REQUIRED_BODY},
     }

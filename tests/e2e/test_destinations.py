@@ -1,0 +1,75 @@
+"""Destination checks after DNS: an allowlisted name that resolves into a forbidden range is refused."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import SandgateClient
+from tests.support.dns import DnsServer
+from tests.support.service import SandgateProcess
+from tests.support.upstream import Upstream
+
+STATUS_AND_REASON = "curl -sS -o /dev/null -D /tmp/h -w '%{http_code}' --max-time 10 URL; echo; grep -i deny-reason /tmp/h"
+
+
+def fetch(client: SandgateClient, sid: str, url: str) -> tuple[str, str]:
+    _, out, _ = client.sh(sid, STATUS_AND_REASON.replace("URL", url))
+    status, _, reason = out.partition("\n")
+    return status, reason.strip().split(": ")[-1] if reason.strip() else ""
+
+
+def tunnel(client: SandgateClient, sid: str, host: str, port: int) -> str:
+    _, out, _ = client.sh(sid, f"curl -sS -k -o /dev/null -w '%{{http_connect}}' https://{host}:{port}/")
+    return out
+
+
+@pytest.mark.parametrize("name", ["loop2.test", "private.test"])
+def test_allowlisted_name_resolving_to_forbidden_address_is_denied(
+    client: SandgateClient, http_upstream: Upstream, outside_host: str, name: str
+) -> None:
+    s = client.create(egress=[{"host": name, "ports": [http_upstream.port, 8080]}])
+    port = 8080 if name == "private.test" else http_upstream.port
+    assert fetch(client, s.id, f"http://{name}:{port}/") == ("403", "destination-ip-forbidden")
+    assert tunnel(client, s.id, name, port) == "403"
+
+
+def test_dns_rebinding_to_a_forbidden_address_is_denied(
+    client: SandgateClient, http_upstream: Upstream, dns: DnsServer
+) -> None:
+    s = client.create(egress=[{"host": "rebind.test", "ports": [http_upstream.port]}])
+    url = f"http://rebind.test:{http_upstream.port}/"
+    assert fetch(client, s.id, url) == ("200", "")
+    dns.records["rebind.test"] = "127.0.0.2"  # the attacker re-points the name
+    try:
+        deadline = time.monotonic() + 15
+        while (got := fetch(client, s.id, url)) != ("403", "destination-ip-forbidden"):
+            assert got == ("200", "") and time.monotonic() < deadline, got
+            time.sleep(0.5)
+    finally:
+        dns.records["rebind.test"] = "127.0.0.1"
+
+
+@pytest.fixture()
+def default_policy_sandgate(tmp_path: Path, dns: DnsServer) -> Iterator[SandgateProcess]:
+    proc = SandgateProcess(tmp_path / "state", dns.port, forbidden_exceptions=[]).start()
+    yield proc
+    with proc.client() as c:
+        for s in c.list().sessions:
+            c.delete(s.id)
+    proc.stop()
+
+
+def test_default_policy_denies_the_test_upstreams_on_loopback(
+    default_policy_sandgate: SandgateProcess, http_upstream: Upstream
+) -> None:
+    client = SandgateClient(default_policy_sandgate)
+    try:
+        s = client.create(egress=[{"host": "allowed.test", "ports": [http_upstream.port]}])
+        assert fetch(client, s.id, f"http://allowed.test:{http_upstream.port}/") == ("403", "destination-ip-forbidden")
+        assert tunnel(client, s.id, "allowed.test", http_upstream.port) == "403"
+    finally:
+        client.cleanup()
