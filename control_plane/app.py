@@ -36,6 +36,7 @@ from control_plane.sessions.egress import EgressEditor
 from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.manager import ManagerSettings, SessionManager
 from control_plane.sessions.registry import SessionRegistry
+from control_plane.sessions.rotation import KeyRotation
 from control_plane.sessions.runtime import ContainerRuntime
 from control_plane.store import Store
 from control_plane.xds.builders import EgressSettings
@@ -63,7 +64,7 @@ class App:
         self.api_token = load_or_create_token(settings.api_token, state / "api-token")
         self.admin_token = load_or_create_token(settings.admin_token, state / "admin-token")
         self.store = Store(state / "sandgate.db")
-        self.keyring = Keyring(self.store, time.time())
+        self.keyring = Keyring(self.store, time.time, settings.max_ttl_seconds)
         self.cache = SnapshotCache()
         self.registry = SessionRegistry(self.store, time.time)
         self.metrics = Registry()
@@ -172,7 +173,10 @@ class App:
         ))  # fmt: skip
 
     async def _start_admin_server(self) -> int:
-        deps = AdminDeps(self.manager, self.egress, self.decisions, self.cache, self.metrics, self.settings.node_id)
+        keys = KeyRotation(self.keyring, self.registry, self.publisher)
+        deps = AdminDeps(
+            self.manager, self.egress, self.decisions, self.cache, self.metrics, self.settings.node_id, keys
+        )
         self._admin = web.AppRunner(build_admin_app(deps, self.admin_token), access_log=None)
         await self._admin.setup()
         host, port = split_addr(self.settings.admin_addr, "admin_addr")

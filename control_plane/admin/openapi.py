@@ -82,6 +82,10 @@ _PATHS: dict[str, Any] = {
             errors=(400, 401),
         )
     },
+    "/v1/signing-keys/rotate": {
+        "post": _op("Rotate the token signing key; live tokens stay valid", "200", {"type": "object"}, _W,
+                    errors=(401, 504)),
+    },
     "/healthz": {"get": _op("Alive", "200", errors=())},
     "/readyz": {"get": _op("Envoy connected and has ACKed the current config", "200", errors=(503,))},
     "/metrics": {"get": _op("Prometheus metrics", "200", errors=())},

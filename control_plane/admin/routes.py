@@ -17,6 +17,7 @@ from control_plane.errors import InvalidArgument
 from control_plane.metrics import Registry
 from control_plane.sessions.egress import EgressEditor
 from control_plane.sessions.manager import SessionManager
+from control_plane.sessions.rotation import KeyRotation
 from control_plane.xds.cache import SnapshotCache
 
 RULE_FIELDS = frozenset({"host", "ports", "methods"})
@@ -31,6 +32,7 @@ class AdminDeps:
     cache: SnapshotCache
     metrics: Registry
     node_id: str
+    keys: KeyRotation
 
 
 def session_json(s: Session) -> dict[str, Any]:
@@ -96,6 +98,9 @@ class AdminRoutes:
         }
         return web.json_response(body, status=status)
 
+    async def rotate_keys(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.d.keys.rotate(wants_applied(request)))
+
     async def get_policy(self, request: web.Request) -> web.Response:
         return web.json_response(self.d.egress.policy().to_dict())
 
@@ -155,6 +160,7 @@ def build_admin_app(deps: AdminDeps, admin_token: str) -> web.Application:
     app.router.add_get("/v1/policy", r.get_policy)
     app.router.add_put("/v1/policy", r.put_policy)
     app.router.add_get("/v1/decisions", r.decisions)
+    app.router.add_post("/v1/signing-keys/rotate", r.rotate_keys)
     app.router.add_get("/healthz", r.healthz)
     app.router.add_get("/readyz", r.readyz)
     app.router.add_get("/metrics", r.metrics)

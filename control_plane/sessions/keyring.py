@@ -1,30 +1,43 @@
-"""Signing keys: the newest signs, the newest two verify, so rotation never breaks a live session."""
+"""Signing keys. The newest signs; every key young enough to have signed a live token still verifies,
+so a rotation never invalidates a session (no token outlives the maximum TTL)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from control_plane.domain import tokens
 from control_plane.domain.tokens import SigningKey
 from control_plane.store import Store
 
-VERIFYING_KEYS = 2
-
 
 class Keyring:
-    def __init__(self, store: Store, now: float) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float], max_token_age_s: float) -> None:
         self._store = store
+        self._clock = clock
+        self._max_age = max_token_age_s
         if not store.keys():
-            store.add_key(tokens.generate_key(now))
+            store.add_key(tokens.generate_key(clock()))
         self._keys = store.keys()
 
     @property
     def current(self) -> SigningKey:
         return self._keys[0]
 
-    def rotate(self, now: float) -> None:
-        self._store.add_key(tokens.generate_key(now))
+    def rotate(self) -> SigningKey:
+        self._store.add_key(tokens.generate_key(self._clock()))
         self._keys = self._store.keys()
+        return self.current
+
+    def verifying(self) -> list[SigningKey]:
+        """The current key, and each older key whose successor is younger than the longest token life."""
+        horizon = self._clock() - self._max_age - 60
+        keep = [self._keys[0]]
+        for older, newer in zip(self._keys[1:], self._keys, strict=False):
+            if newer.created_at < horizon:
+                break
+            keep.append(older)
+        return keep
 
     def jwks(self) -> dict[str, Any]:
-        return tokens.jwks(self._keys[:VERIFYING_KEYS])
+        return tokens.jwks(self.verifying())

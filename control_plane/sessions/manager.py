@@ -26,7 +26,7 @@ from control_plane.errors import (
 from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, ExecChunk
-from control_plane.xds.publisher import ConfigPublisher
+from control_plane.xds.publisher import ConfigPublisher, Expected
 
 log = logging.getLogger(__name__)
 SOCKET_WAIT_S = 5.0
@@ -173,16 +173,23 @@ class SessionManager:
             await self._teardown(session)
 
     async def _teardown(self, session: Session) -> None:
-        self.registry.withdraw(session.id)  # revokes the token for ext_authz at once
-        expected = self._publisher.remove_session(session)
+        """Revoke first (ext_authz at once; open connections within the push latency), then remove."""
+        self.registry.withdraw(session.id)
+        revoked = self._publisher.deny_all(session)
         try:
-            await self._runtime.remove(session.id)
+            await asyncio.gather(self._runtime.remove(session.id), self._wait_quietly(revoked))
         finally:
-            with contextlib.suppress(SandgateError):
-                await self._publisher.wait(expected)
+            await self._wait_quietly(self._publisher.remove_session(session))
             shutil.rmtree(self.settings.socket_dir(session.id), ignore_errors=True)
             self.registry.forget(session.id)
         log.info("session %s ended", session.id)
+
+    async def _wait_quietly(self, expected: Expected) -> None:
+        """Ending a session does not fail because an Envoy is slow or away: it gets the state on reconnect."""
+        try:
+            await self._publisher.wait(expected, min(self._publisher.apply_timeout, 5.0))
+        except SandgateError as exc:
+            log.warning("ending a session: %s", exc)
 
     async def expire_loop(self, interval: float = 1.0) -> None:
         while True:

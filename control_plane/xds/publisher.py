@@ -46,6 +46,16 @@ class ConfigPublisher:
         listener = render.session_listener(session, self._socket_path(session.id), self._jwks(), self._egress)
         return self._publish(session.node_id, [render.session_routes(session, self._policy()), listener])
 
+    def put_listeners(self, *sessions: Session) -> Expected:
+        """Re-render listeners (e.g. after a key rotation); their open connections drain."""
+        expected: Expected = {}
+        jwks = self._jwks()
+        for s in sessions:
+            listener = render.session_listener(s, self._socket_path(s.id), jwks, self._egress)
+            for node, keys in self._publish(s.node_id, [listener]).items():
+                expected.setdefault(node, {}).update(keys)
+        return expected
+
     def put_routes(self, *sessions: Session) -> Expected:
         """Re-render only the routes of these sessions."""
         expected: Expected = {}
@@ -56,6 +66,10 @@ class ConfigPublisher:
         for node_id, resources in by_node.items():
             expected.update(self._publish(node_id, resources))
         return expected
+
+    def deny_all(self, session: Session) -> Expected:
+        """Routes that refuse everything: revokes a session on its open connections before its listener goes."""
+        return self._publish(session.node_id, [render.ended_routes(session)])
 
     def remove_session(self, session: Session) -> Expected:
         name = session_resource_name(session.id)

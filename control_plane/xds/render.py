@@ -14,7 +14,7 @@ from control_plane.domain.session import Session
 from control_plane.xds.builders import EgressSettings, session_resource_name
 from control_plane.xds.builders.cluster import render_egress_cluster
 from control_plane.xds.builders.listener import render_session_listener
-from control_plane.xds.builders.route import render_session_routes
+from control_plane.xds.builders.route import render_ended_routes, render_session_routes
 from control_plane.xds.resource import Resource, build
 from control_plane.xds.types import register_message_types
 
@@ -34,3 +34,8 @@ def session_routes(session: Session, policy: Policy) -> Resource:
     register_message_types()
     config = render_session_routes(session.id, policy.effective(session.egress), policy.deny)
     return build(RouteConfiguration, config)
+
+
+def ended_routes(session: Session) -> Resource:
+    register_message_types()
+    return build(RouteConfiguration, render_ended_routes(session.id))

@@ -13,7 +13,9 @@ from tests.support.dns import DnsServer
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
 
-STATUS_AND_REASON = "curl -sS -o /dev/null -D /tmp/h -w '%{http_code}' --max-time 10 URL; echo; grep -i deny-reason /tmp/h"
+STATUS_AND_REASON = (
+    "curl -sS -o /dev/null -D /tmp/h -w '%{http_code}' --max-time 10 URL; echo; grep -i deny-reason /tmp/h"
+)
 
 
 def fetch(client: SandgateClient, sid: str, url: str) -> tuple[str, str]:

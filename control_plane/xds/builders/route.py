@@ -14,10 +14,13 @@ from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
 
 DENY_HEADER = "x-sandgate-deny-reason"
 POLICY_DENIED = "destination-denied-by-policy"
+SESSION_ENDED = "session-ended"
 _AUTHZ_PER_ROUTE = TYPE + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
 
 
 def deny_body(session_id: str, reason: str) -> str:
+    if reason == SESSION_ENDED:
+        return f"Sandgate: session {session_id} has ended; its sandbox can reach nothing.\n"
     if reason == POLICY_DENIED:
         return (
             f"Sandgate denied this request ({reason}): the global egress policy denies this destination for every "
@@ -40,6 +43,11 @@ def render_session_routes(
         "name": session_resource_name(session_id),
         "virtual_hosts": [*allowed, *denied, _deny_vhost(session_id)],
     }
+
+
+def render_ended_routes(session_id: str) -> dict[str, Any]:
+    """What a session's listener serves between its end and its removal: nothing."""
+    return {"name": session_resource_name(session_id), "virtual_hosts": [_deny_vhost(session_id, reason=SESSION_ENDED)]}
 
 
 def domains_for(rule: EgressRule) -> list[str]:
