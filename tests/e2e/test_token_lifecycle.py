@@ -95,7 +95,8 @@ def test_key_rotation_keeps_live_sessions_working(client: SandgateClient, http_u
 
 def _request(sock: socket.socket, token: str, port: int) -> bytes:
     auth = base64.b64encode(f"u:{token}".encode()).decode()
-    req = f"GET http://allowed.test:{port}/ HTTP/1.1\r\nHost: allowed.test:{port}\r\nProxy-Authorization: Basic {auth}\r\n\r\n"
+    target = f"allowed.test:{port}"
+    req = f"GET http://{target}/ HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: Basic {auth}\r\n\r\n"
     try:
         sock.sendall(req.encode())
         return sock.recv(65536)
