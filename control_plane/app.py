@@ -20,12 +20,12 @@ from control_plane.api.auth import BearerAuthInterceptor
 from control_plane.api.gen.sandgate.v1 import sessions_pb2
 from control_plane.api.servicer import SERVICE as SESSIONS_SERVICE
 from control_plane.api.servicer import SessionsService
-from control_plane.audit.decisions import DecisionEvent, DecisionLog
+from control_plane.audit.access_log import AccessLogReceiver
+from control_plane.audit.decisions import DecisionLog
 from control_plane.authz.decide import CheckInput, Decision
 from control_plane.authz.service import AuthorizationService
 from control_plane.config import Settings, split_addr
 from control_plane.domain.destinations import parse_cidrs
-from control_plane.domain.rules import split_authority
 from control_plane.domain.session import Limits
 from control_plane.envoy_process import EnvoyOptions, ManagedEnvoy, default_binary
 from control_plane.host_addresses import host_addresses
@@ -69,8 +69,11 @@ class App:
         self.registry = SessionRegistry(self.store, time.time)
         self.metrics = Registry()
         self.decisions = DecisionLog(
-            10_000, self.metrics.counter("sandgate_decisions_total", "Egress decisions", "verdict", "reason")
+            self.store,
+            settings.decision_retention,
+            self.metrics.counter("sandgate_decisions_total", "Egress decisions", "verdict", "reason"),
         )
+        self._checks = self.metrics.counter("sandgate_ext_authz_checks_total", "ext_authz checks", "reason")
         self.manager = self._manager(runtime or DockerRuntime(settings.container_runtime))
         self._gauges()
         self.ports = Ports()
@@ -140,7 +143,8 @@ class App:
     async def _start_xds_server(self) -> int:
         server = grpc.aio.server()
         authz = AuthorizationService(self.registry.view, self._record_check)
-        server.add_generic_rpc_handlers([AdsServer(self.cache).handler(), authz.handler()])
+        als = AccessLogReceiver(self.decisions)
+        server.add_generic_rpc_handlers([AdsServer(self.cache).handler(), authz.handler(), als.handler()])
         port: int = server.add_insecure_port(self.settings.xds_addr)
         await server.start()
         self._servers.append(server)
@@ -165,12 +169,7 @@ class App:
         return port
 
     def _record_check(self, check: CheckInput, decision: Decision) -> None:
-        target = split_authority(check.authority, 443) or (check.authority, 0)
-        self.decisions.record(DecisionEvent(
-            id=self.decisions.next_id(), time=time.time(), session_id=check.session_id, method=check.method,
-            host=target[0], port=target[1], verdict="allow" if decision.allowed else "deny", reason=decision.reason,
-            response_code=decision.http_status,
-        ))  # fmt: skip
+        self._checks.inc(reason=decision.reason)
 
     async def _start_admin_server(self) -> int:
         keys = KeyRotation(self.keyring, self.registry, self.publisher)

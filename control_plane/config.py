@@ -47,6 +47,7 @@ class Settings:
     forbidden_cidrs: tuple[str, ...] = DEFAULT_FORBIDDEN
     forbidden_exceptions: tuple[str, ...] = ()
     forbid_host_addresses: bool = True
+    decision_retention: int = 100_000
 
 
 ENV_OVERRIDES = {

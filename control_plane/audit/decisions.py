@@ -1,12 +1,12 @@
-"""Egress decisions: a bounded log that can be queried and followed live."""
+"""Egress decisions: stored with bounded retention, queryable, counted, and followed live."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections import deque
-from collections.abc import AsyncIterator
+import dataclasses
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 from control_plane.metrics import Counter
 
@@ -25,37 +25,45 @@ class DecisionEvent:
     bytes_sent: int = 0
     bytes_received: int = 0
     duration_ms: float = 0.0
-    source: str = "ext_authz"
+    source: str = "envoy"
+    stream_id: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
+class DecisionStore(Protocol):
+    def add_decisions(self, events: list[DecisionEvent], keep: int) -> list[int]: ...
+    def complete_decision(self, stream_id: str, bytes_sent: int, bytes_received: int, duration_ms: float) -> None: ...
+    def decisions(self, session_id: str, verdict: str, limit: int) -> list[DecisionEvent]: ...
+
+
 class DecisionLog:
-    def __init__(self, capacity: int, counter: Counter | None = None) -> None:
-        self._events: deque[DecisionEvent] = deque(maxlen=capacity)
-        self._ids = itertools.count(1)
+    def __init__(self, store: DecisionStore, retention: int, counter: Counter | None = None) -> None:
+        self._store = store
+        self._retention = retention
         self._followers: set[asyncio.Queue[DecisionEvent]] = set()
         self._counter = counter
 
-    def next_id(self) -> int:
-        return next(self._ids)
+    def record_many(self, events: Iterable[DecisionEvent]) -> None:
+        batch = list(events)
+        if not batch:
+            return
+        ids = self._store.add_decisions(batch, self._retention)
+        for event, event_id in zip(batch, ids, strict=True):
+            stored = dataclasses.replace(event, id=event_id)
+            if self._counter:
+                self._counter.inc(verdict=stored.verdict, reason=stored.reason)
+            for queue in self._followers:
+                if queue.qsize() < 1000:  # a slow follower loses events rather than growing without bound
+                    queue.put_nowait(stored)
 
-    def record(self, event: DecisionEvent) -> None:
-        self._events.append(event)
-        if self._counter:
-            self._counter.inc(verdict=event.verdict, reason=event.reason)
-        for queue in self._followers:
-            if queue.qsize() < 1000:  # a slow follower loses events rather than growing without bound
-                queue.put_nowait(event)
+    def complete_tunnel(self, stream_id: str, bytes_sent: int, bytes_received: int, duration_ms: float) -> None:
+        """A tunnel's decision was recorded when it opened; its totals arrive when it closes."""
+        self._store.complete_decision(stream_id, bytes_sent, bytes_received, duration_ms)
 
     def query(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[DecisionEvent]:
-        found = [
-            e
-            for e in reversed(self._events)
-            if (not session_id or e.session_id == session_id) and (not verdict or e.verdict == verdict)
-        ]
-        return found[:limit]
+        return self._store.decisions(session_id, verdict, limit)
 
     async def follow(self) -> AsyncIterator[DecisionEvent]:
         queue: asyncio.Queue[DecisionEvent] = asyncio.Queue()

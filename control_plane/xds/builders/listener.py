@@ -66,6 +66,9 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
                     "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.router.v3.Router"},
                 },
             ],
+            "access_log": [_decision_log()],
+            # A tunnel's decision is logged when it opens, not only when it closes.
+            "access_log_options": {"flush_log_on_tunnel_successfully_established": True},
             "local_reply_config": {"mappers": [_auth_failure_mapper(), _forbidden_destination_mapper()]},
         },
     }
@@ -126,6 +129,23 @@ def _forward_proxy_filter(settings: EgressSettings) -> dict[str, Any]:
             "@type": TYPE + "envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig",
             "dns_cache_config": dns_cache_config(settings),
             "save_upstream_address": True,
+        },
+    }
+
+
+def _decision_log() -> dict[str, Any]:
+    """One config for every listener, so Envoy shares one gRPC stream for all sessions' decisions."""
+    return {
+        "name": "envoy.access_loggers.http_grpc",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig",
+            "common_config": {
+                "log_name": "sandgate-decisions",
+                "grpc_service": {"envoy_grpc": {"cluster_name": CONTROL_PLANE_CLUSTER}},
+                "transport_api_version": "V3",
+                "buffer_flush_interval": "0.2s",
+            },
+            "additional_response_headers_to_log": ["x-sandgate-deny-reason"],
         },
     }
 

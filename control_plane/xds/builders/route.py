@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from control_plane.audit.entries import DENY_ROUTE
 from control_plane.domain.rules import EgressRule
 from control_plane.xds.builders import EGRESS_CLUSTER, TYPE, session_resource_name
 from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
@@ -63,6 +64,7 @@ def domains_for(rule: EgressRule) -> list[str]:
 def _allow_vhost(session_id: str, index: int, rule: EgressRule) -> dict[str, Any]:
     authz = {"check_settings": {"context_extensions": {"session_id": session_id, "rule": rule.host}}}
     connect: dict[str, Any] = {
+        "name": f"allow:{rule.host}",
         "match": {"connect_matcher": {}},
         "route": {
             "cluster": EGRESS_CLUSTER,
@@ -71,7 +73,11 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule) -> dict[str, Any
         },
         "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, **authz}},
     }
-    plain: dict[str, Any] = {"match": {"prefix": "/"}, "route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"}}
+    plain: dict[str, Any] = {
+        "name": f"allow:{rule.host}",
+        "match": {"prefix": "/"},
+        "route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"},
+    }
     routes = [connect]
     if rule.methods:
         plain["match"]["headers"] = [
@@ -111,6 +117,7 @@ def _deny_vhost(
 
 def _deny_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str, Any]:
     return {
+        "name": f"{DENY_ROUTE}{reason}",
         "match": match,
         "direct_response": {"status": 403, "body": {"inline_string": deny_body(session_id, reason)}},
         "response_headers_to_add": [

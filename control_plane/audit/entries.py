@@ -1,0 +1,68 @@
+"""Envoy access-log entries to decision events. Pure: which verdict and reason a logged request had.
+
+Only what Envoy itself produced is trusted: filter denials by their response code details, route
+decisions by the names of our own routes. Headers an upstream sends cannot forge a verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from control_plane.domain.rules import split_authority
+
+DENY_ROUTE = "deny:"
+WOULD_DENY_ROUTE = "would-deny:"
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """The parts of an HTTPAccessLogEntry that a decision needs."""
+
+    listener_path: str
+    method: str
+    authority: str
+    response_code: int
+    details: str
+    route_name: str
+    deny_header: str
+    bytes_sent: int
+    bytes_received: int
+    duration_ms: float
+    start_time: float
+    stream_id: str = ""
+    log_type: str = "DownstreamEnd"
+
+    @property
+    def opens_tunnel(self) -> bool:
+        return self.log_type == "DownstreamTunnelSuccessfullyEstablished"
+
+    @property
+    def closes_tunnel(self) -> bool:
+        """The end of a tunnel whose opening was already logged (and recorded)."""
+        return self.method == "CONNECT" and self.response_code == 200 and self.log_type == "DownstreamEnd"
+
+
+def session_of(listener_path: str) -> str:
+    """The session whose listener socket (`.../sessions/<id>/proxy.sock`) took the request."""
+    return PurePosixPath(listener_path).parent.name
+
+
+def verdict(entry: LoggedRequest) -> tuple[str, str]:
+    details, route = entry.details, entry.route_name
+    if details.startswith("jwt_authn_access_denied"):
+        return "deny", "token-invalid"
+    if details.startswith("rbac_access_denied"):
+        return "deny", "destination-ip-forbidden"
+    if details.startswith("ext_authz"):
+        return "deny", entry.deny_header or "ext-authz-denied"
+    if details == "direct_response" and route.startswith(DENY_ROUTE):
+        return "deny", route.removeprefix(DENY_ROUTE)
+    if route.startswith(WOULD_DENY_ROUTE):
+        return "would_deny", route.removeprefix(WOULD_DENY_ROUTE)
+    return "allow", "allowed"
+
+
+def destination(entry: LoggedRequest) -> tuple[str, int]:
+    default = 443 if entry.method == "CONNECT" else 80
+    return split_authority(entry.authority, default) or (entry.authority, 0)
