@@ -52,6 +52,7 @@ class SessionsClient:
         labels: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
         limits: Mapping[str, Any] | None = None,
+        report_only: bool = False,
     ) -> pb.Session:
         req = pb.CreateSessionRequest(
             image=image,
@@ -59,6 +60,7 @@ class SessionsClient:
             labels=dict(labels or {}),
             env=dict(env or {}),
             limits=pb.Limits(**(limits or {})),
+            report_only=report_only,
         )
         if ttl_seconds is not None:
             req.ttl_seconds = ttl_seconds

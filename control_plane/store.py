@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     labels TEXT NOT NULL,
     env TEXT NOT NULL,
     container_id TEXT NOT NULL,
-    token_id TEXT NOT NULL
+    token_id TEXT NOT NULL,
+    report_only INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS policy (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -86,12 +87,12 @@ class Store:
     def put_session(self, s: Session) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     s.id, s.state.value, s.node_id, s.image, s.created_at, s.expires_at,
                     json.dumps([r.to_dict() for r in s.egress]),
                     json.dumps([s.limits.memory_mb, s.limits.cpus, s.limits.pids]),
-                    json.dumps(dict(s.labels)), json.dumps(dict(s.env)), s.container_id, s.token_id,
+                    json.dumps(dict(s.labels)), json.dumps(dict(s.env)), s.container_id, s.token_id, int(s.report_only),
                 ),
             )  # fmt: skip
 
@@ -152,7 +153,7 @@ class Store:
 
 
 def _session_from_row(row: tuple[object, ...]) -> Session:
-    (sid, state, node, image, created, expires, egress, limits, labels, env, container, token_id) = row
+    (sid, state, node, image, created, expires, egress, limits, labels, env, container, token_id, report) = row
     mem, cpus, pids = json.loads(str(limits))
     return Session(
         id=str(sid),
@@ -167,4 +168,5 @@ def _session_from_row(row: tuple[object, ...]) -> Session:
         env=json.loads(str(env)),
         container_id=str(container),
         token_id=str(token_id),
+        report_only=bool(report),
     )

@@ -45,6 +45,7 @@ def session_json(s: Session) -> dict[str, Any]:
         "egress": [r.to_dict() for r in s.egress],
         "limits": {"memory_mb": s.limits.memory_mb, "cpus": s.limits.cpus, "pids": s.limits.pids},
         "labels": dict(s.labels),
+        "report_only": s.report_only,
     }
 
 

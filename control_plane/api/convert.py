@@ -20,6 +20,7 @@ def create_request(req: pb.CreateSessionRequest) -> CreateRequest:
         pids=limits.pids,
         env=dict(req.env),
         labels=dict(req.labels),
+        report_only=req.report_only,
     )
 
 
@@ -35,6 +36,7 @@ def session_message(s: Session, proxy_url: str, token: str = "") -> pb.Session:
         proxy_url=proxy_url,
         token=token,
         image=s.image,
+        report_only=s.report_only,
     )
 
 

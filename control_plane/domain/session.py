@@ -50,6 +50,7 @@ class Session:
     env: Mapping[str, str] = field(default_factory=dict)
     container_id: str = ""
     token_id: str = ""
+    report_only: bool = False
 
     def with_state(self, state: State) -> Session:
         return replace(self, state=state)

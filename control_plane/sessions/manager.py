@@ -42,6 +42,7 @@ class CreateRequest:
     pids: int = 0
     env: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
+    report_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class SessionManager:
             labels=sess.validate_labels(req.labels),
             env=sess.validate_env(req.env),
             token_id=tokens.new_token_id(),
+            report_only=req.report_only,
         )
 
     async def create(self, req: CreateRequest) -> tuple[Session, str]:

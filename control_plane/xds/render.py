@@ -32,7 +32,7 @@ def session_listener(session: Session, socket_path: Path, jwks: dict[str, Any], 
 
 def session_routes(session: Session, policy: Policy) -> Resource:
     register_message_types()
-    config = render_session_routes(session.id, policy.effective(session.egress), policy.deny)
+    config = render_session_routes(session.id, policy.effective(session.egress), policy.deny, session.report_only)
     return build(RouteConfiguration, config)
 
 

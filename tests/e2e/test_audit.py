@@ -86,3 +86,29 @@ def test_decisions_are_counted_in_metrics(client: SandgateClient, http_upstream:
     with urllib.request.urlopen(f"http://127.0.0.1:{client.proc.admin_port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
     assert 'sandgate_decisions_total{verdict="deny",reason="host-not-allowed"}' in text
+
+
+def test_report_mode_passes_and_records_would_deny(
+    client: SandgateClient, http_upstream: Upstream, tls_upstream: Upstream
+) -> None:
+    hp, tp = http_upstream.port, tls_upstream.port
+    s = client.create(egress=[{"host": "allowed.test", "ports": [hp], "methods": ["GET"]}, {"host": "loop2.test"}],
+                      report_only=True)  # fmt: skip
+    assert client.get(s.id).report_only
+    c = "curl -s -o /dev/null -w '%{http_code} '"
+    _, out, _ = client.sh(
+        s.id,
+        f"{c} http://other.test:{hp}/; {c} -X POST -d x http://allowed.test:{hp}/; {c} -k https://other.test:{tp}/;"
+        f" {c} http://loop2.test:{hp}/; {c} -x http://u:bad@127.0.0.1:3128 http://other.test:{hp}/",
+    )
+    # The allowlist's denials pass; forbidden addresses and bad tokens are still refused.
+    assert out.split() == ["200", "200", "200", "403", "407"]
+    found = wait_for(client, s.id, 5)
+    got = [(d["method"], d["host"], d["verdict"], d["reason"]) for d in found]
+    assert got == [
+        ("GET", "other.test", "would_deny", "host-not-allowed"),
+        ("POST", "allowed.test", "would_deny", "method-not-allowed"),
+        ("CONNECT", "other.test", "would_deny", "host-not-allowed"),
+        ("GET", "loop2.test", "deny", "destination-ip-forbidden"),
+        ("GET", "other.test", "deny", "token-invalid"),
+    ]

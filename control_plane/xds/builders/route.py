@@ -6,9 +6,10 @@ Every virtual host has a CONNECT route as well as a prefix route, or CONNECT wou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from control_plane.audit.entries import DENY_ROUTE
+from control_plane.audit.entries import DENY_ROUTE, WOULD_DENY_ROUTE
 from control_plane.domain.rules import EgressRule
 from control_plane.xds.builders import EGRESS_CLUSTER, TYPE, session_resource_name
 from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
@@ -16,6 +17,8 @@ from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
 DENY_HEADER = "x-sandgate-deny-reason"
 POLICY_DENIED = "destination-denied-by-policy"
 SESSION_ENDED = "session-ended"
+WOULD_DENY_HEADER = "x-sandgate-would-deny"
+Refusal = Callable[[str, dict[str, Any], str], dict[str, Any]]
 _AUTHZ_PER_ROUTE = TYPE + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
 
 
@@ -34,15 +37,20 @@ def deny_body(session_id: str, reason: str) -> str:
 
 
 def render_session_routes(
-    session_id: str, rules: tuple[EgressRule, ...], denied_hosts: tuple[str, ...] = ()
+    session_id: str, rules: tuple[EgressRule, ...], denied_hosts: tuple[str, ...] = (), report_only: bool = False
 ) -> dict[str, Any]:
-    """`rules` must already exclude `denied_hosts` (see Policy.effective)."""
-    allowed = [_allow_vhost(session_id, i, rule) for i, rule in enumerate(rules)]
+    """`rules` must already exclude `denied_hosts` (see Policy.effective).
+
+    In report mode what the allowlist would deny is forwarded and named `would-deny:<reason>`; the
+    global policy's denials stay in force.
+    """
+    refuse = _would_deny_route if report_only else _deny_route
+    allowed = [_allow_vhost(session_id, i, rule, refuse) for i, rule in enumerate(rules)]
     ports = sorted({80, 443, *(p for r in rules for p in r.ports)})
     denied = [_policy_deny_vhost(session_id, i, host, ports) for i, host in enumerate(denied_hosts)]
     return {
         "name": session_resource_name(session_id),
-        "virtual_hosts": [*allowed, *denied, _deny_vhost(session_id)],
+        "virtual_hosts": [*allowed, *denied, _deny_vhost(session_id, refuse=refuse)],
     }
 
 
@@ -61,7 +69,7 @@ def domains_for(rule: EgressRule) -> list[str]:
     return domains
 
 
-def _allow_vhost(session_id: str, index: int, rule: EgressRule) -> dict[str, Any]:
+def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal) -> dict[str, Any]:
     authz = {"check_settings": {"context_extensions": {"session_id": session_id, "rule": rule.host}}}
     connect: dict[str, Any] = {
         "name": f"allow:{rule.host}",
@@ -83,7 +91,7 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule) -> dict[str, Any
         plain["match"]["headers"] = [
             {"name": ":method", "string_match": {"safe_regex": {"regex": "|".join(rule.methods)}}}
         ]
-        routes += [plain, _deny_route(session_id, {"prefix": "/"}, "method-not-allowed")]
+        routes += [plain, refuse(session_id, {"prefix": "/"}, "method-not-allowed")]
     else:
         routes.append(plain)
     return {
@@ -102,14 +110,19 @@ def _policy_deny_vhost(session_id: str, index: int, host: str, ports: list[int])
 
 
 def _deny_vhost(
-    session_id: str, name: str = "deny", domains: list[str] | None = None, reason: str = "host-not-allowed"
+    session_id: str,
+    name: str = "deny",
+    domains: list[str] | None = None,
+    reason: str = "host-not-allowed",
+    refuse: Refusal | None = None,
 ) -> dict[str, Any]:
+    refuse = refuse or _deny_route
     return {
         "name": name,
         "domains": domains or ["*"],
         "routes": [
-            _deny_route(session_id, {"connect_matcher": {}}, reason),
-            _deny_route(session_id, {"prefix": "/"}, reason),
+            refuse(session_id, {"connect_matcher": {}}, reason),
+            refuse(session_id, {"prefix": "/"}, reason),
         ],
         "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, "disabled": True}},
     }
@@ -122,5 +135,19 @@ def _deny_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str
         "direct_response": {"status": 403, "body": {"inline_string": deny_body(session_id, reason)}},
         "response_headers_to_add": [
             {"header": {"key": DENY_HEADER, "value": reason}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+        ],
+    }
+
+
+def _would_deny_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str, Any]:
+    action: dict[str, Any] = {"cluster": EGRESS_CLUSTER, "timeout": "0s"}
+    if "connect_matcher" in match:
+        action["upgrade_configs"] = [{"upgrade_type": "CONNECT", "connect_config": {}}]
+    return {
+        "name": f"{WOULD_DENY_ROUTE}{reason}",
+        "match": match,
+        "route": action,
+        "response_headers_to_add": [
+            {"header": {"key": WOULD_DENY_HEADER, "value": reason}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
         ],
     }
