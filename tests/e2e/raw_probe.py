@@ -9,7 +9,8 @@ import json
 import socket
 import sys
 
-token = open("/run/sandgate/token").read().strip()
+with open("/run/sandgate/token") as f:
+    token = f.read().strip()
 creds = base64.b64encode(f"sandgate:{token}".encode()).decode()
 
 

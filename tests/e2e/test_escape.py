@@ -21,8 +21,12 @@ PROBE = (Path(__file__).parent / "raw_probe.py").read_bytes()
 def jail(sandgate: SandgateProcess, http_upstream: Upstream, outside_host: str) -> dict[str, object]:
     client = SandgateClient(sandgate)
     port = http_upstream.port
-    rules = [{"host": "allowed.test", "ports": [port]}, {"host": "*.wild.test", "ports": [port]},
-             {"host": "private.test", "ports": [8080]}, {"host": "get-only.test", "ports": [port], "methods": ["GET"]}]  # fmt: skip
+    rules = [
+        {"host": "allowed.test", "ports": [port]},
+        {"host": "*.wild.test", "ports": [port]},
+        {"host": "private.test", "ports": [8080]},
+        {"host": "get-only.test", "ports": [port], "methods": ["GET"]},
+    ]
     session = client.create(egress=rules)
     client.sh(session.id, "cat > /tmp/probe.py", stdin=PROBE)
     yield {"client": client, "id": session.id, "port": port, "token": session.token}
@@ -42,6 +46,11 @@ def raw(jail: dict[str, object], payload: str) -> dict[str, object]:
     stdin = json.dumps({"cases": {"x": payload}}).encode()
     result = client.exec(str(jail["id"]), ["python3", "/tmp/probe.py"], stdin=stdin, timeout_seconds=30)
     return json.loads(result.stdout)["x"]  # type: ignore[no-any-return]
+
+
+def get(target: str, host: str) -> str:
+    """A plain-HTTP proxy request with this session's credentials."""
+    return f"GET {target} HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: Basic TOKEN\r\n\r\n"
 
 
 def py_connect(host: str, port: int, family: str = "AF_INET", kind: str = "SOCK_STREAM") -> str:
@@ -77,7 +86,7 @@ def test_05_raw_socket_needs_a_capability(jail: dict[str, object]) -> None:
 
 
 def test_06_dns_from_inside_goes_nowhere(jail: dict[str, object]) -> None:
-    code, out = sh(jail, "getent hosts allowed.test; echo rc=$?")
+    _, out = sh(jail, "getent hosts allowed.test; echo rc=$?")
     assert "127.0.0.1" not in out.split("rc=")[0] and "rc=0" not in out
 
 
@@ -189,7 +198,7 @@ def test_22_allowlisted_name_resolving_to_a_private_address(jail: dict[str, obje
 
 def test_23_pipelined_second_request_to_other_host(jail: dict[str, object]) -> None:
     port = jail["port"]
-    first = f"GET http://allowed.test:{port}/ HTTP/1.1\r\nHost: allowed.test:{port}\r\nProxy-Authorization: Basic TOKEN\r\n\r\n"
+    first = get(f"http://allowed.test:{port}/", f"allowed.test:{port}")
     second = "GET http://other.test/ HTTP/1.1\r\nHost: other.test\r\nProxy-Authorization: Basic TOKEN\r\n\r\n"
     r = raw(jail, first + second)
     assert "host-not-allowed" in str(r["body"])  # the second answer on the same connection is the denial
@@ -243,10 +252,7 @@ def test_28_websocket_upgrade_to_other_host(jail: dict[str, object]) -> None:
 
 def test_29_proxy_credentials_never_reach_upstream(jail: dict[str, object]) -> None:
     port = jail["port"]
-    r = raw(
-        jail,
-        f"GET http://allowed.test:{port}/ HTTP/1.1\r\nHost: allowed.test:{port}\r\nProxy-Authorization: Basic TOKEN\r\n\r\n",
-    )
+    r = raw(jail, get(f"http://allowed.test:{port}/", f"allowed.test:{port}"))
     assert r["status"] == 200 and r["reached_upstream"]
     echoed = str(r["body"])
     assert "proxy-authorization" not in echoed and "x-sandgate-token" not in echoed and str(jail["token"]) not in echoed
