@@ -39,6 +39,12 @@ class NoSandboxRuntime:
     ) -> AsyncIterator[ExecChunk]:
         yield ExecChunk(exit_code=0)
 
+    async def write_file(self, session_id: str, path: str, data: bytes, max_bytes: int) -> None:
+        return None
+
+    async def read_file(self, session_id: str, path: str, max_bytes: int) -> AsyncIterator[bytes]:
+        yield b""
+
 
 @asynccontextmanager
 async def control_plane(**overrides: object) -> AsyncIterator[App]:

@@ -151,7 +151,10 @@ class App:
         return port
 
     async def _start_api_server(self) -> int:
-        server = grpc.aio.server(interceptors=[BearerAuthInterceptor(self.api_token)])
+        server = grpc.aio.server(
+            interceptors=[BearerAuthInterceptor(self.api_token)],
+            options=[("grpc.max_receive_message_length", 17 << 20)],  # WriteFile takes up to 16 MiB
+        )
         server.add_generic_rpc_handlers([SessionsService(self.manager).handler()])
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -23,7 +23,7 @@ class ExecResult:
 
 class SessionsClient:
     def __init__(self, address: str, token: str, timeout: float = 60.0) -> None:
-        self._channel = grpc.insecure_channel(address)
+        self._channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 17 << 20)])
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._timeout = timeout
 
@@ -95,6 +95,21 @@ class SessionsClient:
             session_id=session_id, argv=list(argv), stdin=stdin, env=dict(env or {}), timeout_seconds=timeout_seconds
         )
         return call(req, metadata=self._metadata, timeout=self._timeout)  # type: ignore[no-any-return]
+
+    def write_file(self, session_id: str, path: str, data: bytes) -> int:
+        req = pb.WriteFileRequest(session_id=session_id, path=path, data=data)
+        return int(self._unary("WriteFile", req, pb.WriteFileResponse).size)
+
+    def read_file(self, session_id: str, path: str) -> bytes:
+        call = self._channel.unary_stream(
+            _PATH + "ReadFile",
+            request_serializer=pb.ReadFileRequest.SerializeToString,
+            response_deserializer=pb.ReadFileResponse.FromString,
+        )
+        chunks = call(
+            pb.ReadFileRequest(session_id=session_id, path=path), metadata=self._metadata, timeout=self._timeout
+        )
+        return b"".join(c.data for c in chunks)
 
     def exec(self, session_id: str, argv: Sequence[str], stdin: bytes = b"", **kw: Any) -> ExecResult:
         out, err, code = bytearray(), bytearray(), -1

@@ -5,12 +5,19 @@
  *                                        connection to the unix SOCKET (the session's
  *                                        Envoy listener). Runs as PID 1: ignores SIGCHLD
  *                                        so exited children are reaped by the kernel.
- *   sandgate-forward run SECONDS ARGV... run ARGV in its own process group; after
- *                                        SECONDS (0 = none) kill the group, exit 124.
+ *   sandgate-forward run SECONDS ID ARGV...
+ *                                        run ARGV in its own process group; after SECONDS
+ *                                        (0 = none) kill the group and exit 124. The group id
+ *                                        is kept in /tmp/.sandgate/ID so that `kill ID` can end it.
+ *   sandgate-forward kill ID             kill the process group of the run called ID.
+ *   sandgate-forward write PATH MAX      copy stdin to PATH (mode 0644), at most MAX bytes.
+ *   sandgate-forward read PATH MAX       copy PATH to stdout; fail if it is larger than MAX.
  *
  * Static, no libc features beyond POSIX sockets, so it works in any image.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -114,7 +121,86 @@ static void on_alarm(int sig) {
     kill(-child_pid, SIGKILL);
 }
 
-static int run(int seconds, char **argv) {
+static void pid_path(char *out, size_t size, const char *id) {
+    snprintf(out, size, "/tmp/.sandgate/%s", id);
+}
+
+static int valid_id(const char *id) {
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-')) return 0;
+    return *id != 0 && strlen(id) < 64;
+}
+
+static int kill_run(const char *id) {
+    char path[128];
+    if (!valid_id(id)) return 2;
+    pid_path(path, sizeof path, id);
+    FILE *f = fopen(path, "r");
+    int pgid = 0;
+    if (!f) return 1;
+    if (fscanf(f, "%d", &pgid) != 1 || pgid <= 1) pgid = 0;
+    fclose(f);
+    return pgid && kill(-pgid, SIGKILL) == 0 ? 0 : 1;
+}
+
+static int copy_fd(int in, int out, long long max) {
+    char buf[65536];
+    long long total = 0;
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) {
+        total += n;
+        if (max >= 0 && total > max) {
+            fprintf(stderr, "sandgate-forward: more than %lld bytes\n", max);
+            return 3;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, n - off);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                perror("sandgate-forward: write");
+                return 1;
+            }
+            off += w;
+        }
+    }
+    return n < 0 ? 1 : 0;
+}
+
+static int write_file(const char *path, long long max) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "sandgate-forward: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    int rc = copy_fd(0, fd, max);
+    if (close(fd) != 0 && rc == 0) rc = 1;
+    if (rc != 0) unlink(path);
+    return rc;
+}
+
+static int read_file(const char *path, long long max) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        fprintf(stderr, "sandgate-forward: cannot read %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr, "sandgate-forward: %s is not a regular file\n", path);
+        return 1;
+    }
+    if (st.st_size > max) {
+        fprintf(stderr, "sandgate-forward: %s is %lld bytes, more than %lld\n", path, (long long)st.st_size, max);
+        return 3;
+    }
+    int rc = copy_fd(fd, 1, max);
+    close(fd);
+    return rc;
+}
+
+static int run(int seconds, const char *id, char **argv) {
+    char path[128];
+    if (!valid_id(id)) return 2;
     child_pid = fork();
     if (child_pid < 0) return 127;
     if (child_pid == 0) {
@@ -124,11 +210,19 @@ static int run(int seconds, char **argv) {
         _exit(127);
     }
     setpgid(child_pid, child_pid);
+    mkdir("/tmp/.sandgate", 0700);
+    pid_path(path, sizeof path, id);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "%d\n", (int)child_pid);
+        fclose(f);
+    }
     signal(SIGALRM, on_alarm);
     if (seconds > 0) alarm((unsigned)seconds);
     int status = 0;
     while (waitpid(child_pid, &status, 0) < 0 && errno == EINTR) {
     }
+    unlink(path);
     if (timed_out) return 124;
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
@@ -136,7 +230,11 @@ static int run(int seconds, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "serve") == 0) return serve(atoi(argv[2]), argv[3]);
-    if (argc >= 4 && strcmp(argv[1], "run") == 0) return run(atoi(argv[2]), argv + 3);
-    fprintf(stderr, "usage: %s serve PORT SOCKET | run SECONDS ARGV...\n", argv[0]);
+    if (argc >= 5 && strcmp(argv[1], "run") == 0) return run(atoi(argv[2]), argv[3], argv + 4);
+    if (argc == 3 && strcmp(argv[1], "kill") == 0) return kill_run(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "write") == 0) return write_file(argv[2], atoll(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "read") == 0) return read_file(argv[2], atoll(argv[3]));
+    fprintf(stderr, "usage: %s serve PORT SOCKET | run SECONDS ID ARGV... | kill ID | write PATH MAX | read PATH MAX\n",
+            argv[0]);
     return 2;
 }

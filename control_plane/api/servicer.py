@@ -88,6 +88,19 @@ class SessionsService:
         except Exception as exc:
             await _abort(context, exc)
 
+    async def write_file(self, req: pb.WriteFileRequest, context: Any) -> pb.WriteFileResponse:
+        async def work() -> pb.WriteFileResponse:
+            return pb.WriteFileResponse(size=await self._manager.write_file(req.session_id, req.path, req.data))
+
+        return await self._call(context, work)
+
+    async def read_file(self, req: pb.ReadFileRequest, context: Any) -> AsyncIterator[pb.ReadFileResponse]:
+        try:
+            async for data in self._manager.read_file(req.session_id, req.path):
+                yield pb.ReadFileResponse(data=data)
+        except Exception as exc:
+            await _abort(context, exc)
+
     def handler(self) -> grpc.GenericRpcHandler:
         def unary(fn: Any, request: Any, response: Any) -> grpc.RpcMethodHandler:
             return grpc.unary_unary_rpc_method_handler(
@@ -105,6 +118,12 @@ class SessionsService:
                     self.exec,
                     request_deserializer=pb.ExecRequest.FromString,
                     response_serializer=pb.ExecResponse.SerializeToString,
+                ),
+                "WriteFile": unary(self.write_file, pb.WriteFileRequest, pb.WriteFileResponse),
+                "ReadFile": grpc.unary_stream_rpc_method_handler(
+                    self.read_file,
+                    request_deserializer=pb.ReadFileRequest.FromString,
+                    response_serializer=pb.ReadFileResponse.SerializeToString,
                 ),
             },
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import socket
 import struct
 import subprocess
@@ -15,7 +16,7 @@ import docker
 import docker.errors
 from docker.types import Mount
 
-from control_plane.errors import Unavailable
+from control_plane.errors import InvalidArgument, Unavailable
 from control_plane.sessions.runtime import (
     FORWARDER,
     NODE_LABEL,
@@ -124,8 +125,53 @@ class DockerRuntime:
     async def exec(
         self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
     ) -> AsyncIterator[ExecChunk]:
+        """Run argv under the forwarder's `run` (timeout, process group); a consumer that leaves early
+        (a cancelled client) gets the process group killed."""
+        run_id = secrets.token_hex(8)
+        finished = False
+        try:
+            async for chunk in self._attach(session_id, [FORWARDER, "run", str(timeout_s), run_id, *argv], env, stdin):
+                finished = chunk.exit_code is not None
+                yield chunk
+        finally:
+            if not finished:
+                await self._kill_run(session_id, run_id)
+
+    async def _kill_run(self, session_id: str, run_id: str) -> None:
+        with contextlib.suppress(docker.errors.DockerException):
+            async for _ in self._attach(session_id, [FORWARDER, "kill", run_id], {}, b""):
+                pass
+
+    async def write_file(self, session_id: str, path: str, data: bytes, max_bytes: int) -> None:
+        result = await self._collect(session_id, [FORWARDER, "write", path, str(max_bytes)], data)
+        if result.exit_code != 0:
+            raise InvalidArgument(result.data.decode(errors="replace").strip() or "cannot write", field="path")
+
+    async def read_file(self, session_id: str, path: str, max_bytes: int) -> AsyncIterator[bytes]:
+        errors = bytearray()
+        async for chunk in self._attach(session_id, [FORWARDER, "read", path, str(max_bytes)], {}, b""):
+            if chunk.exit_code not in (None, 0):
+                raise InvalidArgument(errors.decode(errors="replace").strip() or "cannot read", field="path")
+            if chunk.stream == "stdout":
+                yield chunk.data
+            elif chunk.stream == "stderr":
+                errors += chunk.data
+
+    async def _collect(self, session_id: str, command: list[str], stdin: bytes) -> ExecChunk:
+        """Run a short helper command; returns its exit code with its stderr as data."""
+        err = bytearray()
+        code = -1
+        async for chunk in self._attach(session_id, command, {}, stdin):
+            if chunk.stream == "stderr":
+                err += chunk.data
+            if chunk.exit_code is not None:
+                code = chunk.exit_code
+        return ExecChunk(stream="stderr", data=bytes(err), exit_code=code)
+
+    async def _attach(
+        self, session_id: str, command: list[str], env: Mapping[str, str], stdin: bytes
+    ) -> AsyncIterator[ExecChunk]:
         api = self._docker().api
-        command = [FORWARDER, "run", str(timeout_s), *argv]
         exec_id = await asyncio.to_thread(
             api.exec_create, container_name(session_id), command, stdin=True,
             environment=dict(env), user=SANDBOX_USER, workdir="/tmp",
@@ -141,6 +187,8 @@ class DockerRuntime:
             info = await asyncio.to_thread(api.exec_inspect, exec_id)
             yield ExecChunk(exit_code=int(info.get("ExitCode") or 0))
         finally:
+            with contextlib.suppress(OSError):
+                raw._sock.shutdown(socket.SHUT_RDWR)  # wakes a pump blocked in recv(); close() alone does not
             raw._sock.close()
             while not reader.done():  # unblock the pump if the consumer left early
                 while not queue.empty():

@@ -9,7 +9,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from control_plane.domain import session as sess
 from control_plane.domain import tokens
@@ -20,6 +20,7 @@ from control_plane.errors import (
     CapacityExhausted,
     FailedPrecondition,
     InvalidArgument,
+    PayloadTooLarge,
     SandgateError,
     Unavailable,
 )
@@ -30,6 +31,17 @@ from control_plane.xds.publisher import ConfigPublisher, Expected
 
 log = logging.getLogger(__name__)
 SOCKET_WAIT_S = 5.0
+MAX_WRITE_BYTES = 16 << 20
+MAX_READ_BYTES = 64 << 20
+SCRATCH = PurePosixPath("/tmp")
+
+
+def scratch_path(path: str) -> str:
+    """An absolute path inside the sandbox's scratch space; InvalidArgument naming `path` otherwise."""
+    p = PurePosixPath(path)
+    if not p.is_absolute() or ".." in p.parts or SCRATCH not in p.parents or "\0" in path:
+        raise InvalidArgument(f"{path!r} must be an absolute path under /tmp without '..'", field="path")
+    return str(p)
 
 
 @dataclass(frozen=True)
@@ -220,6 +232,17 @@ class SessionManager:
         token = (self.settings.socket_dir(session_id) / "token").read_text()
         full_env = {**session.env, **extra, **self.proxy_env(session, token)}
         return self._runtime.exec(session_id, argv, full_env, stdin, timeout_s)
+
+    async def write_file(self, session_id: str, path: str, data: bytes) -> int:
+        self.require_ready(session_id)
+        if len(data) > MAX_WRITE_BYTES:
+            raise PayloadTooLarge(f"at most {MAX_WRITE_BYTES} bytes, got {len(data)}", field="data")
+        await self._runtime.write_file(session_id, scratch_path(path), data, MAX_WRITE_BYTES)
+        return len(data)
+
+    def read_file(self, session_id: str, path: str) -> AsyncIterator[bytes]:
+        self.require_ready(session_id)
+        return self._runtime.read_file(session_id, scratch_path(path), MAX_READ_BYTES)
 
 
 async def _wait_for_path(path: Path, timeout: float) -> None:
