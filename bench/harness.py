@@ -31,8 +31,11 @@ class NoSandboxRuntime:
     async def remove(self, session_id: str) -> None:
         return None
 
-    async def managed(self, node_id: str) -> dict[str, str]:
+    async def managed(self, node_id: str) -> dict[str, bool]:
         return {}
+
+    async def delete_orphans(self) -> list[str]:
+        return []
 
     async def exec(
         self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int

@@ -35,6 +35,7 @@ from control_plane.sessions.docker_runtime import DockerRuntime
 from control_plane.sessions.egress import EgressEditor
 from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.manager import ManagerSettings, SessionManager
+from control_plane.sessions.reconcile import reconcile
 from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.rotation import KeyRotation
 from control_plane.sessions.runtime import ContainerRuntime
@@ -74,7 +75,8 @@ class App:
             self.metrics.counter("sandgate_decisions_total", "Egress decisions", "verdict", "reason"),
         )
         self._checks = self.metrics.counter("sandgate_ext_authz_checks_total", "ext_authz checks", "reason")
-        self.manager = self._manager(runtime or DockerRuntime(settings.container_runtime))
+        self.runtime: ContainerRuntime = runtime or DockerRuntime(settings.container_runtime)
+        self.manager = self._manager(self.runtime)
         self._gauges()
         self.ports = Ports()
         self.envoy: ManagedEnvoy | None = None
@@ -118,14 +120,17 @@ class App:
         )
 
     async def start(self) -> None:
+        """Make docker and the store agree and restore Envoy's config before any client is served."""
+        s = self.settings
         self._install_forwarder()
+        self.reconciled = await reconcile(self.registry, self.runtime, s.node_id, s.state_dir / "sessions")
+        self.publisher.ensure_node(s.node_id)
+        self.manager.republish()
         self.ports.xds = await self._start_xds_server()
+        if s.manage_envoy:
+            await self._start_envoy()
         self.ports.grpc = await self._start_api_server()
         self.ports.admin = await self._start_admin_server()
-        self.publisher.ensure_node(self.settings.node_id)
-        self.manager.republish()
-        if self.settings.manage_envoy:
-            await self._start_envoy()
         self._tasks.append(asyncio.create_task(self.manager.expire_loop()))
         log.info("sandgate: sessions API on %s, xDS on port %d", self.settings.grpc_addr, self.ports.xds)
 

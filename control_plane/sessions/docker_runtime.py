@@ -99,28 +99,32 @@ class DockerRuntime:
             self._docker().containers.get(name).remove(force=True)
         self._delete_orphaned_sandboxes()
 
-    def _delete_orphaned_sandboxes(self) -> None:
+    def _delete_orphaned_sandboxes(self) -> list[str]:
         """A failed runsc start leaks runsc-sandbox/gofer processes that docker no longer knows."""
         try:
             listed = subprocess.run([self._runsc, "--root", RUNSC_ROOT, "list", "-quiet"],
                                     capture_output=True, text=True, timeout=10, check=False)  # fmt: skip
         except (OSError, subprocess.TimeoutExpired):
-            return
+            return []
         known = {c.id for c in self._docker().containers.list(all=True)}
-        for cid in listed.stdout.split():
-            if cid not in known:
-                log.warning("deleting orphaned runsc sandbox %s", cid)
-                subprocess.run([self._runsc, "--root", RUNSC_ROOT, "delete", "--force", cid],
-                               capture_output=True, timeout=30, check=False)  # fmt: skip
+        orphans = [cid for cid in listed.stdout.split() if cid not in known]
+        for cid in orphans:
+            log.warning("deleting orphaned runsc sandbox %s", cid)
+            subprocess.run([self._runsc, "--root", RUNSC_ROOT, "delete", "--force", cid],
+                           capture_output=True, timeout=30, check=False)  # fmt: skip
+        return orphans
 
-    async def managed(self, node_id: str) -> dict[str, str]:
-        """Containers Sandgate started for `node_id`: session id to container id."""
+    async def managed(self, node_id: str) -> dict[str, bool]:
+        """Containers Sandgate started for `node_id`: session id to whether it is running."""
 
-        def scan() -> dict[str, str]:
+        def scan() -> dict[str, bool]:
             found = self._docker().containers.list(all=True, filters={"label": f"{NODE_LABEL}={node_id}"})
-            return {c.labels[SESSION_LABEL]: c.id for c in found}
+            return {c.labels[SESSION_LABEL]: c.status == "running" for c in found}
 
         return await asyncio.to_thread(scan)
+
+    async def delete_orphans(self) -> list[str]:
+        return await asyncio.to_thread(self._delete_orphaned_sandboxes)
 
     async def exec(
         self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int

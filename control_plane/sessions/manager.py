@@ -110,7 +110,8 @@ class SessionManager:
     def republish(self) -> None:
         """Put every stored session's config back into the (empty) cache, e.g. after a restart."""
         for session in self.registry.all():
-            self._publisher.put_session(session)
+            if session.state == State.READY:
+                self._publisher.put_session(session)
 
     # ---- create --------------------------------------------------------------------------------
 

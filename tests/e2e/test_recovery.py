@@ -1,0 +1,104 @@
+"""Faults: kill -9 of the control plane mid-create and of Envoy; nothing leaks, everything comes back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.support.dns import DnsServer
+from tests.support.service import SandgateProcess
+from tests.support.upstream import Upstream
+
+
+@pytest.fixture()
+def own_sandgate(tmp_path: Path, dns: DnsServer) -> Iterator[SandgateProcess]:
+    proc = SandgateProcess(tmp_path / "state", dns.port).start()
+    yield proc
+    with proc.client() as c:
+        for s in c.list().sessions:
+            c.delete(s.id)
+    proc.stop()
+
+
+def runsc_ids() -> set[str]:
+    out = subprocess.run(["runsc", "--root", "/var/run/docker/runtime-runc/moby", "list", "-quiet"],
+                         capture_output=True, text=True, check=False).stdout  # fmt: skip
+    return set(out.split())
+
+
+def curl_codes(proc: SandgateProcess, session_id: str, port: int) -> list[str]:
+    script = f"for h in allowed other; do curl -s -o /dev/null -w '%{{http_code}} ' http://$h.test:{port}/; done"
+    with proc.client() as c:
+        return c.exec(session_id, ["sh", "-c", script]).stdout.decode().split()
+
+
+def test_kill_9_mid_create_leaks_nothing_and_ready_sessions_return(
+    own_sandgate: SandgateProcess, http_upstream: Upstream, docker_client: docker.DockerClient
+) -> None:
+    proc, port = own_sandgate, http_upstream.port
+    with proc.client() as c:
+        ready = [c.create(egress=[{"host": "allowed.test", "ports": [port]}]) for _ in range(2)]
+    errors: list[Exception] = []
+
+    def create_in_flight() -> None:
+        try:
+            with proc.client() as c:
+                c.create(egress=[{"host": "allowed.test"}])
+        except Exception as exc:  # the control plane dies under it
+            errors.append(exc)
+
+    creator = threading.Thread(target=create_in_flight)
+    creator.start()
+    time.sleep(0.15)
+    proc.stop(signal.SIGKILL)
+    creator.join(30)
+    proc.start()
+
+    with proc.client() as c:
+        listed = {s.id: s for s in c.list().sessions}
+    for s in ready:
+        assert listed[s.id].state == 2 and [r.host for r in listed[s.id].egress] == ["allowed.test"]
+        assert curl_codes(proc, s.id, port) == ["200", "403"]
+    in_flight = [sid for sid in listed if sid not in {s.id for s in ready}]
+    assert all(listed[sid].state == 4 for sid in in_flight)  # FAILED, if it got as far as the store
+    containers = docker_client.containers.list(all=True, filters={"label": f"sandgate.node={proc.node_id}"})
+    assert {c.labels["sandgate.session"] for c in containers} == {s.id for s in ready}
+    assert {p.name for p in (proc.state_dir / "sessions").iterdir()} == {s.id for s in ready}
+    assert runsc_ids() <= {c.id for c in docker_client.containers.list(all=True)}
+    deadline = time.monotonic() + 10
+    while (listeners := _listeners(proc)) != {f"session-{s.id}" for s in ready}:
+        assert time.monotonic() < deadline, listeners
+        time.sleep(0.2)
+
+
+def _listeners(proc: SandgateProcess) -> set[str]:
+    return {line.split("::")[0] for line in proc.envoy_admin("/listeners").splitlines() if line.strip()}
+
+
+def test_kill_9_of_envoy_comes_back_and_readyz_shows_the_outage(
+    own_sandgate: SandgateProcess, http_upstream: Upstream
+) -> None:
+    proc, port = own_sandgate, http_upstream.port
+    with proc.client() as c:
+        s = c.create(egress=[{"host": "allowed.test", "ports": [port]}])
+    envoy_pid = int((proc.state_dir / "envoy.pid").read_text())
+    os.kill(envoy_pid, signal.SIGKILL)
+    saw_not_ready = False
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = proc.admin("GET", "/readyz", token="")
+        saw_not_ready |= status == 503 and not body["ready"]
+        new_pid = (proc.state_dir / "envoy.pid").read_text()
+        if saw_not_ready and status == 200 and int(new_pid) != envoy_pid:
+            break
+        assert time.monotonic() < deadline, (status, body)
+        time.sleep(0.05)
+    assert curl_codes(proc, s.id, port) == ["200", "403"]
