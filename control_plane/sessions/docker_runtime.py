@@ -61,6 +61,7 @@ class DockerRuntime:
             return await asyncio.to_thread(self._run, spec)
         except docker.errors.DockerException as exc:
             await self.remove(spec.session_id)
+            await self.delete_orphans()  # a failed runsc start leaks its sandbox processes
             raise Unavailable(f"the sandbox runtime failed to start the container: {exc}") from exc
 
     def _run(self, spec: ContainerSpec) -> str:
@@ -96,8 +97,7 @@ class DockerRuntime:
 
     def _remove(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
-            self._docker().containers.get(name).remove(force=True)
-        self._delete_orphaned_sandboxes()
+            self._docker().api.remove_container(name, force=True)
 
     def _delete_orphaned_sandboxes(self) -> list[str]:
         """A failed runsc start leaks runsc-sandbox/gofer processes that docker no longer knows."""
@@ -106,7 +106,7 @@ class DockerRuntime:
                                     capture_output=True, text=True, timeout=10, check=False)  # fmt: skip
         except (OSError, subprocess.TimeoutExpired):
             return []
-        known = {c.id for c in self._docker().containers.list(all=True)}
+        known = {c.id for c in self._docker().containers.list(all=True, sparse=True)}
         orphans = [cid for cid in listed.stdout.split() if cid not in known]
         for cid in orphans:
             log.warning("deleting orphaned runsc sandbox %s", cid)
