@@ -13,3 +13,4 @@ lint: setup
 
 bench: setup
 	.venv/bin/python -m bench.push_latency --rounds 40 --scales 1,100,1000
+	.venv/bin/python -m bench.session_start --rounds 20

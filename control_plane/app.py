@@ -35,10 +35,11 @@ from control_plane.sessions.docker_runtime import DockerRuntime
 from control_plane.sessions.egress import EgressEditor
 from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.manager import ManagerSettings, SessionManager
+from control_plane.sessions.pool import WarmPool
 from control_plane.sessions.reconcile import reconcile
 from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.rotation import KeyRotation
-from control_plane.sessions.runtime import ContainerRuntime
+from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec
 from control_plane.store import Store
 from control_plane.xds.builders import EgressSettings
 from control_plane.xds.cache import SnapshotCache
@@ -93,7 +94,7 @@ class App:
             forbidden_cidrs=parse_cidrs((*s.forbidden_cidrs, *own), "forbidden_cidrs"),
             forbidden_exceptions=parse_cidrs(s.forbidden_exceptions, "forbidden_exceptions"),
         )
-        forwarder = s.state_dir / "bin" / "sandgate-forward"
+        forwarder = self._forwarder_path()
         publisher = ConfigPublisher(
             self.cache, egress, lambda sid: s.state_dir / "sessions" / sid / "proxy.sock", self.keyring.jwks,
             lambda: self.egress.policy(), s.apply_timeout_seconds,
@@ -129,10 +130,20 @@ class App:
         self.ports.xds = await self._start_xds_server()
         if s.manage_envoy:
             await self._start_envoy()
+        self.manager.pool = WarmPool(self.runtime, s.warm_pool_size, self._pool_spec, self._forwarder_path())
+        self.manager.pool.start()
         self.ports.grpc = await self._start_api_server()
         self.ports.admin = await self._start_admin_server()
         self._tasks.append(asyncio.create_task(self.manager.expire_loop()))
         log.info("sandgate: sessions API on %s, xDS on port %d", self.settings.grpc_addr, self.ports.xds)
+
+    def _pool_spec(self, session_id: str) -> ContainerSpec:
+        st = self.manager.settings
+        return ContainerSpec(session_id, st.node_id, st.default_image, st.default_limits,
+                             st.socket_dir(session_id), st.forward_port, {})  # fmt: skip
+
+    def _forwarder_path(self) -> Path:
+        return self.settings.state_dir / "bin" / "sandgate-forward"
 
     def _install_forwarder(self) -> None:
         src = self.settings.forwarder_binary
@@ -200,14 +211,22 @@ class App:
         await self.envoy.start()
 
     async def stop(self) -> None:
+        """Stop taking calls, finish those in flight, then keep (default) or end the sessions."""
+        xds_server, *api_servers = self._servers
+        for server in api_servers:
+            await server.stop(grace=5)
+        if self._admin:
+            await self._admin.cleanup()
+        if self.manager.pool:
+            await self.manager.pool.stop()
+        if self.settings.end_sessions_on_shutdown:
+            for session in self.registry.all():
+                await self.manager.delete(session.id)
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.envoy:
             await self.envoy.stop()
-        if self._admin:
-            await self._admin.cleanup()
-        for server in self._servers:
-            await server.stop(grace=2)
+        await xds_server.stop(grace=1)
         self.store.close()

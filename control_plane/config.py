@@ -48,6 +48,8 @@ class Settings:
     forbidden_exceptions: tuple[str, ...] = ()
     forbid_host_addresses: bool = True
     decision_retention: int = 100_000
+    warm_pool_size: int = 2
+    end_sessions_on_shutdown: bool = False
 
 
 ENV_OVERRIDES = {
@@ -106,6 +108,8 @@ def _validate(s: Settings) -> None:
         split_addr(resolver, "dns_resolvers")
     if not 1 <= s.default_ttl_seconds <= s.max_ttl_seconds:
         raise InvalidArgument("must be between 1 and max_ttl_seconds", field="default_ttl_seconds")
+    if not 0 <= s.warm_pool_size <= 64:
+        raise InvalidArgument("must be between 0 and 64", field="warm_pool_size")
     if s.max_sessions < 1:
         raise InvalidArgument("must be at least 1", field="max_sessions")
     if s.xds_api not in {"GRPC", "DELTA_GRPC"}:

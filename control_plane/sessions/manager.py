@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,9 @@ from control_plane.errors import (
     SandgateError,
     Unavailable,
 )
+from control_plane.sessions import socket_dir
 from control_plane.sessions.keyring import Keyring
+from control_plane.sessions.pool import WarmPool
 from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, ExecChunk
 from control_plane.xds.publisher import ConfigPublisher, Expected
@@ -98,6 +99,7 @@ class SessionManager:
         self._policy = policy
         self._clock = clock
         self._reserved = 0
+        self.pool: WarmPool | None = None
 
     def proxy_env(self, session: Session, token: str) -> dict[str, str]:
         url = f"http://sandgate:{token}@127.0.0.1:{self.settings.forward_port}"
@@ -135,19 +137,22 @@ class SessionManager:
         )
 
     async def create(self, req: CreateRequest) -> tuple[Session, str]:
-        """Start a sandbox; READY only once Envoy has ACKed its listener. Returns the session and its token."""
+        """Start a sandbox (or claim a warm one); READY only once Envoy has ACKed its listener."""
         session = self._validate(req)
         if len(self.registry) + self._reserved >= self.settings.max_sessions:
             raise CapacityExhausted(f"this Sandgate runs at most {self.settings.max_sessions} sessions; end one first")
         self._reserved += 1
         try:
-            if not await self._runtime.image_exists(session.image):
+            warm = self.pool.claim(session.image, session.limits, not session.env) if self.pool else None
+            if warm:
+                session = replace(session, id=warm[0], container_id=warm[1])
+            elif not await self._runtime.image_exists(session.image):
                 raise InvalidArgument(f"image {session.image!r} is not present on this host", field="image")
             token = tokens.mint(
                 self._keyring.current, session.id, session.token_id, session.created_at, session.expires_at
             )
             try:
-                session = await self._start(session, token)
+                session = await self._start(session, token, warm is not None)
             except BaseException:
                 await self._teardown(session)
                 raise
@@ -155,28 +160,29 @@ class SessionManager:
             self._reserved -= 1
         return session, token
 
-    async def _start(self, session: Session, token: str) -> Session:
+    def container_spec(self, session: Session, env: Mapping[str, str]) -> ContainerSpec:
+        st = self.settings
+        return ContainerSpec(session.id, session.node_id, session.image, session.limits,
+                             st.socket_dir(session.id), st.forward_port, env)  # fmt: skip
+
+    async def _start(self, session: Session, token: str, warm: bool) -> Session:
+        """Listener and container come up side by side; a warm sandbox is already running."""
         self.registry.save(session)
-        socket_dir = self._prepare_socket_dir(session.id, token)
-        await self._publisher.wait(self._publisher.put_session(session))
-        await _wait_for_path(socket_dir / "proxy.sock", SOCKET_WAIT_S)
-        env = {**session.env, **self.proxy_env(session, token)}
-        spec = ContainerSpec(session.id, session.node_id, session.image, session.limits, socket_dir,
-                             self.settings.forward_port, env)  # fmt: skip
-        container_id = await self._runtime.start(spec)
+        path = self.settings.socket_dir(session.id)
+        if not warm:
+            socket_dir.prepare(path, self.settings.forwarder_binary)
+        socket_dir.write_token(path, token)
+        container = (
+            _done(session.container_id)
+            if warm
+            else self._runtime.start(self.container_spec(session, {**session.env, **self.proxy_env(session, token)}))
+        )
+        _, container_id = await asyncio.gather(self._listen(session), container)
         return self.registry.save(replace(session, state=State.READY, container_id=container_id))
 
-    def _prepare_socket_dir(self, session_id: str, token: str) -> Path:
-        path = self.settings.socket_dir(session_id)
-        path.mkdir(parents=True, mode=0o755)
-        (path / "token").write_text(token)
-        (path / "token").chmod(0o444)
-        # A hard link: the sandbox sees the forwarder without a second host mount.
-        try:
-            (path / "sandgate-forward").hardlink_to(self.settings.forwarder_binary)
-        except OSError:
-            shutil.copy2(self.settings.forwarder_binary, path / "sandgate-forward")
-        return path
+    async def _listen(self, session: Session) -> None:
+        await self._publisher.wait(self._publisher.put_session(session))
+        await _wait_for_path(self.settings.socket_dir(session.id) / socket_dir.SOCKET_NAME, SOCKET_WAIT_S)
 
     # ---- delete / expire -------------------------------------------------------------------------
 
@@ -195,7 +201,7 @@ class SessionManager:
             await asyncio.gather(self._runtime.remove(session.id), self._wait_quietly(revoked))
         finally:
             await self._wait_quietly(self._publisher.remove_session(session))
-            shutil.rmtree(self.settings.socket_dir(session.id), ignore_errors=True)
+            socket_dir.remove(self.settings.socket_dir(session.id))
             self.registry.forget(session.id)
         log.info("session %s ended", session.id)
 
@@ -252,3 +258,7 @@ async def _wait_for_path(path: Path, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise Unavailable(f"Envoy did not open the session socket {path} in time")
         await asyncio.sleep(0.01)
+
+
+async def _done(value: str) -> str:
+    return value

@@ -42,7 +42,7 @@ class SandgateProcess:
             "admin_token": self.admin_token, "dns_resolvers": [f"127.0.0.1:{dns_port}"],
             # The test upstreams live on loopback, which the default policy forbids: this exception is
             # the tests' own, and test_destinations shows that without it they are denied.
-            "forbidden_exceptions": ["127.0.0.1/32"], **settings,
+            "forbidden_exceptions": ["127.0.0.1/32"], "warm_pool_size": 0, **settings,
         }  # fmt: skip
         self.config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in lines.items()))
         self.proc: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,71 @@
+"""The warm pool: CreateSession claims a started sandbox; the pool refills; shutdown keeps sessions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.support.dns import DnsServer
+from tests.support.service import SandgateProcess
+from tests.support.upstream import Upstream
+
+
+@pytest.fixture()
+def pooled(tmp_path: Path, dns: DnsServer) -> Iterator[SandgateProcess]:
+    proc = SandgateProcess(tmp_path / "state", dns.port, warm_pool_size=2).start()
+    yield proc
+    with proc.client() as c:
+        for s in c.list().sessions:
+            c.delete(s.id)
+    proc.stop()
+
+
+def pool_ids(proc: SandgateProcess, docker_client: docker.DockerClient, sessions: set[str]) -> set[str]:
+    found = docker_client.containers.list(all=True, filters={"label": f"sandgate.node={proc.node_id}"})
+    return {c.labels["sandgate.session"] for c in found} - sessions
+
+
+def wait_pool(proc: SandgateProcess, docker_client: docker.DockerClient, sessions: set[str]) -> set[str]:
+    deadline = time.monotonic() + 30
+    while len(ids := pool_ids(proc, docker_client, sessions)) < 2:
+        assert time.monotonic() < deadline, "the pool did not fill"
+        time.sleep(0.1)
+    time.sleep(0.5)  # the last one may still be starting
+    return ids
+
+
+def test_create_claims_a_warm_sandbox_and_the_pool_refills(
+    pooled: SandgateProcess, docker_client: docker.DockerClient, http_upstream: Upstream
+) -> None:
+    warm = wait_pool(pooled, docker_client, set())
+    with pooled.client() as c:
+        s = c.create(egress=[{"host": "allowed.test", "ports": [http_upstream.port]}])
+        assert s.id in warm and s.state == 2
+        out = c.exec(s.id, ["sh", "-c", f"cat /run/sandgate/token; echo; curl -s -o /dev/null -w '%{{http_code}}' "
+                                        f"http://allowed.test:{http_upstream.port}/"]).stdout.decode()  # fmt: skip
+        assert out.split() == [s.token, "200"]
+        cold = c.create(limits={"memory_mb": 256})  # not the pool's limits: started cold
+        assert cold.id not in warm
+        assert len(wait_pool(pooled, docker_client, {s.id, cold.id})) == 2
+
+
+def test_sigterm_keeps_sessions_for_the_next_start(
+    pooled: SandgateProcess, docker_client: docker.DockerClient, http_upstream: Upstream
+) -> None:
+    wait_pool(pooled, docker_client, set())
+    with pooled.client() as c:
+        s = c.create(egress=[{"host": "allowed.test", "ports": [http_upstream.port]}])
+    pooled.stop()  # SIGTERM: graceful
+    left = docker_client.containers.list(all=True, filters={"label": f"sandgate.node={pooled.node_id}"})
+    assert [c.labels["sandgate.session"] for c in left] == [s.id]  # the pool is gone, the session is kept
+    pooled.start()
+    with pooled.client() as c:
+        assert c.get(s.id).state == 2
+        got = c.exec(
+            s.id, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://allowed.test:{http_upstream.port}/"]
+        )
+        assert got.stdout == b"200"
