@@ -74,6 +74,7 @@ class App:
             self.store,
             settings.decision_retention,
             self.metrics.counter("sandgate_decisions_total", "Egress decisions", "verdict", "reason"),
+            on_activity=self.registry.touch,
         )
         self._checks = self.metrics.counter("sandgate_ext_authz_checks_total", "ext_authz checks", "reason")
         self.runtime: ContainerRuntime = runtime or DockerRuntime(settings.container_runtime)

@@ -53,6 +53,7 @@ class SessionsClient:
         env: Mapping[str, str] | None = None,
         limits: Mapping[str, Any] | None = None,
         report_only: bool = False,
+        idle_timeout_seconds: int = 0,
     ) -> pb.Session:
         req = pb.CreateSessionRequest(
             image=image,
@@ -61,6 +62,7 @@ class SessionsClient:
             env=dict(env or {}),
             limits=pb.Limits(**(limits or {})),
             report_only=report_only,
+            idle_timeout_seconds=idle_timeout_seconds,
         )
         if ttl_seconds is not None:
             req.ttl_seconds = ttl_seconds

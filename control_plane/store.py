@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     env TEXT NOT NULL,
     container_id TEXT NOT NULL,
     token_id TEXT NOT NULL,
-    report_only INTEGER NOT NULL
+    report_only INTEGER NOT NULL,
+    idle_timeout_s INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS policy (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -87,12 +88,13 @@ class Store:
     def put_session(self, s: Session) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     s.id, s.state.value, s.node_id, s.image, s.created_at, s.expires_at,
                     json.dumps([r.to_dict() for r in s.egress]),
                     json.dumps([s.limits.memory_mb, s.limits.cpus, s.limits.pids]),
                     json.dumps(dict(s.labels)), json.dumps(dict(s.env)), s.container_id, s.token_id, int(s.report_only),
+                    s.idle_timeout_s,
                 ),
             )  # fmt: skip
 
@@ -153,7 +155,7 @@ class Store:
 
 
 def _session_from_row(row: tuple[object, ...]) -> Session:
-    (sid, state, node, image, created, expires, egress, limits, labels, env, container, token_id, report) = row
+    (sid, state, node, image, created, expires, egress, limits, labels, env, container, token_id, report, idle) = row
     mem, cpus, pids = json.loads(str(limits))
     return Session(
         id=str(sid),
@@ -169,4 +171,5 @@ def _session_from_row(row: tuple[object, ...]) -> Session:
         container_id=str(container),
         token_id=str(token_id),
         report_only=bool(report),
+        idle_timeout_s=int(str(idle)),
     )

@@ -21,6 +21,7 @@ def create_request(req: pb.CreateSessionRequest) -> CreateRequest:
         env=dict(req.env),
         labels=dict(req.labels),
         report_only=req.report_only,
+        idle_timeout_seconds=req.idle_timeout_seconds,
     )
 
 
@@ -37,6 +38,7 @@ def session_message(s: Session, proxy_url: str, token: str = "") -> pb.Session:
         token=token,
         image=s.image,
         report_only=s.report_only,
+        idle_timeout_seconds=s.idle_timeout_s,
     )
 
 

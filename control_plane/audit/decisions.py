@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -39,7 +39,14 @@ class DecisionStore(Protocol):
 
 
 class DecisionLog:
-    def __init__(self, store: DecisionStore, retention: int, counter: Counter | None = None) -> None:
+    def __init__(
+        self,
+        store: DecisionStore,
+        retention: int,
+        counter: Counter | None = None,
+        on_activity: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self._on_activity = on_activity
         self._store = store
         self._retention = retention
         self._followers: set[asyncio.Queue[DecisionEvent]] = set()
@@ -54,6 +61,8 @@ class DecisionLog:
             stored = dataclasses.replace(event, id=event_id)
             if self._counter:
                 self._counter.inc(verdict=stored.verdict, reason=stored.reason)
+            if self._on_activity:
+                self._on_activity(stored.session_id, stored.time)
             for queue in self._followers:
                 if queue.qsize() < 1000:  # a slow follower loses events rather than growing without bound
                     queue.put_nowait(stored)

@@ -51,6 +51,15 @@ class Session:
     container_id: str = ""
     token_id: str = ""
     report_only: bool = False
+    idle_timeout_s: int = 0
+
+    def is_over(self, now: float, last_active: float) -> str:
+        """Why the session should end now ("expired", "idle"), or ""."""
+        if self.expires_at <= now:
+            return "expired"
+        if self.idle_timeout_s and now - last_active >= self.idle_timeout_s:
+            return "idle"
+        return ""
 
     def with_state(self, state: State) -> Session:
         return replace(self, state=state)
@@ -80,6 +89,14 @@ def validate_ttl(ttl: int | None, default: int, maximum: int) -> int:
     if not 1 <= ttl <= maximum:
         raise InvalidArgument(f"must be between 1 and {maximum} seconds, got {ttl}", field="ttl_seconds")
     return ttl
+
+
+def validate_idle_timeout(idle: int, ttl: int) -> int:
+    if idle < 0 or idle > ttl:
+        raise InvalidArgument(
+            f"must be between 0 (never) and the session's ttl ({ttl} s)", field="idle_timeout_seconds"
+        )
+    return idle
 
 
 def validate_limits(memory_mb: int, cpus: float, pids: int, defaults: Limits, bounds: LimitBounds) -> Limits:

@@ -56,6 +56,7 @@ class CreateRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     report_only: bool = False
+    idle_timeout_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class SessionManager:
             env=sess.validate_env(req.env),
             token_id=tokens.new_token_id(),
             report_only=req.report_only,
+            idle_timeout_s=sess.validate_idle_timeout(req.idle_timeout_seconds, ttl),
         )
 
     async def create(self, req: CreateRequest) -> tuple[Session, str]:
@@ -215,10 +217,11 @@ class SessionManager:
     async def expire_loop(self, interval: float = 1.0) -> None:
         while True:
             now = self._clock()
-            for session in [s for s in self.registry.all() if s.expires_at <= now]:
-                log.info("session %s expired", session.id)
-                with contextlib.suppress(SandgateError):
-                    await self._teardown(session)
+            for session in self.registry.all():
+                if why := session.is_over(now, self.registry.last_active(session)):
+                    log.info("session %s ended: %s", session.id, why)
+                    with contextlib.suppress(SandgateError):
+                        await self._teardown(session)
             await asyncio.sleep(interval)
 
     # ---- use -----------------------------------------------------------------------------------
@@ -233,6 +236,7 @@ class SessionManager:
         self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
     ) -> AsyncIterator[ExecChunk]:
         session = self.require_ready(session_id)
+        self.registry.touch(session_id)
         if not argv or not argv[0]:
             raise InvalidArgument("must name a program to run", field="argv")
         extra = sess.validate_env(env)

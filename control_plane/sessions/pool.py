@@ -36,7 +36,7 @@ class WarmPool:
         self._spec_for = spec_for
         self._forwarder = forwarder
         self._ready: deque[tuple[str, str]] = deque()  # (session id, container id)
-        self._starting = 0
+        self._starting: dict[str, asyncio.Future[str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -62,23 +62,26 @@ class WarmPool:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while len(self._ready) + self._starting < self._size:
+            while len(self._ready) + len(self._starting) < self._size:
                 await self._add_one()
 
     async def _add_one(self) -> None:
         session_id = sess.new_session_id()
-        self._starting += 1
+        spec = self._spec_for(session_id)
+        socket_dir.prepare(spec.socket_dir, self._forwarder)
+        # Shielded: a start in a docker thread cannot be cancelled, so `stop` waits for it and removes it.
+        starting = self._starting[session_id] = asyncio.ensure_future(self._runtime.start(spec))
         try:
-            spec = self._spec_for(session_id)
-            socket_dir.prepare(spec.socket_dir, self._forwarder)
-            container_id = await self._runtime.start(spec)
-            self._ready.append((session_id, container_id))
+            container_id = await asyncio.shield(starting)
         except (SandgateError, OSError) as exc:
-            socket_dir.remove(self._spec_for(session_id).socket_dir)
+            del self._starting[session_id]
+            socket_dir.remove(spec.socket_dir)
             log.warning("warm pool: cannot start a sandbox (%s); retrying in 5 s", exc)
             await asyncio.sleep(5)
-        finally:
-            self._starting -= 1
+            return
+        # On cancellation the start stays in _starting, for `stop` to finish and remove.
+        del self._starting[session_id]
+        self._ready.append((session_id, container_id))
 
     async def stop(self) -> None:
         """Stop refilling and destroy the unclaimed sandboxes."""
@@ -86,6 +89,9 @@ class WarmPool:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for session_id, starting in list(self._starting.items()):
+            with contextlib.suppress(Exception):
+                self._ready.append((session_id, await starting))
         while self._ready:
             session_id, _ = self._ready.popleft()
             await self._runtime.remove(session_id)

@@ -16,6 +16,15 @@ class SessionRegistry:
         self._store = store
         self._clock = clock
         self._sessions: dict[str, Session] = {s.id: s for s in store.sessions()}
+        self._last_active: dict[str, float] = {}
+
+    def touch(self, session_id: str, when: float | None = None) -> None:
+        """Record activity (an egress request, an Exec) for the idle timeout."""
+        if session_id in self._sessions:
+            self._last_active[session_id] = max(self._last_active.get(session_id, 0.0), when or self._clock())
+
+    def last_active(self, session: Session) -> float:
+        return max(self._last_active.get(session.id, 0.0), session.created_at)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -44,6 +53,7 @@ class SessionRegistry:
 
     def withdraw(self, session_id: str) -> Session | None:
         """Stop serving a session (ext_authz denies it at once); its row stays until `forget`."""
+        self._last_active.pop(session_id, None)
         return self._sessions.pop(session_id, None)
 
     def forget(self, session_id: str) -> None:

@@ -1,0 +1,82 @@
+"""Short-lived sandboxes: TTL, idle timeout and capacity."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+import grpc
+import pytest
+
+from tests.e2e.conftest import SandgateClient
+from tests.support.dns import DnsServer
+from tests.support.service import SandgateProcess
+from tests.support.upstream import Upstream
+
+
+def gone(client: SandgateClient, session_id: str, timeout: float) -> float:
+    start = time.monotonic()
+    while any(s.id == session_id for s in client.list().sessions):
+        assert time.monotonic() - start < timeout, f"{session_id} is still there"
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+def test_ttl_destroys_the_container_and_the_token(
+    client: SandgateClient, docker_client: docker.DockerClient, http_upstream: Upstream
+) -> None:
+    s = client.create(ttl_seconds=3, egress=[{"host": "allowed.test", "ports": [http_upstream.port]}])
+    assert s.expires_at.ToSeconds() - s.created_at.ToSeconds() == 3
+    gone(client, s.id, 10)
+    deadline = time.monotonic() + 10  # the session is withdrawn first, then its sandbox is removed
+    while docker_client.containers.list(all=True, filters={"label": f"sandgate.session={s.id}"}):
+        assert time.monotonic() < deadline, "the expired session's container is still there"
+        time.sleep(0.2)
+    while (client.proc.state_dir / "sessions" / s.id).exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    with pytest.raises(grpc.RpcError) as err:
+        client.exec(s.id, ["true"])
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_idle_timeout_counts_egress_and_exec_as_activity(client: SandgateClient, http_upstream: Upstream) -> None:
+    s = client.create(idle_timeout_seconds=3, egress=[{"host": "allowed.test", "ports": [http_upstream.port]}])
+    for _ in range(5):  # 5 s of activity, each gap shorter than the idle timeout
+        client.sh(s.id, f"curl -s -o /dev/null http://allowed.test:{http_upstream.port}/")
+        time.sleep(1)
+    assert client.get(s.id).state == 2
+    assert gone(client, s.id, 10) >= 2
+
+
+def test_idle_timeout_longer_than_ttl_is_invalid(client: SandgateClient) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        client.create(ttl_seconds=10, idle_timeout_seconds=11)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "idle_timeout_seconds" in err.value.details()
+
+
+@pytest.fixture()
+def small(tmp_path: Path, dns: DnsServer) -> Iterator[SandgateProcess]:
+    proc = SandgateProcess(tmp_path / "state", dns.port, max_sessions=2).start()
+    yield proc
+    with proc.client() as c:
+        for s in c.list().sessions:
+            c.delete(s.id)
+    proc.stop()
+
+
+def test_capacity_is_a_clear_error_not_a_hang(small: SandgateProcess) -> None:
+    def create() -> str:
+        with small.client() as c:
+            try:
+                return c.create().id and "ok"
+            except grpc.RpcError as err:
+                return f"{err.code().name}: {err.details()}"
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: create(), range(4)))
+    assert sorted(results)[:2] == ["RESOURCE_EXHAUSTED: this Sandgate runs at most 2 sessions; end one first"] * 2
+    assert results.count("ok") == 2
