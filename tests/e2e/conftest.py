@@ -17,6 +17,8 @@ from tests.support.upstream import Upstream, make_test_ca
 
 pytestmark = pytest.mark.e2e
 TEST_NAMES = ["allowed.test", "other.test", "secure.test", "api.wild.test", "wild.test"]
+# The README's walkthrough names real domains; the tests' own DNS server points them at loopback.
+WALKTHROUGH_NAMES = ["example.com", "pypi.org"]
 # Names that resolve into forbidden ranges, at addresses that are still this machine's own test hosts.
 FORBIDDEN_NAMES = {"loop2.test": "127.0.0.2", "private.test": "10.213.0.2", "rebind.test": "127.0.0.1"}
 
@@ -33,7 +35,8 @@ def docker_client() -> docker.DockerClient:
 
 @pytest.fixture(scope="session")
 def dns() -> Iterator[DnsServer]:
-    with DnsServer({**dict.fromkeys(TEST_NAMES, "127.0.0.1"), **FORBIDDEN_NAMES}) as server:
+    records = {**dict.fromkeys(TEST_NAMES + WALKTHROUGH_NAMES, "127.0.0.1"), **FORBIDDEN_NAMES}
+    with DnsServer(records) as server:
         yield server
 
 

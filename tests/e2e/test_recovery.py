@@ -117,9 +117,9 @@ def test_while_the_control_plane_is_down_envoy_enforces_and_fails_closed(
             f'c="curl -s -o /dev/null -w %{{http_code}}"; $c http://allowed.test:{hp}/; echo; $c http://other.test:{hp}/;'
             f" echo; curl -s -k -o /dev/null -w '%{{http_connect}}' https://secure.test:{tp}/"
         )
-        result = container.exec_run(["sh", "-c", script], user="65534:65534",
-                                    environment={"http_proxy": s.proxy_url.replace("//", f"//u:{s.token}@"),
-                                                 "https_proxy": s.proxy_url.replace("//", f"//u:{s.token}@")})  # fmt: skip
+        proxy = s.proxy_url.replace("//", f"//u:{s.token}@")
+        env = {"http_proxy": proxy, "https_proxy": proxy}
+        result = container.exec_run(["sh", "-c", script], user="65534:65534", environment=env)
         # Plain HTTP is decided natively by the last config; a new tunnel needs ext_authz and is refused.
         assert result.output.decode().split() == ["200", "403", "403"]
     finally:

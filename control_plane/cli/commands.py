@@ -1,0 +1,164 @@
+"""The client commands: sessions over gRPC, egress and decisions over the admin API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+
+from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
+from control_plane.cli.context import CliContext
+from control_plane.cli.output import emit
+from control_plane.errors import InvalidArgument
+
+SESSION_COLUMNS = ("id", "state", "image", "expiresAt", "egress", "labels")
+
+
+def session_dict(s: pb.Session) -> dict[str, Any]:
+    data = MessageToDict(s, preserving_proto_field_name=False)
+    data["egress"] = [_rule_text(r) for r in s.egress]
+    return data
+
+
+def _rule_text(rule: pb.EgressRule) -> str:
+    ports = ",".join(str(p) for p in rule.ports)
+    methods = "[" + ",".join(rule.methods) + "]" if rule.methods else ""
+    return f"{rule.host}:{ports}{methods}"
+
+
+def parse_allow(text: str) -> dict[str, Any]:
+    """`HOST[:PORT[,PORT...]]` to a rule; for example `pypi.org`, `*.github.com:443`, `api.test:80,8080`."""
+    host, _, ports = text.partition(":")
+    try:
+        return {"host": host, "ports": [int(p) for p in ports.split(",") if p]}
+    except ValueError:
+        raise InvalidArgument(f"{text!r}: ports must be numbers, as in pypi.org:443", field="--allow") from None
+
+
+def pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f"{item!r} is not KEY=VALUE", field=flag)
+        out[key] = value
+    return out
+
+
+def session_create(ctx: CliContext, a: argparse.Namespace) -> int:
+    limits = {k: v for k, v in (("memory_mb", a.memory_mb), ("cpus", a.cpus), ("pids", a.pids)) if v}
+    with ctx.sessions() as c:
+        s = c.create(
+            egress=[parse_allow(x) for x in a.allow], ttl_seconds=a.ttl, image=a.image or "",
+            labels=pairs(a.label, "--label"), env=pairs(a.env, "--env"), limits=limits,
+            report_only=a.report_only, idle_timeout_seconds=a.idle_timeout or 0,
+        )  # fmt: skip
+    if a.quiet:
+        print(s.id)
+    elif ctx.as_json:
+        emit(session_dict(s), True)
+    else:
+        emit(session_dict(s), False, SESSION_COLUMNS)
+        print(f"token: {s.token}")
+    return 0
+
+
+def session_ls(ctx: CliContext, a: argparse.Namespace) -> int:
+    with ctx.sessions() as c:
+        found, token = [], ""
+        while True:
+            page = c.list(labels=pairs(a.label, "--label"), page_size=500, page_token=token)
+            found += [session_dict(s) for s in page.sessions]
+            if not (token := page.next_page_token):
+                break
+    emit(found, ctx.as_json, SESSION_COLUMNS)
+    return 0
+
+
+def session_get(ctx: CliContext, a: argparse.Namespace) -> int:
+    with ctx.sessions() as c:
+        emit(session_dict(c.get(a.session_id)), ctx.as_json, SESSION_COLUMNS)
+    return 0
+
+
+def session_rm(ctx: CliContext, a: argparse.Namespace) -> int:
+    with ctx.sessions() as c:
+        for sid in a.session_ids:
+            c.delete(sid)
+            if not ctx.as_json:
+                print(f"ended {sid}")
+    if ctx.as_json:
+        emit({"ended": a.session_ids}, True)
+    return 0
+
+
+def session_exec(ctx: CliContext, a: argparse.Namespace) -> int:
+    """Streams the command's output as it comes; exits with the command's exit code."""
+    argv = a.argv[1:] if a.argv[:1] == ["--"] else a.argv
+    stdin = b"" if sys.stdin.isatty() or a.no_stdin else sys.stdin.buffer.read()
+    code = 0
+    with ctx.sessions() as c:
+        for chunk in c.exec_stream(a.session_id, argv, stdin, pairs(a.env, "--env"), a.timeout):
+            kind = chunk.WhichOneof("output")
+            if kind == "stdout":
+                sys.stdout.buffer.write(chunk.stdout)
+                sys.stdout.buffer.flush()
+            elif kind == "stderr":
+                sys.stderr.buffer.write(chunk.stderr)
+                sys.stderr.buffer.flush()
+            elif kind == "exit_code":
+                code = chunk.exit_code
+    return code
+
+
+def egress_ls(ctx: CliContext, a: argparse.Namespace) -> int:
+    rules = ctx.admin().call("GET", f"/v1/sessions/{a.session_id}/egress")["egress"]
+    emit(rules, ctx.as_json, ("host", "ports", "methods"))
+    return 0
+
+
+def _wait_query(a: argparse.Namespace) -> str:
+    return "?wait=applied" if a.wait else ""
+
+
+def egress_add(ctx: CliContext, a: argparse.Namespace) -> int:
+    rule = parse_allow(a.host)
+    rule["ports"] = rule["ports"] + a.port
+    rule["methods"] = a.method
+    result = ctx.admin().call("POST", f"/v1/sessions/{a.session_id}/egress{_wait_query(a)}", rule)
+    return _rules_result(ctx, result)
+
+
+def egress_rm(ctx: CliContext, a: argparse.Namespace) -> int:
+    result = ctx.admin().call("DELETE", f"/v1/sessions/{a.session_id}/egress/{a.host}{_wait_query(a)}")
+    return _rules_result(ctx, result)
+
+
+def _rules_result(ctx: CliContext, result: dict[str, Any]) -> int:
+    if ctx.as_json:
+        emit(result, True)
+    else:
+        emit(result["egress"], False, ("host", "ports", "methods"))
+        print("applied: every Envoy has ACKed the change" if result["applied"] else "stored and pushed")
+    return 0
+
+
+DECISION_COLUMNS = ("id", "session_id", "method", "host", "port", "verdict", "reason", "response_code")
+
+
+def decisions(ctx: CliContext, a: argparse.Namespace) -> int:
+    query = f"?limit={a.limit}" + "".join(
+        f"&{k}={v}" for k, v in (("session_id", a.session), ("verdict", a.verdict)) if v
+    )
+    admin = ctx.admin()
+    if not a.follow:
+        found = list(reversed(admin.call("GET", f"/v1/decisions{query}")["decisions"]))
+        emit(found, ctx.as_json, DECISION_COLUMNS)
+        return 0
+    for event in admin.follow(f"/v1/decisions{query}"):
+        emit(event, ctx.as_json, DECISION_COLUMNS) if ctx.as_json else print(
+            " ".join(str(event[c]) for c in DECISION_COLUMNS), flush=True
+        )
+    return 0

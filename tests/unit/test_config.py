@@ -1,0 +1,46 @@
+"""Settings are validated once at start: each broken file in testdata/ fails, naming the bad key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from control_plane import config
+from control_plane.errors import InvalidArgument
+
+BROKEN = Path(__file__).parent / "testdata" / "bad_configs"
+EXPECTED_FIELD = {
+    "grpc_addr_without_port": "grpc_addr",
+    "no_sessions": "max_sessions",
+    "pids_too_low": "default_pids",
+    "bad_cidr": "forbidden_cidrs[0]",
+    "rest_xds": "xds_api",
+    "huge_pool": "warm_pool_size",
+    "resolver_without_port": "dns_resolvers",
+    "unknown_key": "unknown_key",
+    "wrong_type": "max_ttl_seconds",
+    "ttl_over_max": "default_ttl_seconds",
+    "not_toml": "config",
+}
+
+
+@pytest.mark.parametrize("path", sorted(BROKEN.glob("*.toml")), ids=lambda p: p.stem)
+def test_broken_config_fails_naming_the_key(path: Path) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        config.load(path, environ={})
+    assert err.value.field == EXPECTED_FIELD[path.stem]
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('grpc_addr = "127.0.0.1:1"\nstate_dir = "/tmp/a"\n')
+    settings = config.load(
+        path, environ={"SANDGATE_GRPC_ADDR": "127.0.0.1:2", "SANDGATE_DNS_RESOLVERS": "127.0.0.1:53"}
+    )
+    assert settings.grpc_addr == "127.0.0.1:2" and settings.state_dir == Path("/tmp/a")
+    assert settings.dns_resolvers == ("127.0.0.1:53",)
+
+
+def test_defaults_are_valid() -> None:
+    assert config.load(None, environ={}).grpc_addr == "127.0.0.1:50051"
