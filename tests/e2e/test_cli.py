@@ -14,12 +14,13 @@ from tests.support.service import SandgateProcess, free_port
 
 def run(proc: SandgateProcess | None, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANDGATE_")}
-    if proc:
-        env |= {"SANDGATE_GRPC_ADDR": f"127.0.0.1:{proc.grpc_port}", "SANDGATE_ADMIN_ADDR": f"127.0.0.1:{proc.admin_port}",
-                "SANDGATE_API_TOKEN": proc.api_token, "SANDGATE_ADMIN_TOKEN": proc.admin_token}  # fmt: skip
-    else:
-        env |= {"SANDGATE_GRPC_ADDR": f"127.0.0.1:{free_port()}", "SANDGATE_ADMIN_ADDR": f"127.0.0.1:{free_port()}",
-                "SANDGATE_API_TOKEN": "x", "SANDGATE_ADMIN_TOKEN": "x"}  # fmt: skip
+    grpc_port, admin_port = (proc.grpc_port, proc.admin_port) if proc else (free_port(), free_port())
+    env |= {
+        "SANDGATE_GRPC_ADDR": f"127.0.0.1:{grpc_port}",
+        "SANDGATE_ADMIN_ADDR": f"127.0.0.1:{admin_port}",
+        "SANDGATE_API_TOKEN": proc.api_token if proc else "x",
+        "SANDGATE_ADMIN_TOKEN": proc.admin_token if proc else "x",
+    }
     return subprocess.run([sys.executable, "-m", "control_plane", *args], env=env, input=stdin,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
