@@ -44,3 +44,13 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
 
 def test_defaults_are_valid() -> None:
     assert config.load(None, environ={}).grpc_addr == "127.0.0.1:50051"
+
+
+def test_every_setting_is_documented() -> None:
+    import dataclasses
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "CONFIG.md").read_text()
+    missing = [f.name for f in dataclasses.fields(config.Settings) if f"| `{f.name}` |" not in doc]
+    assert not missing
+    for variable, key in config.ENV_OVERRIDES.items():
+        assert f"| `{key}` |" in doc and variable in doc
