@@ -34,11 +34,12 @@ class ConfigPublisher:
         self._jwks = jwks
         self._policy = policy
         self.apply_timeout = apply_timeout
-        self._cluster = render.egress_cluster(egress)
+        self._shared = [render.egress_cluster(egress), *render.shared_filters(egress)]
 
     def ensure_node(self, node_id: str) -> None:
+        """What every session of a node shares: the egress cluster and the shared filter configs."""
         if CLUSTER not in self._cache.snapshot(node_id).resources:
-            self._cache.publish(node_id, [self._cluster])
+            self._cache.publish(node_id, self._shared)
 
     def put_session(self, session: Session) -> Expected:
         """Publish a session's route and listener."""

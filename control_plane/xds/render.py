@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from envoy_data_plane.envoy.config.cluster.v3 import Cluster
+from envoy_data_plane.envoy.config.core.v3 import TypedExtensionConfig
 from envoy_data_plane.envoy.config.listener.v3 import Listener
 from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
 
@@ -15,8 +16,14 @@ from control_plane.xds.builders import EgressSettings, session_resource_name
 from control_plane.xds.builders.cluster import render_egress_cluster
 from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.builders.route import render_ended_routes, render_session_routes
+from control_plane.xds.builders.shared import (
+    DESTINATIONS_FILTER,
+    UNWRAP_TOKEN_FILTER,
+    render_destinations_filter,
+    render_unwrap_token_filter,
+)
 from control_plane.xds.resource import Resource, build
-from control_plane.xds.types import register_message_types
+from control_plane.xds.types import FILTER_CONFIG, ROUTE, register_message_types
 
 
 def egress_cluster(settings: EgressSettings) -> Resource:
@@ -24,10 +31,21 @@ def egress_cluster(settings: EgressSettings) -> Resource:
     return build(Cluster, render_egress_cluster(settings))
 
 
+def shared_filters(settings: EgressSettings) -> list[Resource]:
+    register_message_types()
+    configs = (render_unwrap_token_filter(), render_destinations_filter(settings))
+    return [build(TypedExtensionConfig, config) for config in configs]
+
+
 def session_listener(session: Session, socket_path: Path, jwks: dict[str, Any], settings: EgressSettings) -> Resource:
     register_message_types()
     config = render_session_listener(session.id, str(socket_path), jwks, settings)
-    return build(Listener, config, references=(session_resource_name(session.id),))
+    needs = (
+        (ROUTE, session_resource_name(session.id)),
+        (FILTER_CONFIG, UNWRAP_TOKEN_FILTER),
+        (FILTER_CONFIG, DESTINATIONS_FILTER),
+    )
+    return build(Listener, config, references=needs)
 
 
 def session_routes(session: Session, policy: Policy) -> Resource:

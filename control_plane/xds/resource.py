@@ -16,11 +16,11 @@ class Resource:
     name: str
     version: str
     body: bytes
-    references: tuple[str, ...] = ()  # names of routes a listener needs
+    references: tuple[tuple[str, str], ...] = ()  # (type url, name) of what a listener needs
 
 
 def build(
-    message_type: type[betterproto2.Message], config: dict[str, Any], references: tuple[str, ...] = ()
+    message_type: type[betterproto2.Message], config: dict[str, Any], references: tuple[tuple[str, str], ...] = ()
 ) -> Resource:
     """Parse an Envoy config mapping (proto3 JSON names) into the typed message and serialize it once."""
     message = message_type.from_dict(config)

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from control_plane.xds.resource import Resource
-from control_plane.xds.types import LISTENER, ROUTE
+from control_plane.xds.types import LISTENER
 
 
 class InconsistentSnapshot(Exception):
-    """A listener references a route that the snapshot does not hold."""
+    """A listener references a route or shared filter config that the snapshot does not hold."""
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,7 @@ class Snapshot:
         return snapshot
 
     def check(self) -> None:
-        routes = self.of_type(ROUTE)
         for listener in self.of_type(LISTENER).values():
-            missing = [name for name in listener.references if name not in routes]
+            missing = [name for type_url, name in listener.references if name not in self.of_type(type_url)]
             if missing:
-                raise InconsistentSnapshot(f"listener {listener.name} references missing routes {missing}")
+                raise InconsistentSnapshot(f"listener {listener.name} references missing resources {missing}")

@@ -8,13 +8,16 @@ PREFIX = "type.googleapis.com/"
 CLUSTER = PREFIX + "envoy.config.cluster.v3.Cluster"
 LISTENER = PREFIX + "envoy.config.listener.v3.Listener"
 ROUTE = PREFIX + "envoy.config.route.v3.RouteConfiguration"
+FILTER_CONFIG = PREFIX + "envoy.config.core.v3.TypedExtensionConfig"  # ECDS
 
-# Make-before-break order: clusters before the listeners that use them, listeners before their routes.
-PUSH_ORDER = (CLUSTER, LISTENER, ROUTE)
+# Make-before-break order: clusters and shared filter configs before the listeners that use them,
+# listeners before their routes.
+PUSH_ORDER = (CLUSTER, FILTER_CONFIG, LISTENER, ROUTE)
 WILDCARD_TYPES = frozenset({CLUSTER, LISTENER})
 
 _MESSAGE_MODULES = (
     "envoy.config.cluster.v3",
+    "envoy.config.core.v3",
     "envoy.config.listener.v3",
     "envoy.config.route.v3",
     "envoy.extensions.access_loggers.filters.cel.v3",

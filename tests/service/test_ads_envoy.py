@@ -59,7 +59,7 @@ async def test_push_ack_update_nack_and_remove(envoy_and_cache: tuple[SnapshotCa
     sock = tmp / "proxy.sock"
     listener = render.session_listener(session, sock, tokens.jwks([key]), egress)
     routes = render.session_routes(session, Policy())
-    cache.publish(NODE, [render.egress_cluster(egress), routes, listener])
+    cache.publish(NODE, [render.egress_cluster(egress), *render.shared_filters(egress), routes, listener])
     await cache.wait_applied(NODE, {(listener.type_url, listener.name): listener.version}, 15)
     await cache.wait_applied(NODE, {(routes.type_url, routes.name): routes.version}, 15)
 

@@ -14,14 +14,14 @@ from control_plane.xds.types import CLUSTER, LISTENER, ROUTE
 
 
 def res(type_url: str, name: str, version: str, refs: tuple[str, ...] = ()) -> Resource:
-    return Resource(type_url, name, version, b"", refs)
+    return Resource(type_url, name, version, b"", tuple((ROUTE, r) for r in refs))
 
 
 BASE = Snapshot().changed([res(CLUSTER, "c", "c1"), res(ROUTE, "r", "r1"), res(LISTENER, "l", "l1", ("r",))])
 
 
 def test_snapshot_refuses_a_listener_without_its_route() -> None:
-    with pytest.raises(InconsistentSnapshot, match="missing routes"):
+    with pytest.raises(InconsistentSnapshot, match="missing resources"):
         Snapshot().changed([res(LISTENER, "l", "v", ("r",))])
     with pytest.raises(InconsistentSnapshot):
         BASE.changed(removals=[(ROUTE, "r")])

@@ -13,13 +13,12 @@ from control_plane.xds.builders import (
     dns_cache_config,
     session_resource_name,
 )
-from control_plane.xds.builders.lua import UNWRAP_TOKEN
+from control_plane.xds.builders.shared import DESTINATIONS_FILTER, LUA_TYPE, RBAC_TYPE, UNWRAP_TOKEN_FILTER
 
 TOKEN_HEADER = "x-sandgate-token"
 JWT_PROVIDER = "session"
 JWT_METADATA_KEY = "jwt_payload"
 EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz"
-FORBIDDEN_POLICY = "forbidden-destinations"
 FORBIDDEN_BODY = (
     "Sandgate denied this request (destination-ip-forbidden): the host resolved to an address no sandbox may "
     "reach (loopback, private, link-local, metadata or this host's own). An operator can change the forbidden "
@@ -56,11 +55,11 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
             "common_http_protocol_options": {"idle_timeout": f"{settings.idle_timeout_s}s"},
             "max_request_headers_kb": 60,
             "http_filters": [
-                _lua_filter(),
+                _discovered(UNWRAP_TOKEN_FILTER, LUA_TYPE),
                 _jwt_filter(session_id, jwks),
                 _ext_authz_filter(),
                 _forward_proxy_filter(settings),
-                _destination_filter(settings),
+                _discovered(DESTINATIONS_FILTER, RBAC_TYPE),
                 {
                     "name": "envoy.filters.http.router",
                     "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.router.v3.Router"},
@@ -74,12 +73,13 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
     }
 
 
-def _lua_filter() -> dict[str, Any]:
+def _discovered(name: str, type_url: str) -> dict[str, Any]:
+    """A filter whose config every listener shares over ECDS: Envoy builds it once, not once per session."""
     return {
-        "name": "envoy.filters.http.lua",
-        "typed_config": {
-            "@type": TYPE + "envoy.extensions.filters.http.lua.v3.Lua",
-            "default_source_code": {"inline_string": UNWRAP_TOKEN},
+        "name": name,
+        "config_discovery": {
+            "config_source": {"ads": {}, "resource_api_version": "V3"},
+            "type_urls": [type_url],
         },
     }
 
@@ -146,46 +146,6 @@ def _decision_log() -> dict[str, Any]:
                 "buffer_flush_interval": "0.2s",
             },
             "additional_response_headers_to_log": ["x-sandgate-deny-reason"],
-        },
-    }
-
-
-def _cidr(cidr: str) -> dict[str, Any]:
-    address, _, length = cidr.partition("/")
-    return {"address_prefix": address, "prefix_len": int(length)}
-
-
-def _upstream_in(cidrs: tuple[str, ...]) -> dict[str, Any]:
-    matcher = TYPE + "envoy.extensions.rbac.matchers.upstream_ip_port.v3.UpstreamIpPortMatcher"
-    rules = [
-        {
-            "matcher": {
-                "name": "envoy.rbac.matchers.upstream_ip_port",
-                "typed_config": {"@type": matcher, "upstream_ip": _cidr(c)},
-            }
-        }
-        for c in cidrs
-    ]
-    return {"or_rules": {"rules": rules}}
-
-
-def _destination_filter(settings: EgressSettings) -> dict[str, Any]:
-    """Deny a resolved upstream address in a forbidden range: DNS rebinding cannot get around it.
-
-    It runs after the dynamic forward proxy has resolved (and saved) the address and before the router
-    connects, for plain HTTP and for CONNECT alike.
-    """
-    permission: dict[str, Any] = _upstream_in(settings.forbidden_cidrs or ("255.255.255.255/32",))
-    if settings.forbidden_exceptions:
-        permission = {"and_rules": {"rules": [permission, {"not_rule": _upstream_in(settings.forbidden_exceptions)}]}}
-    return {
-        "name": "envoy.filters.http.rbac",
-        "typed_config": {
-            "@type": TYPE + "envoy.extensions.filters.http.rbac.v3.RBAC",
-            "rules": {
-                "action": "DENY",
-                "policies": {FORBIDDEN_POLICY: {"permissions": [permission], "principals": [{"any": True}]}},
-            },
         },
     }
 
