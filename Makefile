@@ -12,5 +12,8 @@ lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 bench: setup
+	gcc -O2 -pthread -o build/tunnels bench/tunnels.c
+	.venv/bin/python -m bench.dataplane --rounds 5 --seconds 5
+	.venv/bin/python -m bench.memory --scales 1,100,1000
 	.venv/bin/python -m bench.push_latency --rounds 40 --scales 1,100,1000
 	.venv/bin/python -m bench.session_start --rounds 20

@@ -22,6 +22,7 @@ from control_plane.api.servicer import SERVICE as SESSIONS_SERVICE
 from control_plane.api.servicer import SessionsService
 from control_plane.audit.access_log import AccessLogReceiver
 from control_plane.audit.decisions import DecisionLog
+from control_plane.audit.journal import DecisionJournal
 from control_plane.authz.decide import CheckInput, Decision
 from control_plane.authz.service import AuthorizationService
 from control_plane.config import Settings, split_addr
@@ -70,9 +71,9 @@ class App:
         self.cache = SnapshotCache()
         self.registry = SessionRegistry(self.store, time.time)
         self.metrics = Registry()
+        self.journal = DecisionJournal(state / "decisions.db", settings.decision_retention)
         self.decisions = DecisionLog(
-            self.store,
-            settings.decision_retention,
+            self.journal,
             self.metrics.counter("sandgate_decisions_total", "Egress decisions", "verdict", "reason"),
             on_activity=self.registry.touch,
         )
@@ -230,4 +231,5 @@ class App:
         if self.envoy:
             await self.envoy.stop()
         await xds_server.stop(grace=1)
+        self.journal.close()
         self.store.close()

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from control_plane.audit.decisions import DecisionEvent
 from control_plane.domain.policy import Policy, parse_policy
 from control_plane.domain.rules import EgressRule
 from control_plane.domain.session import Limits, Session, State
@@ -39,23 +38,6 @@ CREATE TABLE IF NOT EXISTS policy (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     document TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS decisions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time REAL NOT NULL,
-    session_id TEXT NOT NULL,
-    method TEXT NOT NULL,
-    host TEXT NOT NULL,
-    port INTEGER NOT NULL,
-    verdict TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    response_code INTEGER NOT NULL,
-    bytes_sent INTEGER NOT NULL,
-    bytes_received INTEGER NOT NULL,
-    duration_ms REAL NOT NULL,
-    source TEXT NOT NULL,
-    stream_id TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS decisions_by_session ON decisions (session_id, id);
 CREATE TABLE IF NOT EXISTS signing_keys (
     kid TEXT PRIMARY KEY,
     private_pem BLOB NOT NULL,
@@ -113,37 +95,6 @@ class Store:
     def policy(self) -> Policy:
         row = self._db.execute("SELECT document FROM policy WHERE id = 1").fetchone()
         return parse_policy(json.loads(row[0]), allow_broad=True) if row else Policy()
-
-    def add_decisions(self, events: list[DecisionEvent], keep: int) -> list[int]:
-        """Append events (one transaction) and drop all but the newest `keep`; returns their ids."""
-        ids = []
-        with self._tx() as db:
-            for e in events:
-                cur = db.execute(
-                    "INSERT INTO decisions (time, session_id, method, host, port, verdict, reason, response_code,"
-                    " bytes_sent, bytes_received, duration_ms, source, stream_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (e.time, e.session_id, e.method, e.host, e.port, e.verdict, e.reason, e.response_code,
-                     e.bytes_sent, e.bytes_received, e.duration_ms, e.source, e.stream_id),
-                )  # fmt: skip
-                ids.append(int(cur.lastrowid or 0))
-            if ids:
-                db.execute("DELETE FROM decisions WHERE id <= ?", (ids[-1] - keep,))
-        return ids
-
-    def complete_decision(self, stream_id: str, bytes_sent: int, bytes_received: int, duration_ms: float) -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE decisions SET bytes_sent = ?, bytes_received = ?, duration_ms = ? WHERE stream_id = ?",
-                (bytes_sent, bytes_received, duration_ms, stream_id),
-            )
-
-    def decisions(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[DecisionEvent]:
-        rows = self._db.execute(
-            "SELECT * FROM decisions WHERE (? = '' OR session_id = ?) AND (? = '' OR verdict = ?)"
-            " ORDER BY id DESC LIMIT ?",
-            (session_id, session_id, verdict, verdict, limit),
-        ).fetchall()
-        return [DecisionEvent(*row) for row in rows]
 
     def add_key(self, key: SigningKey) -> None:
         with self._tx() as db:

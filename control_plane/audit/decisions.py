@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from control_plane.metrics import Counter
+from control_plane import metrics
 
 
 @dataclass(frozen=True)
@@ -33,22 +34,20 @@ class DecisionEvent:
 
 
 class DecisionStore(Protocol):
-    def add_decisions(self, events: list[DecisionEvent], keep: int) -> list[int]: ...
-    def complete_decision(self, stream_id: str, bytes_sent: int, bytes_received: int, duration_ms: float) -> None: ...
-    def decisions(self, session_id: str, verdict: str, limit: int) -> list[DecisionEvent]: ...
+    def append(self, events: list[DecisionEvent]) -> int: ...
+    def complete(self, stream_id: str, bytes_sent: int, bytes_received: int, duration_ms: float) -> None: ...
+    def query(self, session_id: str, verdict: str, limit: int) -> list[DecisionEvent]: ...
 
 
 class DecisionLog:
     def __init__(
         self,
         store: DecisionStore,
-        retention: int,
-        counter: Counter | None = None,
+        counter: metrics.Counter | None = None,
         on_activity: Callable[[str, float], None] | None = None,
     ) -> None:
         self._on_activity = on_activity
         self._store = store
-        self._retention = retention
         self._followers: set[asyncio.Queue[DecisionEvent]] = set()
         self._counter = counter
 
@@ -56,23 +55,27 @@ class DecisionLog:
         batch = list(events)
         if not batch:
             return
-        ids = self._store.add_decisions(batch, self._retention)
-        for event, event_id in zip(batch, ids, strict=True):
-            stored = dataclasses.replace(event, id=event_id)
-            if self._counter:
-                self._counter.inc(verdict=stored.verdict, reason=stored.reason)
-            if self._on_activity:
-                self._on_activity(stored.session_id, stored.time)
+        first_id = self._store.append(batch)
+        # Per batch, not per event: this runs for every request a sandbox makes.
+        if self._counter:
+            for (verdict, reason), count in Counter((e.verdict, e.reason) for e in batch).items():
+                self._counter.inc(count, verdict=verdict, reason=reason)
+        if self._on_activity:
+            for session_id, when in {e.session_id: e.time for e in batch}.items():
+                self._on_activity(session_id, when)
+        if self._followers:
+            stored = [dataclasses.replace(e, id=first_id + i) for i, e in enumerate(batch)]
             for queue in self._followers:
-                if queue.qsize() < 1000:  # a slow follower loses events rather than growing without bound
-                    queue.put_nowait(stored)
+                for event in stored:
+                    if queue.qsize() < 1000:  # a slow follower loses events rather than growing without bound
+                        queue.put_nowait(event)
 
     def complete_tunnel(self, stream_id: str, bytes_sent: int, bytes_received: int, duration_ms: float) -> None:
         """A tunnel's decision was recorded when it opened; its totals arrive when it closes."""
-        self._store.complete_decision(stream_id, bytes_sent, bytes_received, duration_ms)
+        self._store.complete(stream_id, bytes_sent, bytes_received, duration_ms)
 
     def query(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[DecisionEvent]:
-        return self._store.decisions(session_id, verdict, limit)
+        return self._store.query(session_id, verdict, limit)
 
     async def follow(self) -> AsyncIterator[DecisionEvent]:
         queue: asyncio.Queue[DecisionEvent] = asyncio.Queue()

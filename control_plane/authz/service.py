@@ -8,35 +8,20 @@ from typing import Any
 
 import grpc
 from envoy_data_plane.envoy.config.core.v3 import HeaderValue, HeaderValueOption
-from envoy_data_plane.envoy.service.auth.v3 import CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse
+from envoy_data_plane.envoy.service.auth.v3 import CheckResponse, DeniedHttpResponse, OkHttpResponse
 from envoy_data_plane.envoy.type.v3 import HttpStatus, StatusCode
 from envoy_data_plane.google.rpc import Status
 
+from control_plane.authz.check_wire import check_input
 from control_plane.authz.decide import INTERNAL_ERROR, CheckInput, Decision, SessionView, decide
 from control_plane.xds.builders.route import DENY_HEADER, deny_body
 
 log = logging.getLogger(__name__)
 SERVICE = "envoy.service.auth.v3.Authorization"
-JWT_NAMESPACE = "envoy.filters.http.jwt_authn"
 _OK = bytes(CheckResponse(status=Status(code=0), ok_response=OkHttpResponse()))
 
 SessionLookup = Callable[[str], SessionView | None]
 DecisionSink = Callable[[CheckInput, Decision], None]
-
-
-def check_input(request: CheckRequest) -> CheckInput:
-    attrs = request.attributes
-    http = attrs.request.http if attrs and attrs.request else None
-    claims: dict[str, object] = {}
-    if attrs and attrs.metadata_context and JWT_NAMESPACE in attrs.metadata_context.filter_metadata:
-        payload = attrs.metadata_context.filter_metadata[JWT_NAMESPACE].to_dict().get("jwt_payload")
-        claims = payload if isinstance(payload, dict) else {}
-    return CheckInput(
-        session_id=attrs.context_extensions.get("session_id", "") if attrs else "",
-        method=http.method if http else "",
-        authority=http.host if http else "",
-        claims=claims,
-    )
 
 
 def deny_response(session_id: str, decision: Decision) -> bytes:
@@ -57,12 +42,10 @@ class AuthorizationService:
         self._sink = sink
 
     def handler(self) -> grpc.GenericRpcHandler:
-        method = grpc.unary_unary_rpc_method_handler(
-            self.check, request_deserializer=CheckRequest.parse, response_serializer=lambda b: b
-        )
+        method = grpc.unary_unary_rpc_method_handler(self.check, request_deserializer=None, response_serializer=None)
         return grpc.method_handlers_generic_handler(SERVICE, {"Check": method})
 
-    async def check(self, request: CheckRequest, context: Any) -> bytes:
+    async def check(self, request: bytes, context: Any) -> bytes:
         try:
             check = check_input(request)
             decision = decide(check, self._lookup(check.session_id))

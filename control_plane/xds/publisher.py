@@ -29,7 +29,7 @@ class ConfigPublisher:
         apply_timeout: float,
     ) -> None:
         self._cache = cache
-        self._egress = egress
+        self.egress = egress
         self._socket_path = socket_path
         self._jwks = jwks
         self._policy = policy
@@ -44,7 +44,7 @@ class ConfigPublisher:
     def put_session(self, session: Session) -> Expected:
         """Publish a session's route and listener."""
         self.ensure_node(session.node_id)
-        listener = render.session_listener(session, self._socket_path(session.id), self._jwks(), self._egress)
+        listener = render.session_listener(session, self._socket_path(session.id), self._jwks(), self.egress)
         return self._publish(session.node_id, [render.session_routes(session, self._policy()), listener])
 
     def put_listeners(self, *sessions: Session) -> Expected:
@@ -52,7 +52,7 @@ class ConfigPublisher:
         expected: Expected = {}
         jwks = self._jwks()
         for s in sessions:
-            listener = render.session_listener(s, self._socket_path(s.id), jwks, self._egress)
+            listener = render.session_listener(s, self._socket_path(s.id), jwks, self.egress)
             for node, keys in self._publish(s.node_id, [listener]).items():
                 expected.setdefault(node, {}).update(keys)
         return expected

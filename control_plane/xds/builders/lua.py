@@ -29,21 +29,33 @@ local function b64decode(s)
   return table.concat(out)
 end
 
+local function token_of(auth)
+  local scheme, value = auth:match("^%s*(%S+)%s+(%S+)%s*$")
+  if scheme == nil then return nil end
+  scheme = scheme:lower()
+  if scheme == "bearer" then return value end
+  if scheme ~= "basic" then return nil end
+  local decoded = b64decode(value)
+  local sep = decoded and decoded:find(":", 1, true)
+  return sep and decoded:sub(sep + 1) or nil
+end
+
+-- Keep-alive clients repeat the same credentials on every request: decode each one once.
+-- Only the unwrapping is cached; jwt_authn verifies the token on every request.
+local cache, cached = {}, 0
+
 function envoy_on_request(handle)
   local headers = handle:headers()
   headers:remove("x-sandgate-token")
   local auth = headers:get("proxy-authorization")
   if auth == nil then return end
   headers:remove("proxy-authorization")
-  local scheme, value = auth:match("^%s*(%S+)%s+(%S+)%s*$")
-  if scheme == nil then return end
-  scheme = scheme:lower()
-  if scheme == "bearer" then
-    headers:add("x-sandgate-token", value)
-  elseif scheme == "basic" then
-    local decoded = b64decode(value)
-    local sep = decoded and decoded:find(":", 1, true)
-    if sep then headers:add("x-sandgate-token", decoded:sub(sep + 1)) end
+  local token = cache[auth]
+  if token == nil then
+    token = token_of(auth) or false
+    if cached >= 1024 then cache, cached = {}, 0 end
+    cache[auth], cached = token, cached + 1
   end
+  if token then headers:add("x-sandgate-token", token) end
 end
 """

@@ -1,0 +1,116 @@
+"""Decision events on disk: their own SQLite file, written by a background thread.
+
+Envoy may log thousands of requests a second. Writing them on the event loop (and waiting for each
+fsync) stalled ext_authz answers by tens of milliseconds, so events are queued and written in batches
+by one thread, with `synchronous=NORMAL` in WAL mode: they survive a crash of the process, not of the
+machine. Ids are assigned when an event is appended, so followers and metrics never wait for the disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from pathlib import Path
+
+from control_plane.audit.decisions import DecisionEvent
+
+log = logging.getLogger(__name__)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY, time REAL NOT NULL, session_id TEXT NOT NULL, method TEXT NOT NULL,
+    host TEXT NOT NULL, port INTEGER NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL,
+    response_code INTEGER NOT NULL, bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL,
+    duration_ms REAL NOT NULL, source TEXT NOT NULL, stream_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_by_session ON decisions (session_id, id);
+CREATE INDEX IF NOT EXISTS decisions_by_stream ON decisions (stream_id);
+"""
+_INSERT = "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_COMPLETE = "UPDATE decisions SET bytes_sent = ?, bytes_received = ?, duration_ms = ? WHERE stream_id = ?"
+_Work = tuple[str, list[tuple[object, ...]]] | None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=5000")
+    return db
+
+
+class DecisionJournal:
+    def __init__(self, path: Path, keep: int) -> None:
+        self._keep = keep
+        self._writer = _connect(path)
+        self._writer.executescript(_SCHEMA)
+        self._reader = _connect(path)
+        self._next_id = int(self._writer.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]) + 1
+        self._work: queue.SimpleQueue[_Work] = queue.SimpleQueue()
+        self._idle = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="decision-journal", daemon=True)
+        self._thread.start()
+
+    def append(self, events: list[DecisionEvent]) -> int:
+        """Queue the events for the disk with consecutive ids; returns the first id."""
+        first = self._next_id
+        self._next_id += len(events)
+        rows = [(first + i, *_values(e)) for i, e in enumerate(events)]
+        self._idle.clear()
+        self._work.put((_INSERT, rows))
+        return first
+
+    def complete(self, stream_id: str, bytes_sent: int, bytes_received: int, duration_ms: float) -> None:
+        self._idle.clear()
+        self._work.put((_COMPLETE, [(bytes_sent, bytes_received, duration_ms, stream_id)]))
+
+    def query(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[DecisionEvent]:
+        rows = self._reader.execute(
+            "SELECT * FROM decisions WHERE (? = '' OR session_id = ?) AND (? = '' OR verdict = ?)"
+            " ORDER BY id DESC LIMIT ?",
+            (session_id, session_id, verdict, verdict, limit),
+        ).fetchall()
+        return [DecisionEvent(*row) for row in rows]
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued so far is on disk."""
+        self._work.put(("", []))
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        self.flush()
+        self._work.put(None)
+        self._thread.join(5)
+        self._writer.close()
+        self._reader.close()
+
+    def _run(self) -> None:
+        while (item := self._work.get()) is not None:
+            batch = [item]
+            while not self._work.empty() and len(batch) < 512:
+                nxt = self._work.get()
+                if nxt is None:
+                    self._write(batch)
+                    return
+                batch.append(nxt)
+            self._write(batch)
+            if self._work.empty():
+                self._idle.set()
+
+    def _write(self, batch: list[tuple[str, list[tuple[object, ...]]]]) -> None:
+        try:
+            self._writer.execute("BEGIN")
+            for sql, rows in batch:
+                if sql:
+                    self._writer.executemany(sql, rows)
+            self._writer.execute("DELETE FROM decisions WHERE id < ?", (self._next_id - self._keep,))
+            self._writer.execute("COMMIT")
+        except sqlite3.Error:
+            log.exception("decision journal: a batch of %d writes failed", len(batch))
+            self._writer.execute("ROLLBACK")
+
+
+def _values(e: DecisionEvent) -> tuple[object, ...]:
+    return (e.time, e.session_id, e.method, e.host, e.port, e.verdict, e.reason, e.response_code,
+            e.bytes_sent, e.bytes_received, e.duration_ms, e.source, e.stream_id)  # fmt: skip
