@@ -47,7 +47,7 @@ WRK_SCRIPT = """
 wrk.method = "GET"
 wrk.path = "http://allowed.test:{port}/"
 wrk.headers["Host"] = "allowed.test:{port}"
-wrk.headers["Proxy-Authorization"] = "{auth}"
+wrk.headers["{header}"] = "{value}"
 """
 UPSTREAM = Path(__file__).with_name("upstream-envoy.yaml")
 
@@ -101,9 +101,12 @@ def baseline(port: int, dns_cache: dict[str, Any]) -> list[Any]:
 HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
-async def wrk(port: int, upstream: int, auth: str, seconds: int, script_dir: Path) -> tuple[float, float]:
+async def wrk(
+    port: int, upstream: int, auth: str, seconds: int, script_dir: Path, header: tuple[str, str] | None = None
+) -> tuple[float, float]:
+    name, value = header or ("Proxy-Authorization", auth)
     script = script_dir / "proxy.lua"
-    script.write_text(WRK_SCRIPT.format(port=upstream, auth=auth))
+    script.write_text(WRK_SCRIPT.format(port=upstream, header=name, value=value))
     proc = await asyncio.create_subprocess_exec(
         "wrk", "-t1", "-c16", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}/",
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,

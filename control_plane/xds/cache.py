@@ -27,6 +27,10 @@ class StreamView:
     nacked: dict[Key, tuple[str, str]] = field(default_factory=dict)
     acked_types: set[str] = field(default_factory=set)
 
+    def wants(self, type_url: str, name: str) -> bool:
+        """Whether this stream subscribes to the resource (a shared filter config no listener uses is not)."""
+        return True
+
 
 class SnapshotCache:
     def __init__(self) -> None:
@@ -55,7 +59,7 @@ class SnapshotCache:
         if not streams:
             return False
         wanted = {(t, n): r.version for t, rs in self.snapshot(node_id).resources.items() for n, r in rs.items()}
-        return all(all(s.acked.get(k) == v for k, v in wanted.items()) for s in streams)
+        return all(all(s.acked.get(k) == v for k, v in wanted.items() if s.wants(*k)) for s in streams)
 
     async def attach(self, stream: StreamView) -> None:
         self._streams.setdefault(stream.node_id, set()).add(stream)

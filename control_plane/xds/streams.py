@@ -45,6 +45,9 @@ class DeltaStream(StreamView):
     inflight: dict[str, _Sent] = field(default_factory=dict)
     must_answer: set[str] = field(default_factory=set)
 
+    def wants(self, type_url: str, name: str) -> bool:
+        return type_url in self.wildcard or name in self.subscribed.get(type_url, ())
+
     def on_request(self, req: DeltaDiscoveryRequest) -> None:
         t = req.type_url
         if req.response_nonce:
@@ -117,6 +120,11 @@ class SotwStream(StreamView):
     last_version: dict[str, str] = field(default_factory=dict)
     last_sent: dict[str, dict[str, str]] = field(default_factory=dict)
     must_answer: set[str] = field(default_factory=set)
+
+    def wants(self, type_url: str, name: str) -> bool:
+        if type_url not in self.names:
+            return False
+        return not self.names[type_url] if type_url in WILDCARD_TYPES else name in self.names[type_url]
 
     def on_request(self, req: DiscoveryRequest) -> None:
         t = req.type_url

@@ -92,3 +92,18 @@ def test_sotw_nack_keeps_last_ack() -> None:
         )
     )
     assert s.acked[(ROUTE, "r")] == "r1" and s.nacked[(ROUTE, "r")] == ("r9", "x")
+
+
+async def test_readiness_counts_only_what_a_stream_subscribes_to() -> None:
+    from control_plane.xds.cache import SnapshotCache
+    from control_plane.xds.types import FILTER_CONFIG
+
+    cache = SnapshotCache()
+    cache.publish("n", [res(CLUSTER, "c", "c1"), res(FILTER_CONFIG, "shared", "f1")])
+    s = DeltaStream(node_id="n")
+    s.on_request(DeltaDiscoveryRequest(type_url=CLUSTER))
+    await cache.attach(s)
+    assert not cache.in_sync("n")
+    (push,) = s.responses(cache.snapshot("n"))
+    s.on_request(DeltaDiscoveryRequest(type_url=CLUSTER, response_nonce=push.nonce))
+    assert cache.in_sync("n")  # the shared filter config is not wanted until a listener uses it
