@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -75,6 +75,32 @@ def sandgate(
     for container in leftover:
         container.remove(force=True)
     assert not leftover, f"containers left behind: {[c.name for c in leftover]}"
+
+
+OwnSandgate = Callable[..., SandgateProcess]
+
+
+@pytest.fixture()
+def own_sandgate_with(tmp_path: Path, dns: DnsServer) -> Iterator[OwnSandgate]:
+    """Starts a private control plane with extra settings; ends its sessions and stops it afterwards."""
+    started: list[SandgateProcess] = []
+
+    def start(**settings: object) -> SandgateProcess:
+        proc = SandgateProcess(tmp_path / f"state{len(started)}", dns.port, **settings).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        with proc.client() as c:
+            for s in c.list().sessions:
+                c.delete(s.id)
+        proc.stop()
+
+
+@pytest.fixture()
+def own_sandgate(own_sandgate_with: OwnSandgate) -> SandgateProcess:
+    return own_sandgate_with()
 
 
 @pytest.fixture()

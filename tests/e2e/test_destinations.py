@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import SandgateClient
+from tests.e2e.conftest import OwnSandgate, SandgateClient
 from tests.support.dns import DnsServer
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
@@ -56,13 +54,8 @@ def test_dns_rebinding_to_a_forbidden_address_is_denied(
 
 
 @pytest.fixture()
-def default_policy_sandgate(tmp_path: Path, dns: DnsServer) -> Iterator[SandgateProcess]:
-    proc = SandgateProcess(tmp_path / "state", dns.port, forbidden_exceptions=[]).start()
-    yield proc
-    with proc.client() as c:
-        for s in c.list().sessions:
-            c.delete(s.id)
-    proc.stop()
+def default_policy_sandgate(own_sandgate_with: OwnSandgate) -> SandgateProcess:
+    return own_sandgate_with(forbidden_exceptions=[])
 
 
 def test_default_policy_denies_the_test_upstreams_on_loopback(

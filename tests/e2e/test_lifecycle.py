@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import docker
 import grpc
 import pytest
 
-from tests.e2e.conftest import SandgateClient
-from tests.support.dns import DnsServer
+from tests.e2e.conftest import OwnSandgate, SandgateClient
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
 
@@ -59,13 +56,8 @@ def test_idle_timeout_longer_than_ttl_is_invalid(client: SandgateClient) -> None
 
 
 @pytest.fixture()
-def small(tmp_path: Path, dns: DnsServer) -> Iterator[SandgateProcess]:
-    proc = SandgateProcess(tmp_path / "state", dns.port, max_sessions=2).start()
-    yield proc
-    with proc.client() as c:
-        for s in c.list().sessions:
-            c.delete(s.id)
-    proc.stop()
+def small(own_sandgate_with: OwnSandgate) -> SandgateProcess:
+    return own_sandgate_with(max_sessions=2)
 
 
 def test_capacity_is_a_clear_error_not_a_hang(small: SandgateProcess) -> None:

@@ -7,25 +7,11 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import docker
-import pytest
 
-from tests.support.dns import DnsServer
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
-
-
-@pytest.fixture()
-def own_sandgate(tmp_path: Path, dns: DnsServer) -> Iterator[SandgateProcess]:
-    proc = SandgateProcess(tmp_path / "state", dns.port).start()
-    yield proc
-    with proc.client() as c:
-        for s in c.list().sessions:
-            c.delete(s.id)
-    proc.stop()
 
 
 def runsc_ids() -> set[str]:

@@ -3,24 +3,9 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from tests.support.dns import DnsServer
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
-
-
-@pytest.fixture()
-def own_sandgate(tmp_path: Path, dns: DnsServer) -> Iterator[SandgateProcess]:
-    proc = SandgateProcess(tmp_path / "state", dns.port).start()
-    yield proc
-    with proc.client() as c:
-        for s in c.list().sessions:
-            c.delete(s.id)
-    proc.stop()
 
 
 def test_rules_survive_kill_9(own_sandgate: SandgateProcess, http_upstream: Upstream) -> None:

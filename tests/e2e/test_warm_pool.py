@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import pytest
 
-from tests.support.dns import DnsServer
+from tests.e2e.conftest import OwnSandgate
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
 
 
 @pytest.fixture()
-def pooled(tmp_path: Path, dns: DnsServer) -> Iterator[SandgateProcess]:
-    proc = SandgateProcess(tmp_path / "state", dns.port, warm_pool_size=2).start()
-    yield proc
-    with proc.client() as c:
-        for s in c.list().sessions:
-            c.delete(s.id)
-    proc.stop()
+def pooled(own_sandgate_with: OwnSandgate) -> SandgateProcess:
+    return own_sandgate_with(warm_pool_size=2)
 
 
 def pool_ids(proc: SandgateProcess, docker_client: docker.DockerClient, sessions: set[str]) -> set[str]:
