@@ -44,6 +44,7 @@ class DecisionJournal:
     def __init__(self, path: Path, keep: int) -> None:
         self._keep = keep
         self._writer = _connect(path)
+        path.chmod(0o600)
         self._writer.executescript(_SCHEMA)
         self._reader = _connect(path)
         self._next_id = int(self._writer.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]) + 1

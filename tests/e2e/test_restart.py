@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 
+from tests.e2e.conftest import OwnSandgate
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
 
@@ -29,3 +30,9 @@ def test_rules_survive_kill_9(own_sandgate: SandgateProcess, http_upstream: Upst
         got = c.exec(s.id, ["sh", "-c", f"for h in other allowed; do curl -s -o /dev/null -w '%{{http_code}} ' "
                                          f"http://$h.test:{port}/; done"])  # fmt: skip
     assert got.stdout.decode().split() == ["200", "403"]
+
+
+def test_state_files_are_readable_by_root_only(own_sandgate_with: OwnSandgate) -> None:
+    state = own_sandgate_with(admin_token="").state_dir  # unset: generated into the state dir
+    for name in ("sandgate.db", "decisions.db", "admin-token"):
+        assert (state / name).stat().st_mode & 0o777 == 0o600, name
