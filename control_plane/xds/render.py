@@ -8,7 +8,7 @@ from typing import Any
 from envoy_data_plane.envoy.config.cluster.v3 import Cluster
 from envoy_data_plane.envoy.config.core.v3 import TypedExtensionConfig
 from envoy_data_plane.envoy.config.listener.v3 import Listener
-from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
+from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration, VirtualHost
 
 from control_plane.domain.policy import Policy
 from control_plane.domain.session import Session
@@ -22,8 +22,10 @@ from control_plane.xds.builders.shared import (
     render_destinations_filter,
     render_unwrap_token_filter,
 )
-from control_plane.xds.resource import Resource, build
+from control_plane.xds.resource import Resource, VirtualHostCache, build, build_routes
 from control_plane.xds.types import FILTER_CONFIG, ROUTE, register_message_types
+
+_VIRTUAL_HOSTS = VirtualHostCache()
 
 
 def egress_cluster(settings: EgressSettings) -> Resource:
@@ -51,7 +53,7 @@ def session_listener(session: Session, socket_path: Path, jwks: dict[str, Any], 
 def session_routes(session: Session, policy: Policy) -> Resource:
     register_message_types()
     config = render_session_routes(session.id, policy.effective(session.egress), policy.deny, session.report_only)
-    return build(RouteConfiguration, config)
+    return build_routes(config, VirtualHost, _VIRTUAL_HOSTS)
 
 
 def ended_routes(session: Session) -> Resource:

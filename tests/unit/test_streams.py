@@ -107,3 +107,21 @@ async def test_readiness_counts_only_what_a_stream_subscribes_to() -> None:
     (push,) = s.responses(cache.snapshot("n"))
     s.on_request(DeltaDiscoveryRequest(type_url=CLUSTER, response_nonce=push.nonce))
     assert cache.in_sync("n")  # the shared filter config is not wanted until a listener uses it
+
+
+def test_routes_from_cached_virtual_hosts_match_the_generated_class() -> None:
+    from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
+
+    from control_plane.domain.policy import Policy
+    from control_plane.domain.rules import EgressRule
+    from control_plane.domain.session import Limits, Session, State
+    from control_plane.xds import render
+    from control_plane.xds.builders.route import render_session_routes
+
+    rules = (EgressRule("a.test"), EgressRule("*.b.test", (443,), ("GET",)))
+    session = Session("s-00000000000000ab", State.READY, "n", "i", 0, 1, rules, Limits(64, 1, 512))
+    policy = Policy(deny=("evil.test",))
+    fast = render.session_routes(session, policy)
+    slow = bytes(RouteConfiguration.from_dict(render_session_routes(session.id, rules, policy.deny)))
+    assert fast.body == slow
+    assert RouteConfiguration.parse(fast.body).virtual_hosts[1].domains == ["*.b.test:443"]
