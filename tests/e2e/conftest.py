@@ -86,15 +86,16 @@ def own_sandgate_with(tmp_path: Path, dns: DnsServer) -> Iterator[OwnSandgate]:
     started: list[SandgateProcess] = []
 
     def start(**settings: object) -> SandgateProcess:
-        proc = SandgateProcess(tmp_path / f"state{len(started)}", dns.port, **settings).start()
-        started.append(proc)
-        return proc
+        proc = SandgateProcess(tmp_path / f"state{len(started)}", dns.port, **settings)
+        started.append(proc)  # before start(): a failed start is still stopped
+        return proc.start()
 
     yield start
     for proc in started:
-        with proc.client() as c:
-            for s in c.list().sessions:
-                c.delete(s.id)
+        if proc.proc and proc.proc.poll() is None:
+            with proc.client() as c:
+                for s in c.list().sessions:
+                    c.delete(s.id)
         proc.stop()
 
 

@@ -46,6 +46,7 @@ class SandgateProcess:
         }  # fmt: skip
         self.config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in lines.items()))
         self.proc: subprocess.Popen[bytes] | None = None
+        self.manages_envoy = bool(settings.get("manage_envoy", True))
         self.log_path = state_dir.parent / f"{state_dir.name}.log"
 
     def start(self, timeout: float = 30) -> SandgateProcess:
@@ -62,7 +63,7 @@ class SandgateProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc and self.proc.poll() is None, f"sandgate exited; see {self.log_path}:\n{self.log()}"
-            if self._grpc_serving() and self._envoy_live():
+            if self._grpc_serving() and (not self.manages_envoy or self._envoy_live()):
                 return
             time.sleep(0.1)
         raise TimeoutError(f"sandgate did not become ready; see {self.log_path}:\n{self.log()}")
