@@ -93,7 +93,10 @@ class DockerRuntime:
         return str(container.id)
 
     async def remove(self, session_id: str) -> None:
-        await asyncio.to_thread(self._remove, container_name(session_id))
+        try:
+            await asyncio.to_thread(self._remove, container_name(session_id))
+        except docker.errors.DockerException as exc:  # the next start's reconcile removes what is left
+            raise Unavailable(f"the sandbox runtime failed to remove the container of {session_id}: {exc}") from exc
 
     def _remove(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
