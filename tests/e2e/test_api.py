@@ -97,3 +97,18 @@ def test_exec_streams_output_and_exit_code(client: SandgateClient) -> None:
     assert (result.exit_code, result.stdout, result.stderr) == (3, b"in\n", b"err\n")
     timed_out = client.exec(s.id, ["sleep", "30"], timeout_seconds=1)
     assert timed_out.exit_code == 124
+
+
+def test_health_and_reflection_are_on_for_grpcurl(sandgate: SandgateProcess) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{sandgate.grpc_port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="sandgate.v1.Sessions"), timeout=5
+        )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+        services = {s.name for reply in replies for s in reply.list_services_response.service}
+    assert {"sandgate.v1.Sessions", "grpc.health.v1.Health"} <= services
