@@ -49,6 +49,12 @@ def parse_policy(raw: Mapping[str, object], *, allow_broad: bool = False) -> Pol
     if not isinstance(deny, list) or not all(isinstance(h, str) for h in deny):
         raise InvalidArgument("must be a list of host names", field="deny")
     hosts = sorted({normalize_host(h, f"deny[{i}]", allow_broad=True) for i, h in enumerate(deny)})
+    for i, host in enumerate(hosts):
+        if EgressRule(host).addresses():
+            raise InvalidArgument(
+                f"{host!r} is an address: forbid addresses with forbidden_cidrs in the configuration",
+                field=f"deny[{i}]",
+            )
     return Policy(parse_rules(egress, "default_egress", allow_broad=allow_broad), tuple(hosts))
 
 

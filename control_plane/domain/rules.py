@@ -13,6 +13,7 @@ DEFAULT_PORTS = (80, 443)
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 MAX_RULES = 256
+MAX_CIDR_ADDRESSES = 256
 
 
 @dataclass(frozen=True, order=True)
@@ -27,7 +28,19 @@ class EgressRule:
     def is_wildcard(self) -> bool:
         return self.host.startswith("*.")
 
+    @property
+    def is_cidr(self) -> bool:
+        return "/" in self.host
+
+    def addresses(self) -> list[str]:
+        """For an IP or CIDR rule, every address it names; empty for a host name."""
+        if self.is_cidr:
+            return [str(a) for a in ipaddress.ip_network(self.host)]
+        return [self.host] if _is_ip(self.host) else []
+
     def matches_host(self, host: str) -> bool:
+        if self.is_cidr:
+            return _is_ip(host) and ipaddress.ip_address(host.strip("[]")) in ipaddress.ip_network(self.host)
         if self.is_wildcard:
             return host.endswith(self.host[1:]) and len(host) > len(self.host) - 1
         return host == self.host
@@ -46,8 +59,10 @@ def normalize_host(raw: str, field: str = "host", *, allow_broad: bool = False) 
         raise InvalidArgument("must not be empty", field=field)
     if host == "*":
         raise InvalidArgument("'*' is too broad: it would allow every destination; list the hosts", field=field)
+    if "/" in host:
+        return _cidr(host, raw, field)
     if _is_ip(host):
-        return host
+        return str(ipaddress.ip_address(host.strip("[]")))
     wildcard = host.startswith("*.")
     name = host[2:] if wildcard else host
     if "*" in name:
@@ -63,6 +78,21 @@ def normalize_host(raw: str, field: str = "host", *, allow_broad: bool = False) 
     if not wildcard and len(labels) < 2 and name != "localhost" and not allow_broad:
         raise InvalidArgument(f"{raw!r} is not a fully qualified host name", field=field)
     return f"*.{name}" if wildcard else name
+
+
+def _cidr(host: str, raw: str, field: str) -> str:
+    """A CIDR rule: matched by enumerating its addresses, so it may hold at most MAX_CIDR_ADDRESSES."""
+    try:
+        network = ipaddress.ip_network(host, strict=False)
+    except ValueError as exc:
+        raise InvalidArgument(f"{raw!r} is not a valid CIDR range", field=field) from exc
+    if network.num_addresses > MAX_CIDR_ADDRESSES:
+        raise InvalidArgument(
+            f"{raw!r} holds {network.num_addresses} addresses; a rule may name at most {MAX_CIDR_ADDRESSES} "
+            "(an IPv4 /24)",
+            field=field,
+        )
+    return str(network)
 
 
 def _to_ascii(name: str, raw: str, field: str) -> str:

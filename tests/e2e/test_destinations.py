@@ -11,8 +11,9 @@ from tests.support.dns import DnsServer
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
 
+# --noproxy '': NO_PROXY names 127.0.0.1, and these requests must go through the proxy all the same.
 STATUS_AND_REASON = (
-    "curl -sS -o /dev/null -D /tmp/h -w '%{http_code}' --max-time 10 URL; echo; grep -i deny-reason /tmp/h"
+    "curl -sS --noproxy '' -o /dev/null -D /tmp/h -w '%{http_code}' --max-time 10 URL; echo; grep -i deny-reason /tmp/h"
 )
 
 
@@ -23,7 +24,7 @@ def fetch(client: SandgateClient, sid: str, url: str) -> tuple[str, str]:
 
 
 def tunnel(client: SandgateClient, sid: str, host: str, port: int) -> str:
-    _, out, _ = client.sh(sid, f"curl -sS -k -o /dev/null -w '%{{http_connect}}' https://{host}:{port}/")
+    _, out, _ = client.sh(sid, f"curl -sS -k --noproxy '' -o /dev/null -w '%{{http_connect}}' https://{host}:{port}/")
     return out
 
 
@@ -68,3 +69,15 @@ def test_default_policy_denies_the_test_upstreams_on_loopback(
         assert tunnel(client, s.id, "allowed.test", http_upstream.port) == "403"
     finally:
         client.cleanup()
+
+
+def test_cidr_rule_allows_its_addresses_and_forbidden_ranges_still_apply(
+    client: SandgateClient, http_upstream: Upstream, tls_upstream: Upstream
+) -> None:
+    hp, tp = http_upstream.port, tls_upstream.port
+    s = client.create(egress=[{"host": "127.0.0.0/30", "ports": [hp, tp]}])
+    assert [r.host for r in s.egress] == ["127.0.0.0/30"]
+    assert fetch(client, s.id, f"http://127.0.0.1:{hp}/") == ("200", "")  # the tests' loopback exception
+    assert tunnel(client, s.id, "127.0.0.1", tp) == "200"
+    assert fetch(client, s.id, f"http://127.0.0.2:{hp}/") == ("403", "destination-ip-forbidden")
+    assert fetch(client, s.id, f"http://127.0.0.5:{hp}/") == ("403", "host-not-allowed")

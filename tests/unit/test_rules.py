@@ -98,3 +98,19 @@ def test_find_rule(host: str, port: int, allowed: str | None) -> None:
 )
 def test_split_authority(authority: str, default: int, expected: tuple[str, int] | None) -> None:
     assert split_authority(authority, default) == expected
+
+
+def test_ip_and_cidr_rules() -> None:
+    from control_plane.xds.builders.route import domains_for
+
+    assert parse_rule("10.1.2.0/30", [443]).host == "10.1.2.0/30"
+    assert parse_rule("10.1.2.3/30").host == "10.1.2.0/30"  # normalized to the network
+    assert parse_rule("[2001:DB8::1]").host == "2001:db8::1"
+    rule = parse_rule("10.1.2.0/31", [80, 8080])
+    assert domains_for(rule) == ["10.1.2.0", "10.1.2.0:80", "10.1.2.0:8080", "10.1.2.1", "10.1.2.1:80", "10.1.2.1:8080"]
+    assert domains_for(parse_rule("2001:db8::1", [443])) == ["[2001:db8::1]:443"]
+    assert rule.allows("10.1.2.1", 8080) and not rule.allows("10.1.2.2", 8080) and not rule.allows("a.test", 80)
+    with pytest.raises(InvalidArgument, match="at most 256"):
+        parse_rule("10.0.0.0/16")
+    with pytest.raises(InvalidArgument, match="not a valid CIDR"):
+        parse_rule("10.0.0.0/33")

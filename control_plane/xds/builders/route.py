@@ -60,12 +60,15 @@ def render_ended_routes(session_id: str) -> dict[str, Any]:
 
 
 def domains_for(rule: EgressRule) -> list[str]:
-    """Envoy matches `host` or `host:port` against these; a bare host means port 80."""
+    """Envoy matches `host` or `host:port` against these; a bare host means port 80. IP and CIDR rules
+    list each address, IPv6 ones in brackets as they appear in a request."""
+    hosts = [f"[{a}]" if ":" in a else a for a in rule.addresses()] or [rule.host]
     domains = []
-    for port in rule.ports:
-        if port == 80:
-            domains.append(rule.host)
-        domains.append(f"{rule.host}:{port}")
+    for host in hosts:
+        for port in rule.ports:
+            if port == 80:
+                domains.append(host)
+            domains.append(f"{host}:{port}")
     return domains
 
 
@@ -95,7 +98,7 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal)
     else:
         routes.append(plain)
     return {
-        "name": f"allow-{index}-{rule.host}",
+        "name": f"allow-{index}-{rule.host.replace('/', '_')}",
         "domains": domains_for(rule),
         "routes": routes,
         "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, "disabled": True}},
