@@ -28,22 +28,10 @@ class InvalidArgument(SandgateError):
     code = "invalid_argument"
 
 
-class Unauthenticated(SandgateError):
-    grpc_code = "UNAUTHENTICATED"
-    http_status = 401
-    code = "unauthenticated"
-
-
 class NotFound(SandgateError):
     grpc_code = "NOT_FOUND"
     http_status = 404
     code = "not_found"
-
-
-class Conflict(SandgateError):
-    grpc_code = "ABORTED"
-    http_status = 409
-    code = "conflict"
 
 
 class FailedPrecondition(SandgateError):

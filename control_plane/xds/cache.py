@@ -25,7 +25,6 @@ class StreamView:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     acked: dict[Key, str] = field(default_factory=dict)
     nacked: dict[Key, tuple[str, str]] = field(default_factory=dict)
-    acked_types: set[str] = field(default_factory=set)
 
     def wants(self, type_url: str, name: str) -> bool:
         """Whether this stream subscribes to the resource (a shared filter config no listener uses is not)."""

@@ -79,7 +79,6 @@ class DeltaStream(StreamView):
             else:
                 self.nacked[key] = (version, error)
         if error is None:
-            self.acked_types.add(sent.type_url)
             for name in sent.removed:
                 self.acked.pop((sent.type_url, name), None)
 
@@ -149,7 +148,6 @@ class SotwStream(StreamView):
         for name, version in sent.items():
             self.acked[(t, name)] = version
             self.nacked.pop((t, name), None)
-        self.acked_types.add(t)
 
     def responses(self, snapshot: Snapshot) -> Iterator[DiscoveryResponse]:
         for t in PUSH_ORDER:
