@@ -37,6 +37,7 @@ class DecisionStore(Protocol):
     def append(self, events: list[DecisionEvent]) -> int: ...
     def complete(self, stream_id: str, bytes_sent: int, bytes_received: int, duration_ms: float) -> None: ...
     def query(self, session_id: str, verdict: str, limit: int) -> list[DecisionEvent]: ...
+    def flush(self, timeout: float = 5.0) -> bool: ...
 
 
 class DecisionLog:
@@ -75,6 +76,7 @@ class DecisionLog:
         self._store.complete(stream_id, bytes_sent, bytes_received, duration_ms)
 
     def query(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[DecisionEvent]:
+        self._store.flush(timeout=1.0)  # what was recorded before the query is in its answer
         return self._store.query(session_id, verdict, limit)
 
     async def follow(self) -> AsyncIterator[DecisionEvent]:
