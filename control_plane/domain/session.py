@@ -61,9 +61,6 @@ class Session:
             return "idle"
         return ""
 
-    def with_state(self, state: State) -> Session:
-        return replace(self, state=state)
-
     def with_egress(self, egress: tuple[EgressRule, ...]) -> Session:
         return replace(self, egress=egress)
 

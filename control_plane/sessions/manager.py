@@ -174,12 +174,12 @@ class SessionManager:
         if not warm:
             socket_dir.prepare(path, self.settings.forwarder_binary)
         socket_dir.write_token(path, token)
-        container = (
-            _done(session.container_id)
-            if warm
-            else self._runtime.start(self.container_spec(session, {**session.env, **self.proxy_env(session, token)}))
-        )
-        _, container_id = await asyncio.gather(self._listen(session), container)
+        if warm:
+            await self._listen(session)
+            container_id = session.container_id
+        else:
+            spec = self.container_spec(session, {**session.env, **self.proxy_env(session, token)})
+            _, container_id = await asyncio.gather(self._listen(session), self._runtime.start(spec))
         return self.registry.save(replace(session, state=State.READY, container_id=container_id))
 
     async def _listen(self, session: Session) -> None:
@@ -262,7 +262,3 @@ async def _wait_for_path(path: Path, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise Unavailable(f"Envoy did not open the session socket {path} in time")
         await asyncio.sleep(0.01)
-
-
-async def _done(value: str) -> str:
-    return value

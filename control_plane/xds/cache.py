@@ -49,9 +49,6 @@ class SnapshotCache:
     def streams(self, node_id: str) -> frozenset[StreamView]:
         return frozenset(self._streams.get(node_id, ()))
 
-    def connected_nodes(self) -> list[str]:
-        return [node for node, streams in self._streams.items() if streams]
-
     def in_sync(self, node_id: str) -> bool:
         """An Envoy of the node is connected and every one has ACKed everything in the current snapshot."""
         streams = self._streams.get(node_id)

@@ -82,6 +82,8 @@ def test_sandbox_is_hardened(client: SandgateClient, docker_client: docker.Docke
     assert host["Runtime"].startswith("runsc") and host["NetworkMode"] == "none" and host["ReadonlyRootfs"]
     assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
     assert (host["Memory"], host["NanoCpus"], host["PidsLimit"]) == (256 << 20, 500_000_000, 600)
+    assert host["MemorySwap"] == host["Memory"]  # no swap beyond the memory limit
+    assert "size=256m" in host["Tmpfs"]["/tmp"] and "nosuid" in host["Tmpfs"]["/tmp"]
     assert [m["Source"] for m in attrs["Mounts"]] == [str(Path(attrs["Mounts"][0]["Source"]))]
     assert attrs["Mounts"][0]["RW"] is False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -121,4 +122,20 @@ def test_ending_revokes_on_open_connections(client: SandgateClient, http_upstrea
     answer = _request(sock, s.token, http_upstream.port)
     assert not answer.startswith(b"HTTP/1.1 200"), answer[:200]
     assert answer == b"" or b"session-ended" in answer
+    sock.close()
+
+
+def test_ending_closes_open_tunnels(client: SandgateClient, tls_upstream: Upstream) -> None:
+    s = client.create(egress=[{"host": "secure.test", "ports": [tls_upstream.port]}])
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(str(client.proc.state_dir / "sessions" / s.id / "proxy.sock"))
+    auth = base64.b64encode(f"u:{s.token}".encode()).decode()
+    target = f"secure.test:{tls_upstream.port}"
+    sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: Basic {auth}\r\n\r\n".encode())
+    sock.settimeout(10)
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    client.delete(s.id)
+    sock.settimeout(10)  # the listener drains for 2 s, then its connections are closed
+    with contextlib.suppress(ConnectionResetError):
+        assert sock.recv(4096) == b""
     sock.close()
