@@ -72,7 +72,8 @@ _PATHS: dict[str, Any] = {
     },
     "/v1/decisions": {
         "get": _op(
-            "Audit log of egress decisions; Accept: text/event-stream follows them live",
+            "Audit log of egress decisions, newest first; every request finished before the query is in it"
+            " (the query waits 0.3 s for Envoy's last batch). Accept: text/event-stream follows them live",
             "200",
             {"type": "object"},
             [

@@ -120,7 +120,7 @@ class AdminRoutes:
             raise InvalidArgument("must be a whole number from 1 to 10000", field="limit")
         if "text/event-stream" in request.headers.get("Accept", ""):
             return await self._stream_decisions(request, session_id, verdict)
-        events = self.d.decisions.query(session_id, verdict, int(limit_text))
+        events = await self.d.decisions.query(session_id, verdict, int(limit_text))
         return web.json_response({"decisions": [e.to_dict() for e in events]})
 
     async def _stream_decisions(self, request: web.Request, session_id: str, verdict: str) -> web.StreamResponse:

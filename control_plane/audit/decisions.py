@@ -10,6 +10,11 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from control_plane import metrics
+from control_plane.xds.builders.shared import ACCESS_LOG_FLUSH_SECONDS
+
+# Envoy sends access logs in batches, at the latest ACCESS_LOG_FLUSH_SECONDS after a request finishes.
+# A query waits that long plus this margin, so a request that finished before it was asked is in its answer.
+_DELIVERY_MARGIN_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,9 @@ class DecisionLog:
         store: DecisionStore,
         counter: metrics.Counter | None = None,
         on_activity: Callable[[str, float], None] | None = None,
+        settle_seconds: float = ACCESS_LOG_FLUSH_SECONDS + _DELIVERY_MARGIN_SECONDS,
     ) -> None:
+        self._settle_seconds = settle_seconds
         self._on_activity = on_activity
         self._store = store
         self._followers: set[asyncio.Queue[DecisionEvent]] = set()
@@ -75,9 +82,11 @@ class DecisionLog:
         """A tunnel's decision was recorded when it opened; its totals arrive when it closes."""
         self._store.complete(stream_id, bytes_sent, bytes_received, duration_ms)
 
-    def query(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[DecisionEvent]:
-        self._store.flush(timeout=1.0)  # what was recorded before the query is in its answer
-        return self._store.query(session_id, verdict, limit)
+    async def query(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[DecisionEvent]:
+        """The newest decisions, including every request that had finished when the query was asked."""
+        await asyncio.sleep(self._settle_seconds)  # Envoy's last batch arrives
+        await asyncio.to_thread(self._store.flush, 5.0)  # and is on disk
+        return await asyncio.to_thread(self._store.query, session_id, verdict, limit)
 
     async def follow(self) -> AsyncIterator[DecisionEvent]:
         queue: asyncio.Queue[DecisionEvent] = asyncio.Queue()

@@ -29,7 +29,8 @@ CREATE INDEX IF NOT EXISTS decisions_by_stream ON decisions (stream_id);
 """
 _INSERT = "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _COMPLETE = "UPDATE decisions SET bytes_sent = ?, bytes_received = ?, duration_ms = ? WHERE stream_id = ?"
-_Work = tuple[str, list[tuple[object, ...]]] | None
+_Write = tuple[str, list[tuple[object, ...]]]
+_Work = _Write | threading.Event | None  # rows to write, a flush marker to set once written, or stop
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -47,37 +48,37 @@ class DecisionJournal:
         path.chmod(0o600)
         self._writer.executescript(_SCHEMA)
         self._reader = _connect(path)
+        self._reading = threading.Lock()  # queries run on worker threads and share one connection
         self._next_id = int(self._writer.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]) + 1
         self._work: queue.SimpleQueue[_Work] = queue.SimpleQueue()
-        self._idle = threading.Event()
         self._thread = threading.Thread(target=self._run, name="decision-journal", daemon=True)
         self._thread.start()
 
     def append(self, events: list[DecisionEvent]) -> int:
-        """Queue the events for the disk with consecutive ids; returns the first id."""
+        """Queue the events for the disk with consecutive ids; returns the first id. Call from one thread."""
         first = self._next_id
         self._next_id += len(events)
         rows = [(first + i, *_values(e)) for i, e in enumerate(events)]
-        self._idle.clear()
         self._work.put((_INSERT, rows))
         return first
 
     def complete(self, stream_id: str, bytes_sent: int, bytes_received: int, duration_ms: float) -> None:
-        self._idle.clear()
         self._work.put((_COMPLETE, [(bytes_sent, bytes_received, duration_ms, stream_id)]))
 
     def query(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[DecisionEvent]:
-        rows = self._reader.execute(
-            "SELECT * FROM decisions WHERE (? = '' OR session_id = ?) AND (? = '' OR verdict = ?)"
-            " ORDER BY id DESC LIMIT ?",
-            (session_id, session_id, verdict, verdict, limit),
-        ).fetchall()
+        with self._reading:
+            rows = self._reader.execute(
+                "SELECT * FROM decisions WHERE (? = '' OR session_id = ?) AND (? = '' OR verdict = ?)"
+                " ORDER BY id DESC LIMIT ?",
+                (session_id, session_id, verdict, verdict, limit),
+            ).fetchall()
         return [DecisionEvent(*row) for row in rows]
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is on disk."""
-        self._work.put(("", []))
-        return self._idle.wait(timeout)
+        written = threading.Event()
+        self._work.put(written)
+        return written.wait(timeout)
 
     def close(self) -> None:
         self.flush()
@@ -87,24 +88,24 @@ class DecisionJournal:
         self._reader.close()
 
     def _run(self) -> None:
-        while (item := self._work.get()) is not None:
-            batch = [item]
-            while not self._work.empty() and len(batch) < 512:
-                nxt = self._work.get()
-                if nxt is None:
-                    self._write(batch)
-                    return
-                batch.append(nxt)
-            self._write(batch)
-            if self._work.empty():
-                self._idle.set()
+        while True:
+            items = [self._work.get()]
+            while len(items) < 512 and not self._work.empty():
+                items.append(self._work.get())
+            writes = [item for item in items if isinstance(item, tuple)]
+            if writes:
+                self._write(writes)
+            for item in items:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if None in items:
+                return
 
-    def _write(self, batch: list[tuple[str, list[tuple[object, ...]]]]) -> None:
+    def _write(self, batch: list[_Write]) -> None:
         try:
             self._writer.execute("BEGIN")
             for sql, rows in batch:
-                if sql:
-                    self._writer.executemany(sql, rows)
+                self._writer.executemany(sql, rows)
             self._writer.execute("DELETE FROM decisions WHERE id < ?", (self._next_id - self._keep,))
             self._writer.execute("COMMIT")
         except sqlite3.Error:

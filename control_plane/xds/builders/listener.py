@@ -13,7 +13,13 @@ from control_plane.xds.builders import (
     dns_cache_config,
     session_resource_name,
 )
-from control_plane.xds.builders.shared import DESTINATIONS_FILTER, LUA_TYPE, RBAC_TYPE, UNWRAP_TOKEN_FILTER
+from control_plane.xds.builders.shared import (
+    ACCESS_LOG_FLUSH_SECONDS,
+    DESTINATIONS_FILTER,
+    LUA_TYPE,
+    RBAC_TYPE,
+    UNWRAP_TOKEN_FILTER,
+)
 
 TOKEN_HEADER = "x-sandgate-token"
 JWT_PROVIDER = "session"
@@ -143,7 +149,7 @@ def _decision_log() -> dict[str, Any]:
                 "log_name": "sandgate-decisions",
                 "grpc_service": {"envoy_grpc": {"cluster_name": CONTROL_PLANE_CLUSTER}},
                 "transport_api_version": "V3",
-                "buffer_flush_interval": "0.2s",
+                "buffer_flush_interval": f"{ACCESS_LOG_FLUSH_SECONDS}s",
             },
             "additional_response_headers_to_log": ["x-sandgate-deny-reason"],
         },
