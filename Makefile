@@ -12,7 +12,7 @@ lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 bench: setup
-	gcc -O2 -pthread -o build/tunnels bench/tunnels.c
+	gcc -O2 -o build/tunnels bench/tunnels.c
 	.venv/bin/python -m bench.dataplane --rounds 5 --seconds 5
 	.venv/bin/python -m bench.filter_costs --seconds 4
 	.venv/bin/python -m bench.memory --scales 1,100,1000

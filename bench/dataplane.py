@@ -7,8 +7,9 @@ Two TCP listeners in the managed Envoy (`--concurrency 1`), pushed over xDS, sid
   ext_authz on CONNECT, dynamic forward proxy, forbidden-address RBAC, the session's allowlist);
 - baseline: the same Envoy, dynamic forward proxy and router only, every destination allowed.
 The upstream is a second Envoy answering 200 directly, so neither Python nor a slow server bounds the run.
-Load: wrk (1 thread, 16 connections) for plain-HTTP keep-alive; bench/tunnels.c (1 thread) for new
-CONNECT tunnels. Rounds alternate policy / baseline. Loopback only; every run has a fixed duration.
+Load: wrk (1 thread, 16 connections) for plain-HTTP keep-alive; bench/tunnels.c (1 thread, 16 tunnels
+being set up at once) for new CONNECT tunnels. Rounds alternate policy / baseline. Loopback only; every
+run has a fixed duration.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def baseline(port: int, dns_cache: dict[str, Any]) -> list[Any]:
     return [build(RouteConfiguration, routes), build(Listener, listener, references=((ROUTE, "bench-baseline"),))]
 
 
+CONNECTIONS = 16  # for wrk and for tunnels: one client thread, this many connections at once
 HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
@@ -108,7 +110,7 @@ async def wrk(
     script = script_dir / "proxy.lua"
     script.write_text(WRK_SCRIPT.format(port=upstream, header=name, value=value))
     proc = await asyncio.create_subprocess_exec(
-        "wrk", "-t1", "-c16", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}/",
+        "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}/",
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     out = (await proc.communicate())[0].decode()
@@ -121,14 +123,15 @@ def _ms(text: str) -> float:
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-async def tunnels(port: int, upstream: int, auth: str, seconds: int) -> float:
+async def tunnels(port: int, upstream: int, auth: str, seconds: int) -> tuple[float, float]:
+    """New tunnels per second and the p99 setup time in ms, with CONNECTIONS tunnels being set up at once."""
     proc = await asyncio.create_subprocess_exec(
-        str(REPO / "build" / "tunnels"), str(port), f"allowed.test:{upstream}", auth, str(seconds), "1",
+        str(REPO / "build" / "tunnels"), str(port), f"allowed.test:{upstream}", auth, str(seconds), str(CONNECTIONS),
         stdout=subprocess.PIPE,
     )  # fmt: skip
-    ok, failed = map(int, (await proc.communicate())[0].split())
+    ok, failed, _p50_us, p99_us = map(int, (await proc.communicate())[0].split())
     assert failed <= ok * 0.01, f"{failed} tunnels failed"
-    return ok / seconds
+    return ok / seconds, p99_us / 1000
 
 
 def row(name: str, policy: list[float], base: list[float]) -> str:
@@ -160,7 +163,8 @@ async def run(app: App, up: int, policy_port: int, base_port: int, rounds: int, 
     await app.cache.wait_applied(app.settings.node_id, {(r.type_url, r.name): r.version for r in resources}, 30)
     await asyncio.sleep(1)
     auth = proxy_auth(token)
-    results: dict[str, list[float]] = {k: [] for k in ("p_rps", "b_rps", "p_p99", "b_p99", "p_tun", "b_tun")}
+    keys = ("p_rps", "b_rps", "p_p99", "b_p99", "p_tun", "b_tun", "p_tun99", "b_tun99")
+    results: dict[str, list[float]] = {k: [] for k in keys}
     await wrk(policy_port, up, auth, 2, tmp)  # warm-up, not counted
     await wrk(base_port, up, auth, 2, tmp)
     for _ in range(rounds):
@@ -169,7 +173,9 @@ async def run(app: App, up: int, policy_port: int, base_port: int, rounds: int, 
             results[f"{prefix}_rps"].append(rps)
             results[f"{prefix}_p99"].append(p99)
         for prefix, port in (("p", policy_port), ("b", base_port)):
-            results[f"{prefix}_tun"].append(await tunnels(port, up, auth, seconds))
+            rate, p99 = await tunnels(port, up, auth, seconds)
+            results[f"{prefix}_tun"].append(rate)
+            results[f"{prefix}_tun99"].append(p99)
     authz = await envoy_stat(app, f"cluster.{CONTROL_PLANE_CLUSTER}.upstream_rq_time")
     report(results, rounds, seconds, authz)
 
@@ -182,16 +188,20 @@ async def envoy_stat(app: App, name: str) -> str:
     return text.strip()
 
 
+def added_row(name: str, policy: list[float], base: list[float]) -> str:
+    added = [p - b for p, b in zip(policy, base, strict=True)]
+    return (f"| {name} | {statistics.median(base):.2f} | {statistics.median(policy):.2f} | "
+            f"added {statistics.median(added):.2f} ms | {min(added):.2f}-{max(added):.2f} ms |")  # fmt: skip
+
+
 def report(r: dict[str, list[float]], rounds: int, seconds: int, authz: str) -> None:
     print(f"command: python -m bench.dataplane --rounds {rounds} --seconds {seconds}")
     print("| figure | baseline (no policy) | full policy | ratio (median) | ratio spread |")
     print("|---|---|---|---|---|")
     print(row("plain-HTTP keep-alive requests/s", r["p_rps"], r["b_rps"]))
     print(row("new CONNECT tunnels/s", r["p_tun"], r["b_tun"]))
-    added = [p - b for p, b in zip(r["p_p99"], r["b_p99"], strict=True)]
-    print(f"| p99 latency, ms (wrk, 16 connections) | {statistics.median(r['b_p99']):.2f} | "
-          f"{statistics.median(r['p_p99']):.2f} | added {statistics.median(added):.2f} ms | "
-          f"{min(added):.2f}-{max(added):.2f} ms |")  # fmt: skip
+    print(added_row("p99 latency, ms (wrk)", r["p_p99"], r["b_p99"]))
+    print(added_row("p99 tunnel setup, ms", r["p_tun99"], r["b_tun99"]))
     print(f"\next_authz Check latency seen by Envoy during the tunnel runs: {authz}")
 
 

@@ -44,7 +44,7 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q -e '.[dev]'
   rm -f .venv/.installed-* && touch "$stamp"
 fi
-if [ ! -f control_plane/api/gen/sandgate/v1/sessions_pb2.py ] || [ protos/sandgate/v1/sessions.proto -nt control_plane/api/gen/sandgate/v1/sessions_pb2.py ]; then
+if [ ! -f control_plane/api/gen/.stamp ] || [ -n "$(find protos -name '*.proto' -newer control_plane/api/gen/.stamp)" ]; then
   scripts/gen-protos.sh
 fi
 say "ready"

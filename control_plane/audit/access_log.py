@@ -40,7 +40,7 @@ class AccessLogReceiver:
         async for message in messages:
             try:
                 entries = logged_requests(message)
-            except (ValueError, IndexError):  # a message we cannot read must not end the stream
+            except ValueError:  # a message we cannot read must not end the stream
                 log.exception("access log: cannot read a message of %d bytes", len(message))
                 continue
             self.record(entries)

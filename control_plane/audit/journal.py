@@ -25,10 +25,16 @@ CREATE TABLE IF NOT EXISTS decisions (
     duration_ms REAL NOT NULL, source TEXT NOT NULL, stream_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_by_session ON decisions (session_id, id);
-CREATE INDEX IF NOT EXISTS decisions_by_stream ON decisions (stream_id);
+DROP INDEX IF EXISTS decisions_by_stream;
+CREATE INDEX IF NOT EXISTS decisions_by_tunnel ON decisions (stream_id) WHERE method = 'CONNECT';
 """
 _INSERT = "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_COMPLETE = "UPDATE decisions SET bytes_sent = ?, bytes_received = ?, duration_ms = ? WHERE stream_id = ?"
+# Only tunnels are completed later, so only they are indexed by stream: an index of every request's
+# random stream id dirtied a page per request (about 70 MB/s of WAL at 7,500 requests/s).
+_COMPLETE = (
+    "UPDATE decisions SET bytes_sent = ?, bytes_received = ?, duration_ms = ?"
+    " WHERE stream_id = ? AND method = 'CONNECT'"
+)
 _Write = tuple[str, list[tuple[object, ...]]]
 _Work = _Write | threading.Event | None  # rows to write, a flush marker to set once written, or stop
 

@@ -12,7 +12,8 @@ from control_plane.audit.journal import DecisionJournal
 def event(
     session_id: str = "s-1", host: str = "example.com", verdict: str = "allow", stream: str = ""
 ) -> DecisionEvent:
-    return DecisionEvent(id=0, time=1.0, session_id=session_id, method="GET", host=host, port=80,
+    method = "CONNECT" if stream else "GET"  # only tunnels are completed later
+    return DecisionEvent(id=0, time=1.0, session_id=session_id, method=method, host=host, port=80,
                          verdict=verdict, reason="allowed", stream_id=stream)  # fmt: skip
 
 

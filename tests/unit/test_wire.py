@@ -1,4 +1,4 @@
-"""The hand-written wire readers agree with the generated message classes on what they read."""
+"""The access-log subset (protos/sandgate/wire) reads what envoy-data-plane's full classes write."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from envoy_data_plane.envoy.service.accesslog.v3 import (
 
 from control_plane.audit.als_wire import logged_requests
 from control_plane.audit.entries import verdict
-from control_plane.wire import fields
 
 START = datetime.datetime(2026, 11, 28, 10, 0, 0, 250000, tzinfo=datetime.UTC)
 
@@ -93,10 +92,10 @@ def test_truncated_input_is_an_error_not_a_wrong_answer() -> None:
             http_logs=StreamAccessLogsMessageHttpAccessLogEntries(log_entry=[entry(RequestMethod.GET, 200, "", "", {})])
         )
     )
-    with pytest.raises((ValueError, IndexError)):
+    with pytest.raises(ValueError):
         logged_requests(message[:-7])
     with pytest.raises(ValueError):
-        list(fields(b"\x0f"))  # wire type 7 does not exist
+        logged_requests(b"\x0f")  # wire type 7 does not exist
 
 
 @pytest.mark.parametrize(
