@@ -19,3 +19,4 @@ bench: setup
 	.venv/bin/python -m bench.density --sessions 500 --parallel 4
 	.venv/bin/python -m bench.push_latency --rounds 40 --scales 1,100,1000
 	.venv/bin/python -m bench.session_start --rounds 20
+	.venv/bin/python -m bench.in_sandbox --rounds 3 --seconds 5
