@@ -57,12 +57,14 @@ def test_decision_appears_within_a_second_and_streams_live(client: SandgateClien
     s = client.create(egress=[{"host": "allowed.test", "ports": [http_upstream.port]}])
     proc = client.proc
     seen: list[dict[str, object]] = []
+    following = threading.Event()
 
     def follow() -> None:
         req = urllib.request.Request(f"http://127.0.0.1:{proc.admin_port}/v1/decisions?session_id={s.id}")
         req.add_header("Authorization", f"Bearer {proc.admin_token}")
         req.add_header("Accept", "text/event-stream")
         with urllib.request.urlopen(req, timeout=10) as resp:
+            following.set()  # the stream's headers are here: the server follows from now on
             for line in resp:
                 if line.startswith(b"data: "):
                     seen.append(json.loads(line[6:]))
@@ -70,7 +72,7 @@ def test_decision_appears_within_a_second_and_streams_live(client: SandgateClien
 
     follower = threading.Thread(target=follow)
     follower.start()
-    time.sleep(0.3)
+    assert following.wait(5)
     client.sh(s.id, f"curl -s -o /dev/null http://other.test:{http_upstream.port}/")
     done = time.monotonic()
     wait_for(client, s.id, 1, timeout=1.0)
