@@ -72,11 +72,12 @@ class DecisionJournal:
         self._work.put((_COMPLETE, [(bytes_sent, bytes_received, duration_ms, stream_id)]))
 
     def query(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[DecisionEvent]:
+        # Only the filters given, so that a session's decisions are read through its index.
+        filters = [(column, value) for column, value in (("session_id", session_id), ("verdict", verdict)) if value]
+        where = " AND ".join(f"{column} = ?" for column, _ in filters) or "1"
         with self._reading:
             rows = self._reader.execute(
-                "SELECT * FROM decisions WHERE (? = '' OR session_id = ?) AND (? = '' OR verdict = ?)"
-                " ORDER BY id DESC LIMIT ?",
-                (session_id, session_id, verdict, verdict, limit),
+                f"SELECT * FROM decisions WHERE {where} ORDER BY id DESC LIMIT ?", [v for _, v in filters] + [limit]
             ).fetchall()
         return [DecisionEvent(*row) for row in rows]
 
