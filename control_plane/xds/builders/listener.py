@@ -43,6 +43,9 @@ def render_session_listener(
     return {
         "name": name,
         "address": {"pipe": {"path": socket_path, "mode": 0o666}},
+        # One set of listener stats for all sessions, not one per socket path (about 13 KiB a session);
+        # what each session did is in the decision log.
+        "stat_prefix": "sessions",
         "per_connection_buffer_limit_bytes": 1 << 20,
         "filter_chains": [{"filters": [_connection_manager(session_id, jwks, settings)]}],
     }
