@@ -27,21 +27,25 @@ def logged_requests(message: bytes) -> list[LoggedRequest]:
     return [_entry(e) for e in parsed.http_logs.log_entry]
 
 
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")
+
+
 def _entry(e: pb.HTTPAccessLogEntry) -> LoggedRequest:
     common, request, response = e.common_properties, e.request, e.response
     start, duration = common.start_time, common.time_to_last_downstream_tx_byte
     return LoggedRequest(
-        listener_path=common.downstream_local_address.pipe.path,
+        listener_path=_text(common.downstream_local_address.pipe.path),
         method=METHODS.get(request.request_method, "OTHER") if request.request_method else "",
-        authority=request.authority,
+        authority=_text(request.authority),
         response_code=response.response_code.value,
-        details=response.response_code_details,
-        route_name=common.route_name,
-        deny_header=response.response_headers.get(DENY_HEADER, ""),
+        details=_text(response.response_code_details),
+        route_name=_text(common.route_name),
+        deny_header=_text(response.response_headers.get(DENY_HEADER, b"")),
         bytes_sent=request.request_headers_bytes + request.request_body_bytes,
         bytes_received=response.response_headers_bytes + response.response_body_bytes,
         duration_ms=duration.seconds * 1000 + duration.nanos / 1e6,
         start_time=start.seconds + start.nanos / 1e9,
-        stream_id=common.stream_id,
+        stream_id=_text(common.stream_id),
         log_type=LOG_TYPES.get(common.access_log_type, "Other") if common.access_log_type else "NotSet",
     )

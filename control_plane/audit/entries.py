@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from control_plane.domain.rules import split_authority
 
+ALLOW_ROUTE = "allow:"
 DENY_ROUTE = "deny:"
 WOULD_DENY_ROUTE = "would-deny:"
 
@@ -60,7 +61,11 @@ def verdict(entry: LoggedRequest) -> tuple[str, str]:
         return "deny", route.removeprefix(DENY_ROUTE)
     if route.startswith(WOULD_DENY_ROUTE):
         return "would_deny", route.removeprefix(WOULD_DENY_ROUTE)
-    return "allow", "allowed"
+    if route.startswith(ALLOW_ROUTE):
+        return "allow", "allowed"
+    # No route of ours was chosen: Envoy refused the request before routing it (a malformed or
+    # smuggling-shaped request, an invalid Host, headers too large).
+    return "deny", "bad-request"
 
 
 def destination(entry: LoggedRequest) -> tuple[str, int]:

@@ -24,8 +24,8 @@ def check_input(request: bytes) -> CheckInput:
     http = attributes.request.http
     return CheckInput(
         session_id=attributes.context_extensions.get("session_id", ""),
-        method=http.method,
-        authority=http.host,
+        method=http.method.decode("utf-8", "replace"),
+        authority=http.host.decode("utf-8", "replace"),
         claims=_jwt_claims(attributes.metadata_context),
     )
 

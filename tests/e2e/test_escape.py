@@ -222,6 +222,11 @@ def test_24_request_smuggling_shapes(jail: dict[str, object], name: str, headers
         assert echoed["headers"]["x-folded"] == "a b"
         return
     assert r["status"] in (400, 413, 431, 501, None) and not r["reached_upstream"], (name, r)
+    client = jail["client"]
+    assert isinstance(client, SandgateClient)
+    _, body = client.proc.admin("GET", f"/v1/decisions?session_id={jail['id']}&limit=1000")
+    refused = [d for d in body["decisions"] if d["response_code"] in (400, 413, 431, 501)]
+    assert refused and all((d["verdict"], d["reason"]) == ("deny", "bad-request") for d in refused), refused
 
 
 def test_25_token_smuggled_in_the_internal_header(jail: dict[str, object]) -> None:

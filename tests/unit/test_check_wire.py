@@ -50,3 +50,11 @@ def test_garbage_fails_closed() -> None:
     service = AuthorizationService(lambda sid: None)
     response = CheckResponse.parse(asyncio.run(service.check(b"\xff\xff\xff", None)))
     assert response.status.code != 0 and response.denied_response.headers[0].header.value == "internal-error"
+
+
+def test_a_host_that_is_not_utf8_is_denied_as_a_host() -> None:
+    view = d.SessionView("s-1", True, "j", (EgressRule("ok.test", (443,)),))
+    service = AuthorizationService(lambda sid: view if sid == "s-1" else None)
+    raw = request({"sid": "s-1", "jti": "j"}).replace(b"ok.test:443", b"o\xff.test:443")
+    response = CheckResponse.parse(asyncio.run(service.check(raw, None)))
+    assert response.denied_response.headers[0].header.value == "host-not-allowed"

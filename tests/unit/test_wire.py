@@ -111,6 +111,8 @@ def test_truncated_input_is_an_error_not_a_wrong_answer() -> None:
             ("deny", "destination-ip-forbidden"),
         ),
         ("via_upstream", "would-deny:host-not-allowed", "", ("would_deny", "host-not-allowed")),
+        ("upstream_reset_before_response_started{connection_failure}", "allow:a.test", "", ("allow", "allowed")),
+        ("http1.codec_error", "", "", ("deny", "bad-request")),  # refused before any route: never an allow
     ],
 )
 def test_verdicts_come_only_from_envoy(details: str, route: str, header: str, expected: tuple[str, str]) -> None:
@@ -123,3 +125,13 @@ def test_verdicts_come_only_from_envoy(details: str, route: str, header: str, ex
         )
     )
     assert verdict(logged_requests(message)[0]) == expected
+
+
+def test_invalid_utf8_from_a_sandbox_costs_no_entries() -> None:
+    """A Host header with a byte that is not UTF-8 is recorded as it is; its batch is not lost."""
+    entries = [entry(RequestMethod.GET, 403, "direct_response", "deny:host-not-allowed", {}) for _ in range(3)]
+    message = bytes(StreamAccessLogsMessage(http_logs=StreamAccessLogsMessageHttpAccessLogEntries(log_entry=entries)))
+    patched = message.replace(b"allowed.test", b"allow\xffd.test", 1)
+    got = logged_requests(patched)
+    assert len(got) == 3
+    assert got[0].authority == "allow\ufffdd.test:8443" and got[1].authority == "allowed.test:8443"

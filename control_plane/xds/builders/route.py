@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from control_plane.audit.entries import DENY_ROUTE, WOULD_DENY_ROUTE
+from control_plane.audit.entries import ALLOW_ROUTE, DENY_ROUTE, WOULD_DENY_ROUTE
 from control_plane.domain.rules import EgressRule
 from control_plane.xds.builders import EGRESS_CLUSTER, TYPE, session_resource_name
 from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
@@ -75,7 +75,7 @@ def domains_for(rule: EgressRule) -> list[str]:
 def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal) -> dict[str, Any]:
     authz = {"check_settings": {"context_extensions": {"session_id": session_id, "rule": rule.host}}}
     connect: dict[str, Any] = {
-        "name": f"allow:{rule.host}",
+        "name": f"{ALLOW_ROUTE}{rule.host}",
         "match": {"connect_matcher": {}},
         "route": {
             "cluster": EGRESS_CLUSTER,
@@ -85,7 +85,7 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal)
         "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, **authz}},
     }
     plain: dict[str, Any] = {
-        "name": f"allow:{rule.host}",
+        "name": f"{ALLOW_ROUTE}{rule.host}",
         "match": {"prefix": "/"},
         "route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"},
     }
