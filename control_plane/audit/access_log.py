@@ -50,9 +50,7 @@ class AccessLogReceiver:
         events = []
         for entry in entries:
             if entry.closes_tunnel:
-                self._decisions.complete_tunnel(
-                    entry.stream_id, entry.bytes_sent, entry.bytes_received, entry.duration_ms
-                )
+                self._decisions.complete_tunnel(to_event(entry))
             else:
                 events.append(to_event(entry))
         self._decisions.record_many(events)

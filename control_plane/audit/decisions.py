@@ -40,7 +40,7 @@ class DecisionEvent:
 
 class DecisionStore(Protocol):
     def append(self, events: list[DecisionEvent]) -> int: ...
-    def complete(self, stream_id: str, bytes_sent: int, bytes_received: int, duration_ms: float) -> None: ...
+    def complete(self, closed: DecisionEvent) -> None: ...
     def query(self, session_id: str, verdict: str, limit: int) -> list[DecisionEvent]: ...
     def flush(self, timeout: float = 5.0) -> bool: ...
 
@@ -78,9 +78,9 @@ class DecisionLog:
                     if queue.qsize() < 1000:  # a slow follower loses events rather than growing without bound
                         queue.put_nowait(event)
 
-    def complete_tunnel(self, stream_id: str, bytes_sent: int, bytes_received: int, duration_ms: float) -> None:
+    def complete_tunnel(self, closed: DecisionEvent) -> None:
         """A tunnel's decision was recorded when it opened; its totals arrive when it closes."""
-        self._store.complete(stream_id, bytes_sent, bytes_received, duration_ms)
+        self._store.complete(closed)
 
     async def query(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[DecisionEvent]:
         """The newest decisions, including every request that had finished when the query was asked."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from control_plane.audit.decisions import DecisionEvent, DecisionLog
@@ -48,11 +49,20 @@ def test_retention_keeps_only_the_newest(tmp_path: Path) -> None:
 def test_filters_and_tunnel_completion(tmp_path: Path) -> None:
     journal = DecisionJournal(tmp_path / "d.db", keep=100)
     journal.append([event("s-1", stream="t1"), event("s-2", verdict="deny")])
-    journal.complete("t1", bytes_sent=10, bytes_received=20, duration_ms=3.5)
+    journal.complete(replace(event("s-1", stream="t1"), bytes_sent=10, bytes_received=20, duration_ms=3.5))
     journal.flush()
     (tunnel,) = journal.query(session_id="s-1")
     assert (tunnel.bytes_sent, tunnel.bytes_received, tunnel.duration_ms) == (10, 20, 3.5)
     assert [e.session_id for e in journal.query(verdict="deny")] == ["s-2"]
+    journal.close()
+
+
+def test_a_tunnel_whose_opening_was_never_recorded_is_recorded_when_it_closes(tmp_path: Path) -> None:
+    journal = DecisionJournal(tmp_path / "d.db", keep=100)
+    journal.complete(replace(event("s-1", host="late.test", stream="t9"), bytes_sent=7))
+    journal.append([event("s-1", host="next.test")])  # ids stay unique: the completion reserved one
+    journal.flush()
+    assert [(e.host, e.bytes_sent) for e in journal.query("s-1")] == [("next.test", 0), ("late.test", 7)]
     journal.close()
 
 
