@@ -75,7 +75,6 @@ class App:
         self.decisions = DecisionLog(
             self.journal,
             self.metrics.counter("sandgate_decisions_total", "Egress decisions", "verdict", "reason"),
-            on_activity=self.registry.touch,
         )
         self._checks = self.metrics.counter("sandgate_ext_authz_checks_total", "ext_authz checks", "reason")
         self.runtime: ContainerRuntime = runtime or DockerRuntime(settings.container_runtime)
@@ -161,7 +160,7 @@ class App:
     async def _start_xds_server(self) -> int:
         server = grpc.aio.server()
         authz = AuthorizationService(self.registry.view, self._record_check)
-        als = AccessLogReceiver(self.decisions)
+        als = AccessLogReceiver(self.decisions, self.registry)
         server.add_generic_rpc_handlers([AdsServer(self.cache).handler(), authz.handler(), als.handler()])
         port: int = server.add_insecure_port(self.settings.xds_addr)
         await server.start()

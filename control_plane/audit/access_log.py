@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -28,9 +29,17 @@ def to_event(entry: LoggedRequest) -> DecisionEvent:
     )  # fmt: skip
 
 
+class Activity(Protocol):
+    """Where the idle timeout learns that a session is in use."""
+
+    def touch(self, session_id: str, when: float | None = None) -> None: ...
+    def in_use(self, session_id: str, delta: int) -> None: ...
+
+
 class AccessLogReceiver:
-    def __init__(self, decisions: DecisionLog) -> None:
+    def __init__(self, decisions: DecisionLog, activity: Activity | None = None) -> None:
         self._decisions = decisions
+        self._activity = activity
 
     def handler(self) -> grpc.GenericRpcHandler:
         method = grpc.stream_unary_rpc_method_handler(self.stream, request_deserializer=None, response_serializer=None)
@@ -47,10 +56,25 @@ class AccessLogReceiver:
         return _EMPTY_RESPONSE
 
     def record(self, entries: list[LoggedRequest]) -> None:
-        events = []
+        events: list[DecisionEvent] = []
+        active: set[str] = set()
         for entry in entries:
+            session_id = session_of(entry.listener_path)
+            active.add(session_id)
+            if entry.periodic:  # a long request or tunnel, still running: activity, not a new decision
+                continue
+            if entry.opens_tunnel and self._activity:
+                self._activity.in_use(session_id, +1)
             if entry.closes_tunnel:
+                if self._activity:
+                    self._activity.in_use(session_id, -1)
+                self._decisions.record_many(events)  # in order: its opening may be in this same batch
+                events = []
                 self._decisions.complete_tunnel(to_event(entry))
             else:
                 events.append(to_event(entry))
         self._decisions.record_many(events)
+        if self._activity:
+            now = time.time()
+            for session_id in active:
+                self._activity.touch(session_id, now)

@@ -14,7 +14,7 @@ from control_plane.api.gen.sandgate.wire import access_log_pb2 as pb
 from control_plane.audit.entries import LoggedRequest
 
 METHODS = {1: "GET", 2: "HEAD", 3: "POST", 4: "PUT", 5: "DELETE", 6: "CONNECT", 7: "OPTIONS", 8: "TRACE", 9: "PATCH"}
-LOG_TYPES = {6: "DownstreamEnd", 10: "DownstreamTunnelSuccessfullyEstablished"}
+LOG_TYPES = {5: "DownstreamPeriodic", 6: "DownstreamEnd", 10: "DownstreamTunnelSuccessfullyEstablished"}
 DENY_HEADER = "x-sandgate-deny-reason"
 
 

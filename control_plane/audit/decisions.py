@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -50,11 +50,9 @@ class DecisionLog:
         self,
         store: DecisionStore,
         counter: metrics.Counter | None = None,
-        on_activity: Callable[[str, float], None] | None = None,
         settle_seconds: float = ACCESS_LOG_FLUSH_SECONDS + _DELIVERY_MARGIN_SECONDS,
     ) -> None:
         self._settle_seconds = settle_seconds
-        self._on_activity = on_activity
         self._store = store
         self._followers: set[asyncio.Queue[DecisionEvent]] = set()
         self._counter = counter
@@ -68,9 +66,6 @@ class DecisionLog:
         if self._counter:
             for (verdict, reason), count in Counter((e.verdict, e.reason) for e in batch).items():
                 self._counter.inc(count, verdict=verdict, reason=reason)
-        if self._on_activity:
-            for session_id, when in {e.session_id: e.time for e in batch}.items():
-                self._on_activity(session_id, when)
         if self._followers:
             stored = [dataclasses.replace(e, id=first_id + i) for i, e in enumerate(batch)]
             for queue in self._followers:

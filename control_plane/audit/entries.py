@@ -38,6 +38,11 @@ class LoggedRequest:
         return self.log_type == "DownstreamTunnelSuccessfullyEstablished"
 
     @property
+    def periodic(self) -> bool:
+        """Envoy's periodic entry for a request or tunnel that is still running."""
+        return self.log_type == "DownstreamPeriodic"
+
+    @property
     def closes_tunnel(self) -> bool:
         """The end of a tunnel whose opening was already logged (and recorded)."""
         return self.method == "CONNECT" and self.response_code == 200 and self.log_type == "DownstreamEnd"

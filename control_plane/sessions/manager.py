@@ -236,13 +236,21 @@ class SessionManager:
         self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
     ) -> AsyncIterator[ExecChunk]:
         session = self.require_ready(session_id)
-        self.registry.touch(session_id)
         if not argv or not argv[0]:
             raise InvalidArgument("must name a program to run", field="argv")
         extra = sess.validate_env(env)
         token = (self.settings.socket_dir(session_id) / "token").read_text()
         full_env = {**session.env, **extra, **self.proxy_env(session, token)}
-        return self._runtime.exec(session_id, argv, full_env, stdin, timeout_s)
+        return self._in_use(session_id, self._runtime.exec(session_id, argv, full_env, stdin, timeout_s))
+
+    async def _in_use(self, session_id: str, chunks: AsyncIterator[ExecChunk]) -> AsyncIterator[ExecChunk]:
+        """A session is not idle while an Exec runs, however long it takes."""
+        self.registry.in_use(session_id, +1)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            self.registry.in_use(session_id, -1)
 
     async def write_file(self, session_id: str, path: str, data: bytes) -> int:
         self.require_ready(session_id)

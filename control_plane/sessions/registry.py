@@ -17,13 +17,22 @@ class SessionRegistry:
         self._clock = clock
         self._sessions: dict[str, Session] = {s.id: s for s in store.sessions()}
         self._last_active: dict[str, float] = {}
+        self._in_use: dict[str, int] = {}  # running Execs and open tunnels
 
     def touch(self, session_id: str, when: float | None = None) -> None:
         """Record activity (an egress request, an Exec) for the idle timeout."""
         if session_id in self._sessions:
             self._last_active[session_id] = max(self._last_active.get(session_id, 0.0), when or self._clock())
 
+    def in_use(self, session_id: str, delta: int) -> None:
+        """An Exec or a tunnel started (+1) or ended (-1): a session is not idle while one runs."""
+        if session_id in self._sessions:
+            self._in_use[session_id] = max(0, self._in_use.get(session_id, 0) + delta)
+            self.touch(session_id)
+
     def last_active(self, session: Session) -> float:
+        if self._in_use.get(session.id):
+            return self._clock()
         return max(self._last_active.get(session.id, 0.0), session.created_at)
 
     def __len__(self) -> int:
@@ -54,6 +63,7 @@ class SessionRegistry:
     def withdraw(self, session_id: str) -> Session | None:
         """Stop serving a session (ext_authz denies it at once); its row stays until `forget`."""
         self._last_active.pop(session_id, None)
+        self._in_use.pop(session_id, None)
         return self._sessions.pop(session_id, None)
 
     def forget(self, session_id: str) -> None:

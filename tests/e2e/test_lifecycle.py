@@ -49,6 +49,35 @@ def test_idle_timeout_counts_egress_and_exec_as_activity(client: SandgateClient,
     assert gone(client, s.id, 10) >= 2
 
 
+HOLD_TUNNEL = """
+import base64, socket, sys, time
+token = open("/run/sandgate/token").read().strip()
+creds = base64.b64encode(("sandgate:" + token).encode()).decode()
+s = socket.create_connection(("127.0.0.1", 3128))
+s.sendall(("CONNECT %s HTTP/1.1\\r\\nHost: %s\\r\\nProxy-Authorization: Basic %s\\r\\n\\r\\n"
+           % (sys.argv[1], sys.argv[1], creds)).encode())
+assert b" 200 " in s.recv(1000)
+time.sleep(float(sys.argv[2]))  # the tunnel stays open, with no traffic at all
+s.close()
+"""
+
+
+def test_a_running_exec_or_an_open_tunnel_is_not_idle(client: SandgateClient, http_upstream: Upstream) -> None:
+    s = client.create(idle_timeout_seconds=3, egress=[{"host": "allowed.test", "ports": [http_upstream.port]}])
+    assert client.exec(s.id, ["sleep", "5"]).exit_code == 0  # longer than the idle timeout
+    assert client.get(s.id).state == 2
+    client.sh(s.id, "cat > /tmp/hold.py", stdin=HOLD_TUNNEL.encode())
+    started = time.monotonic()
+    code, _, err = client.sh(
+        s.id, f"setsid python3 /tmp/hold.py allowed.test:{http_upstream.port} 7 >/tmp/hold.log 2>&1 &"
+    )
+    assert code == 0, err
+    time.sleep(5.5)  # no Exec running, no request: only the open tunnel
+    assert client.get(s.id).state == 2, client.sh(s.id, "cat /tmp/hold.log")
+    gone(client, s.id, 15)
+    assert time.monotonic() - started > 7  # idle only after the tunnel closed
+
+
 def test_idle_timeout_longer_than_ttl_is_invalid(client: SandgateClient) -> None:
     with pytest.raises(grpc.RpcError) as err:
         client.create(ttl_seconds=10, idle_timeout_seconds=11)

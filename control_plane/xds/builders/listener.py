@@ -22,6 +22,7 @@ from control_plane.xds.builders.shared import (
 )
 
 TOKEN_HEADER = "x-sandgate-token"
+PERIODIC_LOG_SECONDS = 10
 JWT_PROVIDER = "session"
 JWT_METADATA_KEY = "jwt_payload"
 EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz"
@@ -76,7 +77,12 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
             ],
             "access_log": [_decision_log()],
             # A tunnel's decision is logged when it opens, not only when it closes.
-            "access_log_options": {"flush_log_on_tunnel_successfully_established": True},
+            # and a request or tunnel still running is logged every PERIODIC_LOG_SECONDS (activity for
+            # the idle timeout; not a new decision).
+            "access_log_options": {
+                "flush_log_on_tunnel_successfully_established": True,
+                "access_log_flush_interval": f"{PERIODIC_LOG_SECONDS}s",
+            },
             "local_reply_config": {"mappers": [_auth_failure_mapper(), _forbidden_destination_mapper()]},
         },
     }
