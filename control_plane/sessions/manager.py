@@ -254,6 +254,7 @@ class SessionManager:
 
     async def write_file(self, session_id: str, path: str, data: bytes) -> int:
         self.require_ready(session_id)
+        self.registry.touch(session_id)
         if len(data) > MAX_WRITE_BYTES:
             raise PayloadTooLarge(f"at most {MAX_WRITE_BYTES} bytes, got {len(data)}", field="data")
         await self._runtime.write_file(session_id, scratch_path(path), data, MAX_WRITE_BYTES)
@@ -261,6 +262,7 @@ class SessionManager:
 
     def read_file(self, session_id: str, path: str) -> AsyncIterator[bytes]:
         self.require_ready(session_id)
+        self.registry.touch(session_id)
         return self._runtime.read_file(session_id, scratch_path(path), MAX_READ_BYTES)
 
 
