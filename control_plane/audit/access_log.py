@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -46,16 +47,24 @@ class AccessLogReceiver:
         return grpc.method_handlers_generic_handler(SERVICE, {"StreamAccessLogs": method})
 
     async def stream(self, messages: AsyncIterator[bytes], context: Any) -> bytes:
-        async for message in messages:
-            try:
-                entries = logged_requests(message)
-            except ValueError:  # a message we cannot read must not end the stream
-                log.exception("access log: cannot read a message of %d bytes", len(message))
-                continue
-            self.record(entries)
+        open_tunnels: Counter[str] = Counter()  # this Envoy worker's open tunnels, by session
+        try:
+            async for message in messages:
+                try:
+                    entries = logged_requests(message)
+                except ValueError:  # a message we cannot read must not end the stream
+                    log.exception("access log: cannot read a message of %d bytes", len(message))
+                    continue
+                self.record(entries, open_tunnels)
+        finally:  # the stream ended (Envoy went away): its tunnels are gone with it
+            if self._activity:
+                for session_id, count in open_tunnels.items():
+                    self._activity.in_use(session_id, -count)
         return _EMPTY_RESPONSE
 
-    def record(self, entries: list[LoggedRequest]) -> None:
+    def record(self, entries: list[LoggedRequest], open_tunnels: Counter[str] | None = None) -> None:
+        """Decisions from a batch of entries; open tunnels are counted in `open_tunnels`."""
+        tunnels: Counter[str] = Counter() if open_tunnels is None else open_tunnels
         events: list[DecisionEvent] = []
         active: set[str] = set()
         for entry in entries:
@@ -63,11 +72,13 @@ class AccessLogReceiver:
             active.add(session_id)
             if entry.periodic:  # a long request or tunnel, still running: activity, not a new decision
                 continue
-            if entry.opens_tunnel and self._activity:
-                self._activity.in_use(session_id, +1)
+            if entry.opens_tunnel:
+                tunnels[session_id] += 1
+                self._in_use(session_id, +1)
             if entry.closes_tunnel:
-                if self._activity:
-                    self._activity.in_use(session_id, -1)
+                if tunnels[session_id] > 0:  # its opening was seen on this stream
+                    tunnels[session_id] -= 1
+                    self._in_use(session_id, -1)
                 self._decisions.record_many(events)  # in order: its opening may be in this same batch
                 events = []
                 self._decisions.complete_tunnel(to_event(entry))
@@ -78,3 +89,7 @@ class AccessLogReceiver:
             now = time.time()
             for session_id in active:
                 self._activity.touch(session_id, now)
+
+    def _in_use(self, session_id: str, delta: int) -> None:
+        if self._activity:
+            self._activity.in_use(session_id, delta)

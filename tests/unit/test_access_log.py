@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+from envoy_data_plane.envoy.config.core.v3 import Address, Pipe, RequestMethod
+from envoy_data_plane.envoy.data.accesslog.v3 import (
+    AccessLogCommon,
+    AccessLogType,
+    HttpAccessLogEntry,
+    HttpRequestProperties,
+)
+from envoy_data_plane.envoy.service.accesslog.v3 import (
+    StreamAccessLogsMessage,
+    StreamAccessLogsMessageHttpAccessLogEntries,
+)
 
 from control_plane.audit.access_log import AccessLogReceiver
 from control_plane.audit.decisions import DecisionLog
@@ -36,10 +50,11 @@ def test_a_tunnel_is_one_decision_and_in_use_while_open(tmp_path: Path) -> None:
     journal = DecisionJournal(tmp_path / "d.db", keep=100)
     activity = Activity()
     receiver = AccessLogReceiver(DecisionLog(journal), activity)
-    receiver.record([logged("CONNECT", "DownstreamTunnelSuccessfullyEstablished")])
+    stream: Counter[str] = Counter()  # one Envoy worker's stream
+    receiver.record([logged("CONNECT", "DownstreamTunnelSuccessfullyEstablished")], stream)
     assert activity.in_use_now == 1
-    receiver.record([logged("CONNECT", "DownstreamPeriodic")])  # still open: activity, not a decision
-    receiver.record([logged("CONNECT", "DownstreamEnd")])
+    receiver.record([logged("CONNECT", "DownstreamPeriodic")], stream)  # still open: activity, not a decision
+    receiver.record([logged("CONNECT", "DownstreamEnd")], stream)
     assert activity.in_use_now == 0 and activity.touched == ["s-1"] * 3
     journal.flush()
     (tunnel,) = journal.query("s-1")
@@ -64,4 +79,27 @@ def test_a_short_tunnel_opened_and_closed_in_one_batch_is_one_decision(tmp_path:
     journal.flush()
     (tunnel,) = journal.query("s-1")
     assert (tunnel.bytes_sent, tunnel.bytes_received) == (5, 7)
+    journal.close()
+
+
+async def test_when_envoy_goes_away_its_open_tunnels_no_longer_hold_sessions(tmp_path: Path) -> None:
+    journal = DecisionJournal(tmp_path / "d.db", keep=100)
+    activity = Activity()
+    receiver = AccessLogReceiver(DecisionLog(journal), activity)
+    opening = StreamAccessLogsMessage(http_logs=StreamAccessLogsMessageHttpAccessLogEntries(log_entry=[
+        HttpAccessLogEntry(
+            common_properties=AccessLogCommon(
+                downstream_local_address=Address(pipe=Pipe(path=PATH)),
+                access_log_type=AccessLogType.DownstreamTunnelSuccessfullyEstablished,
+            ),
+            request=HttpRequestProperties(request_method=RequestMethod.CONNECT, authority="a.test:443"),
+        )
+    ]))  # fmt: skip
+
+    async def messages() -> AsyncIterator[bytes]:
+        yield bytes(opening)
+        assert activity.in_use_now == 1  # held while the stream is up
+
+    await receiver.stream(messages(), None)
+    assert activity.in_use_now == 0
     journal.close()
