@@ -179,7 +179,16 @@ class SessionManager:
             container_id = session.container_id
         else:
             spec = self.container_spec(session, {**session.env, **self.proxy_env(session, token)})
-            _, container_id = await asyncio.gather(self._listen(session), self._runtime.start(spec))
+            starting = asyncio.ensure_future(self._runtime.start(spec))
+            try:
+                await self._listen(session)
+            except BaseException:
+                # The docker call cannot be stopped half way: let it finish, so that the teardown that
+                # follows finds (and removes) the container instead of racing its creation.
+                with contextlib.suppress(Exception):
+                    await starting
+                raise
+            container_id = await starting
         return self.registry.save(replace(session, state=State.READY, container_id=container_id))
 
     async def _listen(self, session: Session) -> None:
