@@ -143,7 +143,7 @@ class SessionManager:
         session = self._validate(req)
         if len(self.registry) + self._reserved >= self.settings.max_sessions:
             raise CapacityExhausted(f"this Sandgate runs at most {self.settings.max_sessions} sessions; end one first")
-        self._reserved += 1
+        self._reserved += 1  # admitted, not yet in the registry: counted here until it is
         try:
             warm = self.pool.claim(session.image, session.limits, not session.env) if self.pool else None
             if warm:
@@ -153,13 +153,14 @@ class SessionManager:
             token = tokens.mint(
                 self._keyring.current, session.id, session.token_id, session.created_at, session.expires_at
             )
-            try:
-                session = await self._start(session, token, warm is not None)
-            except BaseException:
-                await self._teardown(session)
-                raise
         finally:
             self._reserved -= 1
+        try:
+            self.registry.save(session)  # no await since the line above: never counted twice, nor not at all
+            session = await self._start(session, token, warm is not None)
+        except BaseException:
+            await self._teardown(session)
+            raise
         return session, token
 
     def container_spec(self, session: Session, env: Mapping[str, str]) -> ContainerSpec:
@@ -169,7 +170,6 @@ class SessionManager:
 
     async def _start(self, session: Session, token: str, warm: bool) -> Session:
         """Listener and container come up side by side; a warm sandbox is already running."""
-        self.registry.save(session)
         path = self.settings.socket_dir(session.id)
         if not warm:
             socket_dir.prepare(path, self.settings.forwarder_binary)
