@@ -59,7 +59,8 @@ class AccessLogReceiver:
         finally:  # the stream ended (Envoy went away): its tunnels are gone with it
             if self._activity:
                 for session_id, count in open_tunnels.items():
-                    self._activity.in_use(session_id, -count)
+                    if count:
+                        self._activity.in_use(session_id, -count)
         return _EMPTY_RESPONSE
 
     def record(self, entries: list[LoggedRequest], open_tunnels: Counter[str] | None = None) -> None:
