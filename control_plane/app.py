@@ -120,6 +120,11 @@ class App:
         self.metrics.gauge(
             "sandgate_envoy_config_acked", "1 if Envoy ACKed the current config", lambda: self.cache.in_sync(node)
         )
+        self.metrics.gauge(
+            "sandgate_warm_pool_ready",
+            "Started sandboxes waiting in the warm pool",
+            lambda: self.manager.pool.available if self.manager.pool else 0,
+        )
 
     async def start(self) -> None:
         """Make docker and the store agree and restore Envoy's config before any client is served."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 
 import docker
 import pytest
@@ -23,12 +24,19 @@ def pool_ids(proc: SandgateProcess, docker_client: docker.DockerClient, sessions
 
 
 def wait_pool(proc: SandgateProcess, docker_client: docker.DockerClient, sessions: set[str]) -> set[str]:
+    """The pool's sandboxes, once both are started and claimable (as /metrics reports)."""
     deadline = time.monotonic() + 30
-    while len(ids := pool_ids(proc, docker_client, sessions)) < 2:
+    while not ready_in_pool(proc, 2):
         assert time.monotonic() < deadline, "the pool did not fill"
         time.sleep(0.1)
-    time.sleep(0.5)  # the last one may still be starting
+    ids = pool_ids(proc, docker_client, sessions)
+    assert len(ids) == 2, ids
     return ids
+
+
+def ready_in_pool(proc: SandgateProcess, count: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{proc.admin_port}/metrics", timeout=5) as resp:
+        return f"sandgate_warm_pool_ready {count}\n" in resp.read().decode()
 
 
 def test_create_claims_a_warm_sandbox_and_the_pool_refills(
