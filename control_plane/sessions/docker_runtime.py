@@ -30,6 +30,8 @@ from control_plane.sessions.runtime import (
 
 log = logging.getLogger(__name__)
 RUNSC_ROOT = "/var/run/docker/runtime-runc/moby"
+EXEC_ATTEMPTS = 3
+OCI_EXEC_FAILED = b"OCI runtime exec failed"  # docker's words when runsc could not start an exec
 
 
 class DockerRuntime:
@@ -178,29 +180,52 @@ class DockerRuntime:
     async def _attach(
         self, session_id: str, command: list[str], env: Mapping[str, str], stdin: bytes
     ) -> AsyncIterator[ExecChunk]:
+        """docker exec, streamed. An exec that runsc failed to start (docker's "OCI runtime exec failed",
+        exit 126, no process ever had a pid) is tried again: it happens now and then under churn, and
+        nothing ran, so nothing runs twice."""
         api = self._docker().api
-        exec_id = await asyncio.to_thread(
-            api.exec_create, container_name(session_id), command, stdin=True,
-            environment=dict(env), user=SANDBOX_USER, workdir="/tmp",
-        )  # fmt: skip
-        queue: asyncio.Queue[ExecChunk | None] = asyncio.Queue(maxsize=64)
-        loop = asyncio.get_running_loop()
-        raw = await asyncio.to_thread(api.exec_start, exec_id, socket=True)
-        reader = loop.run_in_executor(None, _pump, raw._sock, stdin, queue, loop)
-        try:
-            while (chunk := await queue.get()) is not None:
-                yield chunk
-            await reader
-            info = await asyncio.to_thread(api.exec_inspect, exec_id)
-            yield ExecChunk(exit_code=int(info.get("ExitCode") or 0))
-        finally:
-            with contextlib.suppress(OSError):
-                raw._sock.shutdown(socket.SHUT_RDWR)  # wakes a pump blocked in recv(); close() alone does not
-            raw._sock.close()
-            while not reader.done():  # unblock the pump if the consumer left early
-                while not queue.empty():
-                    queue.get_nowait()
-                await asyncio.sleep(0.01)
+        for attempt in range(1, EXEC_ATTEMPTS + 1):
+            exec_id = await asyncio.to_thread(
+                api.exec_create, container_name(session_id), command, stdin=True,
+                environment=dict(env), user=SANDBOX_USER, workdir="/tmp",
+            )  # fmt: skip
+            queue: asyncio.Queue[ExecChunk | None] = asyncio.Queue(maxsize=64)
+            loop = asyncio.get_running_loop()
+            raw = await asyncio.to_thread(api.exec_start, exec_id, socket=True)
+            reader = loop.run_in_executor(None, _pump, raw._sock, stdin, queue, loop)
+            held: ExecChunk | None = None  # a first chunk that may be docker's "did not start" message
+            retry = False
+            try:
+                first = True
+                while (chunk := await queue.get()) is not None:
+                    if first and chunk.data.startswith(OCI_EXEC_FAILED):
+                        held = chunk
+                    else:
+                        if held is not None:
+                            yield held
+                            held = None
+                        yield chunk
+                    first = False
+                await reader
+                info = await asyncio.to_thread(api.exec_inspect, exec_id)
+                code = int(info.get("ExitCode") or 0)
+                retry = held is not None and code == 126 and not info.get("Pid") and attempt < EXEC_ATTEMPTS
+                if not retry:
+                    if held is not None:
+                        yield held
+                    yield ExecChunk(exit_code=code)
+            finally:
+                with contextlib.suppress(OSError):
+                    raw._sock.shutdown(socket.SHUT_RDWR)  # wakes a pump blocked in recv(); close() alone does not
+                raw._sock.close()
+                while not reader.done():  # unblock the pump if the consumer left early
+                    while not queue.empty():
+                        queue.get_nowait()
+                    await asyncio.sleep(0.01)
+            if not retry:
+                return
+            log.warning("exec in session %s did not start (%r); trying again", session_id, held and held.data[:200])
+            await asyncio.sleep(0.2 * attempt)
 
 
 def _pump(

@@ -19,9 +19,11 @@ PARALLEL = 4
 def cycle(proc: SandgateProcess, i: int) -> str:
     with proc.client() as c:
         s = c.create(egress=[{"host": "allowed.test"}], labels={"suite": "churn"})
-        result = c.exec(s.id, ["sh", "-c", f"echo {i}"])
-        assert result.exit_code == 0 and result.stdout == f"{i}\n".encode()
-        c.delete(s.id)
+        try:
+            result = c.exec(s.id, ["sh", "-c", f"echo {i}"])
+            assert result.exit_code == 0 and result.stdout == f"{i}\n".encode(), result
+        finally:  # a failed cycle is reported as itself, not as a container left behind
+            c.delete(s.id)
     return s.id
 
 
