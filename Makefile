@@ -15,6 +15,7 @@ bench: setup
 	gcc -O2 -o build/tunnels bench/tunnels.c
 	.venv/bin/python -m bench.dataplane --rounds 5 --seconds 5
 	.venv/bin/python -m bench.filter_costs --seconds 4
+	.venv/bin/python -m bench.decode --rounds 5
 	.venv/bin/python -m bench.memory --scales 1,100,1000
 	.venv/bin/python -m bench.density --sessions 500 --parallel 4
 	.venv/bin/python -m bench.push_latency --rounds 40 --scales 1,100,1000

@@ -19,11 +19,11 @@ SERVICE = "envoy.service.accesslog.v3.AccessLogService"
 _EMPTY_RESPONSE = b""  # StreamAccessLogsResponse has no fields
 
 
-def to_event(entry: LoggedRequest) -> DecisionEvent:
+def to_event(entry: LoggedRequest, session_id: str) -> DecisionEvent:
     verdict_name, reason = verdict(entry)
     host, port = destination(entry)
     return DecisionEvent(
-        id=0, time=entry.start_time, session_id=session_of(entry.listener_path), method=entry.method,
+        id=0, time=entry.start_time, session_id=session_id, method=entry.method,
         host=host, port=port, verdict=verdict_name, reason=reason, response_code=entry.response_code,
         bytes_sent=entry.bytes_sent, bytes_received=entry.bytes_received, duration_ms=round(entry.duration_ms, 3),
         source="envoy", stream_id=entry.stream_id,
@@ -38,7 +38,7 @@ class Activity(Protocol):
 
 
 class AccessLogReceiver:
-    def __init__(self, decisions: DecisionLog, activity: Activity | None = None) -> None:
+    def __init__(self, decisions: DecisionLog, activity: Activity) -> None:
         self._decisions = decisions
         self._activity = activity
 
@@ -57,15 +57,13 @@ class AccessLogReceiver:
                     continue
                 self.record(entries, open_tunnels)
         finally:  # the stream ended (Envoy went away): its tunnels are gone with it
-            if self._activity:
-                for session_id, count in open_tunnels.items():
-                    if count:
-                        self._activity.in_use(session_id, -count)
+            for session_id, count in open_tunnels.items():
+                if count:
+                    self._activity.in_use(session_id, -count)
         return _EMPTY_RESPONSE
 
-    def record(self, entries: list[LoggedRequest], open_tunnels: Counter[str] | None = None) -> None:
-        """Decisions from a batch of entries; open tunnels are counted in `open_tunnels`."""
-        tunnels: Counter[str] = Counter() if open_tunnels is None else open_tunnels
+    def record(self, entries: list[LoggedRequest], open_tunnels: Counter[str]) -> None:
+        """Decisions from one stream's batch of entries; that stream's open tunnels are counted in `open_tunnels`."""
         events: list[DecisionEvent] = []
         active: set[str] = set()
         for entry in entries:
@@ -74,23 +72,18 @@ class AccessLogReceiver:
             if entry.periodic:  # a long request or tunnel, still running: activity, not a new decision
                 continue
             if entry.opens_tunnel:
-                tunnels[session_id] += 1
-                self._in_use(session_id, +1)
+                open_tunnels[session_id] += 1
+                self._activity.in_use(session_id, +1)
             if entry.closes_tunnel:
-                if tunnels[session_id] > 0:  # its opening was seen on this stream
-                    tunnels[session_id] -= 1
-                    self._in_use(session_id, -1)
+                if open_tunnels[session_id] > 0:  # its opening was seen on this stream
+                    open_tunnels[session_id] -= 1
+                    self._activity.in_use(session_id, -1)
                 self._decisions.record_many(events)  # in order: its opening may be in this same batch
                 events = []
-                self._decisions.complete_tunnel(to_event(entry))
+                self._decisions.complete_tunnel(to_event(entry, session_id))
             else:
-                events.append(to_event(entry))
+                events.append(to_event(entry, session_id))
         self._decisions.record_many(events)
-        if self._activity:
-            now = time.time()
-            for session_id in active:
-                self._activity.touch(session_id, now)
-
-    def _in_use(self, session_id: str, delta: int) -> None:
-        if self._activity:
-            self._activity.in_use(session_id, delta)
+        now = time.time()
+        for session_id in active:
+            self._activity.touch(session_id, now)

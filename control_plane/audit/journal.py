@@ -13,6 +13,7 @@ import queue
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 from control_plane.audit.decisions import DecisionEvent
 
@@ -36,7 +37,7 @@ _UPDATE_TUNNEL = (
     " WHERE stream_id = ? AND method = 'CONNECT'"
 )
 _COMPLETE = "complete a tunnel"  # handled row by row: update the opening's row, or insert
-_Write = tuple[str, list[tuple[object, ...]]]
+_Write = tuple[str, list[tuple[Any, ...]]]  # SQL (or _COMPLETE) and its parameter rows
 _Work = _Write | threading.Event | None  # rows to write, a flush marker to set once written, or stop
 
 
@@ -72,9 +73,10 @@ class DecisionJournal:
     def complete(self, closed: DecisionEvent) -> None:
         """A tunnel closed: its totals go on the row recorded when it opened. If that row is missing
         (its opening was never delivered, or retention dropped it), the closing event is recorded."""
+        totals = (closed.bytes_sent, closed.bytes_received, closed.duration_ms, closed.stream_id)
         row = (self._next_id, *_values(closed))
         self._next_id += 1  # reserved; a gap in the ids if the opening row is found
-        self._work.put((_COMPLETE, [row]))
+        self._work.put((_COMPLETE, [(totals, row)]))
 
     def query(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[DecisionEvent]:
         # Only the filters given, so that a session's decisions are read through its index.
@@ -113,9 +115,8 @@ class DecisionJournal:
             if None in items:
                 return
 
-    def _complete(self, rows: list[tuple[object, ...]]) -> None:
-        for row in rows:
-            totals = (row[9], row[10], row[11], row[13])  # bytes_sent, bytes_received, duration_ms, stream_id
+    def _complete(self, closings: list[tuple[Any, ...]]) -> None:
+        for totals, row in closings:
             if self._writer.execute(_UPDATE_TUNNEL, totals).rowcount == 0:
                 self._writer.execute(_INSERT, row)
 

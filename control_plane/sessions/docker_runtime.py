@@ -9,7 +9,7 @@ import secrets
 import socket
 import struct
 import subprocess
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import docker
@@ -189,43 +189,47 @@ class DockerRuntime:
                 api.exec_create, container_name(session_id), command, stdin=True,
                 environment=dict(env), user=SANDBOX_USER, workdir="/tmp",
             )  # fmt: skip
-            queue: asyncio.Queue[ExecChunk | None] = asyncio.Queue(maxsize=64)
-            loop = asyncio.get_running_loop()
-            raw = await asyncio.to_thread(api.exec_start, exec_id, socket=True)
-            reader = loop.run_in_executor(None, _pump, raw._sock, stdin, queue, loop)
             held: ExecChunk | None = None  # a first chunk that may be docker's "did not start" message
-            retry = False
-            try:
-                first = True
-                while (chunk := await queue.get()) is not None:
+            first = True
+            async with contextlib.aclosing(_output(api, exec_id, stdin)) as output:  # closed if we are left early
+                async for chunk in output:
                     if first and chunk.data.startswith(OCI_EXEC_FAILED):
-                        held = chunk
-                    else:
-                        if held is not None:
-                            yield held
-                            held = None
-                        yield chunk
+                        held, first = chunk, False
+                        continue
                     first = False
-                await reader
-                info = await asyncio.to_thread(api.exec_inspect, exec_id)
-                code = int(info.get("ExitCode") or 0)
-                retry = held is not None and code == 126 and not info.get("Pid") and attempt < EXEC_ATTEMPTS
-                if not retry:
-                    if held is not None:
+                    if held is not None:  # more output: the program did run, and said so
                         yield held
-                    yield ExecChunk(exit_code=code)
-            finally:
-                with contextlib.suppress(OSError):
-                    raw._sock.shutdown(socket.SHUT_RDWR)  # wakes a pump blocked in recv(); close() alone does not
-                raw._sock.close()
-                while not reader.done():  # unblock the pump if the consumer left early
-                    while not queue.empty():
-                        queue.get_nowait()
-                    await asyncio.sleep(0.01)
-            if not retry:
+                        held = None
+                    yield chunk
+            info = await asyncio.to_thread(api.exec_inspect, exec_id)
+            code = int(info.get("ExitCode") or 0)
+            if held is None or code != 126 or info.get("Pid") or attempt == EXEC_ATTEMPTS:
+                if held is not None:
+                    yield held
+                yield ExecChunk(exit_code=code)
                 return
-            log.warning("exec in session %s did not start (%r); trying again", session_id, held and held.data[:200])
+            log.warning("exec in session %s did not start (%r); trying again", session_id, held.data[:200])
             await asyncio.sleep(0.2 * attempt)
+
+
+async def _output(api: Any, exec_id: str, stdin: bytes) -> AsyncGenerator[ExecChunk, None]:
+    """Start an exec and stream its output until it ends; a consumer that leaves early closes it."""
+    queue: asyncio.Queue[ExecChunk | None] = asyncio.Queue(maxsize=64)
+    loop = asyncio.get_running_loop()
+    raw = await asyncio.to_thread(api.exec_start, exec_id, socket=True)
+    reader = loop.run_in_executor(None, _pump, raw._sock, stdin, queue, loop)
+    try:
+        while (chunk := await queue.get()) is not None:
+            yield chunk
+        await reader
+    finally:
+        with contextlib.suppress(OSError):
+            raw._sock.shutdown(socket.SHUT_RDWR)  # wakes a pump blocked in recv(); close() alone does not
+        raw._sock.close()
+        while not reader.done():  # unblock the pump if the consumer left early
+            while not queue.empty():
+                queue.get_nowait()
+            await asyncio.sleep(0.01)
 
 
 def _pump(

@@ -250,9 +250,9 @@ class SessionManager:
         extra = sess.validate_env(env)
         token = (self.settings.socket_dir(session_id) / "token").read_text()
         full_env = {**session.env, **extra, **self.proxy_env(session, token)}
-        return self._in_use(session_id, self._runtime.exec(session_id, argv, full_env, stdin, timeout_s))
+        return self._busy_while(session_id, self._runtime.exec(session_id, argv, full_env, stdin, timeout_s))
 
-    async def _in_use(self, session_id: str, chunks: AsyncIterator[ExecChunk]) -> AsyncIterator[ExecChunk]:
+    async def _busy_while(self, session_id: str, chunks: AsyncIterator[ExecChunk]) -> AsyncIterator[ExecChunk]:
         """A session is not idle while an Exec runs, however long it takes."""
         self.registry.in_use(session_id, +1)
         try:

@@ -65,8 +65,9 @@ def test_a_tunnel_is_one_decision_and_in_use_while_open(tmp_path: Path) -> None:
 def test_a_long_plain_request_is_logged_once_when_it_ends(tmp_path: Path) -> None:
     journal = DecisionJournal(tmp_path / "d.db", keep=100)
     receiver = AccessLogReceiver(DecisionLog(journal), Activity())
-    receiver.record([logged("GET", "DownstreamPeriodic"), logged("GET", "DownstreamPeriodic")])
-    receiver.record([logged("GET", "DownstreamEnd")])
+    stream: Counter[str] = Counter()
+    receiver.record([logged("GET", "DownstreamPeriodic"), logged("GET", "DownstreamPeriodic")], stream)
+    receiver.record([logged("GET", "DownstreamEnd")], stream)
     journal.flush()
     assert [e.method for e in journal.query("s-1")] == ["GET"]
     journal.close()
@@ -75,7 +76,8 @@ def test_a_long_plain_request_is_logged_once_when_it_ends(tmp_path: Path) -> Non
 def test_a_short_tunnel_opened_and_closed_in_one_batch_is_one_decision(tmp_path: Path) -> None:
     journal = DecisionJournal(tmp_path / "d.db", keep=100)
     receiver = AccessLogReceiver(DecisionLog(journal), Activity())
-    receiver.record([logged("CONNECT", "DownstreamTunnelSuccessfullyEstablished"), logged("CONNECT", "DownstreamEnd")])
+    both = [logged("CONNECT", "DownstreamTunnelSuccessfullyEstablished"), logged("CONNECT", "DownstreamEnd")]
+    receiver.record(both, Counter())
     journal.flush()
     (tunnel,) = journal.query("s-1")
     assert (tunnel.bytes_sent, tunnel.bytes_received) == (5, 7)
