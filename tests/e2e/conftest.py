@@ -11,7 +11,7 @@ import pytest
 
 from control_plane.client import SessionsClient
 from tests.support.dns import DnsServer
-from tests.support.netns import OutsideHost
+from tests.support.netns import OUTSIDE_ADDR, OutsideHost
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream, make_test_ca
 
@@ -20,7 +20,7 @@ TEST_NAMES = ["allowed.test", "other.test", "secure.test", "api.wild.test", "wil
 # The README's walkthrough names real domains; the tests' own DNS server points them at loopback.
 WALKTHROUGH_NAMES = ["example.com", "pypi.org"]
 # Names that resolve into forbidden ranges, at addresses that are still this machine's own test hosts.
-FORBIDDEN_NAMES = {"loop2.test": "127.0.0.2", "private.test": "10.213.0.2", "rebind.test": "127.0.0.1"}
+FORBIDDEN_NAMES = {"loop2.test": "127.0.0.2", "private.test": OUTSIDE_ADDR, "rebind.test": "127.0.0.1"}
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""A test host outside the sandbox, in a network namespace the tests create (10.213.0.2)."""
+"""A test host outside the sandbox, in a network namespace the tests create (in 10.213.0.0/16)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import subprocess
 import time
 from pathlib import Path
 
-OUTSIDE_ADDR = "10.213.0.2"
-_HOST_ADDR = "10.213.0.1"
+# A /30 of its own per test process, so that several stacks (CI, a benchmark, a helper's trial) can run side
+# by side without two veths claiming one address.
+_NET = 4 * (os.getpid() % 16000)
+OUTSIDE_ADDR = f"10.213.{_NET // 256}.{_NET % 256 + 2}"
+_HOST_ADDR = f"10.213.{_NET // 256}.{_NET % 256 + 1}"
 
 
 def _ip(*args: str, check: bool = True) -> None:
