@@ -29,7 +29,7 @@ from control_plane.config import Settings, split_addr
 from control_plane.domain.destinations import parse_cidrs
 from control_plane.domain.session import Limits
 from control_plane.envoy_process import EnvoyOptions, ManagedEnvoy, default_binary
-from control_plane.host_addresses import host_addresses
+from control_plane.host_addresses import host_addresses, watch_host_addresses
 from control_plane.metrics import Registry
 from control_plane.secrets import load_or_create_token
 from control_plane.sessions.docker_runtime import DockerRuntime
@@ -141,7 +141,13 @@ class App:
         self.ports.grpc = await self._start_api_server()
         self.ports.admin = await self._start_admin_server()
         self._tasks.append(asyncio.create_task(self.manager.expire_loop()))
+        if s.forbid_host_addresses:
+            self._tasks.append(asyncio.create_task(watch_host_addresses(self._forbid_host_addresses)))
         log.info("sandgate: sessions API on %s, xDS on port %d", self.settings.grpc_addr, self.ports.xds)
+
+    def _forbid_host_addresses(self, own: tuple[str, ...]) -> None:
+        cidrs = parse_cidrs((*self.settings.forbidden_cidrs, *own), "forbidden_cidrs")
+        self.publisher.set_forbidden(cidrs)
 
     def _pool_spec(self, session_id: str) -> ContainerSpec:
         st = self.manager.settings

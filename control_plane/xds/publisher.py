@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,25 @@ class ConfigPublisher:
         self._policy = policy
         self.apply_timeout = apply_timeout
         self._shared = [render.egress_cluster(egress), *render.shared_filters(egress)]
+        self._nodes: set[str] = set()
 
     def ensure_node(self, node_id: str) -> None:
         """What every session of a node shares: the egress cluster and the shared filter configs."""
+        self._nodes.add(node_id)
         if CLUSTER not in self._cache.snapshot(node_id).resources:
+            self._cache.publish(node_id, self._shared)
+
+    def set_forbidden(self, cidrs: tuple[str, ...]) -> None:
+        """Replace the forbidden ranges on every node (this host's addresses changed).
+
+        Only the shared forbidden-destinations filter changes; Envoy applies it to new requests at once
+        (ECDS), without touching listeners, routes or open connections.
+        """
+        if cidrs == self.egress.forbidden_cidrs:
+            return
+        self.egress = dataclasses.replace(self.egress, forbidden_cidrs=cidrs)
+        self._shared = [render.egress_cluster(self.egress), *render.shared_filters(self.egress)]
+        for node_id in self._nodes:
             self._cache.publish(node_id, self._shared)
 
     def put_session(self, session: Session) -> Expected:

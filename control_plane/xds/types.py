@@ -29,9 +29,11 @@ _MESSAGE_MODULES = (
     "envoy.extensions.filters.http.lua.v3",
     "envoy.extensions.filters.http.rbac.v3",
     "envoy.extensions.filters.http.router.v3",
+    "envoy.extensions.filters.http.upstream_codec.v3",
     "envoy.extensions.filters.network.http_connection_manager.v3",
     "envoy.extensions.network.dns_resolver.cares.v3",
     "envoy.extensions.rbac.matchers.upstream_ip_port.v3",
+    "envoy.extensions.upstreams.http.v3",
 )
 
 

@@ -38,8 +38,8 @@ class EchoHandler(BaseHTTPRequestHandler):
 
 
 class Upstream:
-    def __init__(self, tls: ssl.SSLContext | None = None, port: int = 0) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), EchoHandler)
+    def __init__(self, tls: ssl.SSLContext | None = None, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.server = ThreadingHTTPServer((host, port), EchoHandler)
         self.server.daemon_threads = True
         if tls:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)

@@ -21,29 +21,32 @@ class EgressSettings:
     idle_timeout_s: int = 300
     forbidden_cidrs: tuple[str, ...] = ()  # checked after DNS, on every request and tunnel
     forbidden_exceptions: tuple[str, ...] = ()
+    max_destinations: int = 16384  # distinct host:port destinations Envoy keeps resolved at once, for all sessions
 
 
 def session_resource_name(session_id: str) -> str:
     return f"session-{session_id}"
 
 
-def dns_cache_config(settings: EgressSettings) -> dict[str, Any]:
-    """Shared, byte-identical, by the DFP cluster and the DFP filter (Envoy requires that)."""
-    config: dict[str, Any] = {
-        "name": DNS_CACHE_NAME,
-        "dns_lookup_family": settings.dns_lookup_family,
-        # Resolved names are refreshed at their TTL; let short TTLs count, so a re-pointed name is
-        # re-resolved (and its new address re-checked) promptly.
-        "dns_min_refresh_rate": "1s",
+def dns_resolver_config(settings: EgressSettings) -> dict[str, Any] | None:
+    """The configured resolvers as Envoy's c-ares resolver config; None means the host's resolver."""
+    if not settings.dns_resolvers:
+        return None
+    return {
+        "name": "envoy.network.dns_resolver.cares",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
+            "resolvers": [{"socket_address": {"address": a, "port_value": p}} for a, p in settings.dns_resolvers],
+            "use_resolvers_as_fallback": False,
+            "dns_resolver_options": {"no_default_search_domain": True},
+        },
     }
-    if settings.dns_resolvers:
-        config["typed_dns_resolver_config"] = {
-            "name": "envoy.network.dns_resolver.cares",
-            "typed_config": {
-                "@type": TYPE + "envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
-                "resolvers": [{"socket_address": {"address": a, "port_value": p}} for a, p in settings.dns_resolvers],
-                "use_resolvers_as_fallback": False,
-                "dns_resolver_options": {"no_default_search_domain": True},
-            },
-        }
+
+
+def dns_cache_config(settings: EgressSettings) -> dict[str, Any]:
+    """A dynamic forward proxy DNS cache on the same resolvers: the benchmarks' no-policy baseline uses it."""
+    config: dict[str, Any] = {"name": DNS_CACHE_NAME, "dns_lookup_family": settings.dns_lookup_family}
+    resolver = dns_resolver_config(settings)
+    if resolver:
+        config["typed_dns_resolver_config"] = resolver
     return config

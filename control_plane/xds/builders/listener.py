@@ -10,14 +10,11 @@ from control_plane.xds.builders import (
     CONTROL_PLANE_CLUSTER,
     TYPE,
     EgressSettings,
-    dns_cache_config,
     session_resource_name,
 )
 from control_plane.xds.builders.shared import (
     ACCESS_LOG_FLUSH_SECONDS,
-    DESTINATIONS_FILTER,
     LUA_TYPE,
-    RBAC_TYPE,
     UNWRAP_TOKEN_FILTER,
 )
 
@@ -68,8 +65,7 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
                 _discovered(UNWRAP_TOKEN_FILTER, LUA_TYPE),
                 _jwt_filter(session_id, jwks),
                 _ext_authz_filter(),
-                _forward_proxy_filter(settings),
-                _discovered(DESTINATIONS_FILTER, RBAC_TYPE),
+                _forward_proxy_filter(),
                 {
                     "name": "envoy.filters.http.router",
                     "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.router.v3.Router"},
@@ -137,13 +133,13 @@ def _ext_authz_filter() -> dict[str, Any]:
     }
 
 
-def _forward_proxy_filter(settings: EgressSettings) -> dict[str, Any]:
+def _forward_proxy_filter() -> dict[str, Any]:
+    """Creates (or finds) the destination's sub-cluster and waits for its DNS answer; see builders/cluster.py."""
     return {
         "name": "envoy.filters.http.dynamic_forward_proxy",
         "typed_config": {
             "@type": TYPE + "envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig",
-            "dns_cache_config": dns_cache_config(settings),
-            "save_upstream_address": True,
+            "sub_cluster_config": {"cluster_init_timeout": "5s"},
         },
     }
 

@@ -6,6 +6,7 @@ Every virtual host has a CONNECT route as well as a prefix route, or CONNECT wou
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -48,10 +49,11 @@ def render_session_routes(
     allowed = [_allow_vhost(session_id, i, rule, refuse) for i, rule in enumerate(rules)]
     ports = sorted({80, 443, *(p for r in rules for p in r.ports)})
     denied = [_policy_deny_vhost(session_id, i, host, ports) for i, host in enumerate(denied_hosts)]
-    return {
-        "name": session_resource_name(session_id),
-        "virtual_hosts": [*allowed, *denied, _deny_vhost(session_id, refuse=refuse)],
-    }
+    fallback = _deny_vhost(session_id, refuse=refuse)
+    # On a port no rule names, a denied host reaches the catch-all: the global deny list must hold there
+    # too, in report mode above all (where the catch-all forwards).
+    fallback["routes"][:0] = _policy_deny_routes(session_id, denied_hosts)
+    return {"name": session_resource_name(session_id), "virtual_hosts": [*allowed, *denied, fallback]}
 
 
 def render_ended_routes(session_id: str) -> dict[str, Any]:
@@ -110,6 +112,20 @@ def _policy_deny_vhost(session_id: str, index: int, host: str, ports: list[int])
     return _deny_vhost(
         session_id, f"policy-deny-{index}-{host}", [host, *(f"{host}:{p}" for p in ports)], POLICY_DENIED
     )
+
+
+def _policy_deny_routes(session_id: str, denied_hosts: tuple[str, ...]) -> list[dict[str, Any]]:
+    if not denied_hosts:
+        return []
+    authority = {"name": ":authority", "string_match": {"safe_regex": {"regex": authority_regex(denied_hosts)}}}
+    matches: list[dict[str, Any]] = [{"connect_matcher": {}}, {"prefix": "/"}]
+    return [_deny_route(session_id, {**match, "headers": [authority]}, POLICY_DENIED) for match in matches]
+
+
+def authority_regex(hosts: tuple[str, ...]) -> str:
+    """An RE2 matching `host[.][:port]` for exact hosts, and any subdomain for `*.` wildcards (not the apex)."""
+    alternatives = [r"[^:/\[\]]+\." + re.escape(h[2:]) if h.startswith("*.") else re.escape(h) for h in hosts]
+    return "(?i)(" + "|".join(alternatives) + r")\.?(:[0-9]+)?"
 
 
 def _deny_vhost(
