@@ -25,7 +25,7 @@ class DecisionEvent:
     method: str
     host: str
     port: int
-    verdict: str  # allow, deny, would_deny
+    verdict: str  # allow, deny, would_deny, error (allowed, but Envoy could not reach the upstream)
     reason: str
     response_code: int = 0
     bytes_sent: int = 0

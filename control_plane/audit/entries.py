@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 from control_plane.domain.rules import split_authority
 
+# Envoy's response code details for an upstream it could not reach, and for one that did not answer.
+UNREACHABLE_DETAILS = ("upstream_reset_before_response_started", "no_healthy_upstream", "sub_cluster")
+TIMEOUT_DETAILS = ("upstream_response_timeout", "upstream_per_try_timeout")
 ALLOW_ROUTE = "allow:"
 DENY_ROUTE = "deny:"
 WOULD_DENY_ROUTE = "would-deny:"
@@ -67,9 +70,27 @@ def verdict(entry: LoggedRequest) -> tuple[str, str]:
     if route.startswith(WOULD_DENY_ROUTE):
         return "would_deny", route.removeprefix(WOULD_DENY_ROUTE)
     if route.startswith(ALLOW_ROUTE):
-        return "allow", "allowed"
+        return _allowed_route(entry)
     # No route of ours was chosen: Envoy refused the request before routing it (a malformed or
     # smuggling-shaped request, an invalid Host, headers too large).
+    return "deny", "bad-request"
+
+
+def _allowed_route(entry: LoggedRequest) -> tuple[str, str]:
+    """The policy allowed it; what Envoy answered itself is not an allow (the upstream never saw it)."""
+    details = entry.details
+    if entry.response_code < 400 or details == "via_upstream":
+        return "allow", "allowed"
+    if details == "upgrade_failed":
+        return "deny", "upgrade-not-supported"
+    if details.startswith("local_rate_limited"):
+        return "deny", "rate-limited"
+    if details.startswith(UNREACHABLE_DETAILS):
+        return "error", "upstream-unreachable"
+    if details.startswith(TIMEOUT_DETAILS) or entry.response_code == 504:
+        return "error", "upstream-timeout"
+    if entry.response_code >= 500:
+        return "error", "upstream-unreachable"
     return "deny", "bad-request"
 
 

@@ -14,7 +14,8 @@ from envoy_data_plane.google.rpc import Status
 
 from control_plane.authz.check_wire import check_input
 from control_plane.authz.decide import INTERNAL_ERROR, CheckInput, Decision, SessionView, decide
-from control_plane.xds.builders.route import DENY_HEADER, deny_body
+from control_plane.xds.builders.local_reply import DENY_HEADER
+from control_plane.xds.builders.route import deny_body
 
 log = logging.getLogger(__name__)
 SERVICE = "envoy.service.auth.v3.Authorization"

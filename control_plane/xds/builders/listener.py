@@ -12,6 +12,7 @@ from control_plane.xds.builders import (
     EgressSettings,
     session_resource_name,
 )
+from control_plane.xds.builders.local_reply import DENY_HEADER, local_reply_mappers
 from control_plane.xds.builders.shared import (
     ACCESS_LOG_FLUSH_SECONDS,
     LUA_TYPE,
@@ -23,15 +24,6 @@ PERIODIC_LOG_SECONDS = 10
 JWT_PROVIDER = "session"
 JWT_METADATA_KEY = "jwt_payload"
 EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz"
-FORBIDDEN_BODY = (
-    "Sandgate denied this request (destination-ip-forbidden): the host resolved to an address no sandbox may "
-    "reach (loopback, private, link-local, metadata or this host's own). An operator can change the forbidden "
-    "ranges in the control plane's configuration.\n"
-)
-AUTH_REQUIRED_BODY = (
-    "Sandgate: proxy authentication required. Requests must carry this session's token as proxy "
-    "credentials (HTTP_PROXY=http://sandgate:TOKEN@127.0.0.1:3128); it is in /run/sandgate/token.\n"
-)
 
 
 def render_session_listener(
@@ -57,8 +49,11 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
             "@type": TYPE + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": "session",
             "rds": {"route_config_name": name, "config_source": {"ads": {}, "resource_api_version": "V3"}},
-            "http_protocol_options": {"allow_absolute_url": True},
-            "upgrade_configs": [{"upgrade_type": "CONNECT"}],
+            # HTTP/1.0 too: Python up to 3.11 opens tunnels with `CONNECT host:port HTTP/1.0` (docs/COMPATIBILITY.md).
+            "http_protocol_options": {"allow_absolute_url": True, "accept_http_10": True},
+            # `allowed.test.` is `allowed.test`: a trailing dot must not make a name miss its rule.
+            "strip_trailing_host_dot": True,
+            "upgrade_configs": [{"upgrade_type": "CONNECT"}, {"upgrade_type": "websocket"}],
             "common_http_protocol_options": {"idle_timeout": f"{settings.idle_timeout_s}s"},
             "max_request_headers_kb": 60,
             "http_filters": [
@@ -79,7 +74,7 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
                 "flush_log_on_tunnel_successfully_established": True,
                 "access_log_flush_interval": f"{PERIODIC_LOG_SECONDS}s",
             },
-            "local_reply_config": {"mappers": [_auth_failure_mapper(), _forbidden_destination_mapper()]},
+            "local_reply_config": {"mappers": local_reply_mappers()},
         },
     }
 
@@ -156,43 +151,6 @@ def _decision_log() -> dict[str, Any]:
                 "transport_api_version": "V3",
                 "buffer_flush_interval": f"{ACCESS_LOG_FLUSH_SECONDS}s",
             },
-            "additional_response_headers_to_log": ["x-sandgate-deny-reason"],
+            "additional_response_headers_to_log": [DENY_HEADER],
         },
-    }
-
-
-def _forbidden_destination_mapper() -> dict[str, Any]:
-    return {
-        "filter": _cel("response.code_details.startsWith('rbac_access_denied')"),
-        "headers_to_add": [_header("x-sandgate-deny-reason", "destination-ip-forbidden")],
-        "body": {"inline_string": FORBIDDEN_BODY},
-    }
-
-
-def _cel(expression: str) -> dict[str, Any]:
-    return {
-        "extension_filter": {
-            "name": "envoy.access_loggers.extension_filters.cel",
-            "typed_config": {
-                "@type": TYPE + "envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
-                "expression": expression,
-            },
-        }
-    }
-
-
-def _header(key: str, value: str) -> dict[str, Any]:
-    return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
-
-
-def _auth_failure_mapper() -> dict[str, Any]:
-    """jwt_authn answers 401/403 for a missing or bad token; a proxy says 407."""
-    return {
-        "filter": _cel("response.code_details.startsWith('jwt_authn_access_denied')"),
-        "status_code": 407,
-        "headers_to_add": [
-            _header("proxy-authenticate", 'Basic realm="sandgate"'),
-            _header("x-sandgate-deny-reason", "token-invalid"),
-        ],
-        "body": {"inline_string": AUTH_REQUIRED_BODY},
     }

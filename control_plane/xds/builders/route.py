@@ -14,9 +14,10 @@ from control_plane.audit.entries import ALLOW_ROUTE, DENY_ROUTE, WOULD_DENY_ROUT
 from control_plane.domain.rules import EgressRule
 from control_plane.xds.builders import EGRESS_CLUSTER, TYPE, session_resource_name
 from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
+from control_plane.xds.builders.local_reply import DENY_HEADER
 
-DENY_HEADER = "x-sandgate-deny-reason"
 POLICY_DENIED = "destination-denied-by-policy"
+NOT_INSPECTABLE = "tunnel-not-inspectable"
 SESSION_ENDED = "session-ended"
 WOULD_DENY_HEADER = "x-sandgate-would-deny"
 Refusal = Callable[[str, dict[str, Any], str], dict[str, Any]]
@@ -91,7 +92,9 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal)
         "match": {"prefix": "/"},
         "route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"},
     }
-    routes = [connect]
+    # A tunnel is opaque: a rule that limits methods cannot be enforced inside one, so it is refused
+    # rather than let a POST through where only GET is allowed.
+    routes = [refuse(session_id, {"connect_matcher": {}}, NOT_INSPECTABLE) if rule.methods else connect]
     if rule.methods:
         plain["match"]["headers"] = [
             {"name": ":method", "string_match": {"safe_regex": {"regex": "|".join(rule.methods)}}}
