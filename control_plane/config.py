@@ -47,6 +47,7 @@ class Settings:
     forbidden_cidrs: tuple[str, ...] = DEFAULT_FORBIDDEN
     forbidden_exceptions: tuple[str, ...] = ()
     forbid_host_addresses: bool = True
+    authz_every_connect: bool = False
     decision_retention: int = 100_000
     warm_pool_size: int = 2
     end_sessions_on_shutdown: bool = False

@@ -61,7 +61,7 @@ class ConfigPublisher:
         """Publish a session's route and listener."""
         self.ensure_node(session.node_id)
         listener = render.session_listener(session, self._socket_path(session.id), self._jwks(), self.egress)
-        return self._publish(session.node_id, [render.session_routes(session, self._policy()), listener])
+        return self._publish(session.node_id, [self._routes(session, self._policy()), listener])
 
     def put_listeners(self, *sessions: Session) -> Expected:
         """Re-render listeners (e.g. after a key rotation); their open connections drain."""
@@ -79,10 +79,13 @@ class ConfigPublisher:
         policy = self._policy()
         by_node: dict[str, list[Resource]] = {}
         for session in sessions:
-            by_node.setdefault(session.node_id, []).append(render.session_routes(session, policy))
+            by_node.setdefault(session.node_id, []).append(self._routes(session, policy))
         for node_id, resources in by_node.items():
             expected.update(self._publish(node_id, resources))
         return expected
+
+    def _routes(self, session: Session, policy: Policy) -> Resource:
+        return render.session_routes(session, policy, self.egress.authz_every_connect)
 
     def deny_all(self, session: Session) -> Expected:
         """Routes that refuse everything: revokes a session on its open connections before its listener goes."""

@@ -50,9 +50,10 @@ def session_listener(session: Session, socket_path: Path, jwks: dict[str, Any], 
     return build(Listener, config, references=needs)
 
 
-def session_routes(session: Session, policy: Policy) -> Resource:
+def session_routes(session: Session, policy: Policy, authz_every_connect: bool = False) -> Resource:
     register_message_types()
-    config = render_session_routes(session.id, policy.effective(session.egress), policy.deny, session.report_only)
+    rules = policy.effective(session.egress)
+    config = render_session_routes(session.id, rules, policy.deny, session.report_only, authz_every_connect)
     return build_routes(config, VirtualHost, _VIRTUAL_HOSTS)
 
 

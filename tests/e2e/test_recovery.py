@@ -7,6 +7,8 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
+from collections.abc import Callable
 
 import docker
 
@@ -90,23 +92,62 @@ def test_kill_9_of_envoy_comes_back_and_readyz_shows_the_outage(
     assert curl_codes(proc, s.id, port) == ["200", "403"]
 
 
-def test_while_the_control_plane_is_down_envoy_enforces_and_fails_closed(
+def outage_codes(docker_client: docker.DockerClient, session: object, hp: int, tp: int) -> list[str]:
+    """Plain HTTP allowed, denied; a new tunnel allowed, denied. Run with docker: Exec needs the control plane."""
+    container = docker_client.containers.get(f"sandgate-{session.id}")  # type: ignore[attr-defined]
+    c = "curl -s -k -o /dev/null"
+    script = (
+        f"{c} -w '%{{http_code}} ' http://allowed.test:{hp}/; {c} -w '%{{http_code}} ' http://other.test:{hp}/;"
+        f" {c} -w '%{{http_connect}} ' https://secure.test:{tp}/; {c} -w '%{{http_connect}}' https://other.test:{tp}/"
+    )
+    proxy = session.proxy_url.replace("//", f"//u:{session.token}@")  # type: ignore[attr-defined]
+    env = {"http_proxy": proxy, "https_proxy": proxy}
+    result = container.exec_run(["sh", "-c", script], user="65534:65534", environment=env)
+    return list(result.output.decode().split())
+
+
+def test_while_the_control_plane_is_down_live_sessions_keep_their_egress(
     own_sandgate: SandgateProcess, http_upstream: Upstream, tls_upstream: Upstream, docker_client: docker.DockerClient
 ) -> None:
+    """Envoy decides allowed traffic alone: with the control plane killed, plain HTTP and new tunnels still
+    reach what the session may reach, and nothing else; once it is back, new sessions work again."""
     proc, hp, tp = own_sandgate, http_upstream.port, tls_upstream.port
+    rules = [{"host": "allowed.test", "ports": [hp]}, {"host": "secure.test", "ports": [tp]}]
     with proc.client() as c:
-        s = c.create(egress=[{"host": "allowed.test", "ports": [hp]}, {"host": "secure.test", "ports": [tp]}])
+        s = c.create(egress=rules)
     proc.stop(signal.SIGKILL)
     try:
-        container = docker_client.containers.get(f"sandgate-{s.id}")  # Exec needs the control plane: use docker
-        script = (
-            f'c="curl -s -o /dev/null -w %{{http_code}}"; $c http://allowed.test:{hp}/; echo; $c http://other.test:{hp}/;'
-            f" echo; curl -s -k -o /dev/null -w '%{{http_connect}}' https://secure.test:{tp}/"
-        )
-        proxy = s.proxy_url.replace("//", f"//u:{s.token}@")
-        env = {"http_proxy": proxy, "https_proxy": proxy}
-        result = container.exec_run(["sh", "-c", script], user="65534:65534", environment=env)
-        # Plain HTTP is decided natively by the last config; a new tunnel needs ext_authz and is refused.
-        assert result.output.decode().split() == ["200", "403", "403"]
+        assert outage_codes(docker_client, s, hp, tp) == ["200", "403", "200", "403"]
     finally:
         proc.start()
+    with proc.client() as c:
+        fresh = c.create(egress=rules)
+        assert outage_codes(docker_client, fresh, hp, tp) == ["200", "403", "200", "403"]
+        c.delete(fresh.id)
+        c.delete(s.id)
+
+
+def test_authz_every_connect_puts_the_second_check_back_and_fails_closed(
+    own_sandgate_with: Callable[..., SandgateProcess],
+    http_upstream: Upstream,
+    tls_upstream: Upstream,
+    docker_client: docker.DockerClient,
+) -> None:
+    proc, hp, tp = own_sandgate_with(authz_every_connect=True), http_upstream.port, tls_upstream.port
+    with proc.client() as c:
+        s = c.create(egress=[{"host": "allowed.test", "ports": [hp]}, {"host": "secure.test", "ports": [tp]}])
+        assert outage_codes(docker_client, s, hp, tp) == ["200", "403", "200", "403"]
+    assert 'sandgate_ext_authz_checks_total{reason="allowed"} 1' in metrics(proc)
+    proc.stop(signal.SIGKILL)
+    try:
+        # The second check cannot be asked: a new tunnel fails closed, plain HTTP is still decided natively.
+        assert outage_codes(docker_client, s, hp, tp) == ["200", "403", "403", "403"]
+    finally:
+        proc.start()
+    with proc.client() as c:
+        c.delete(s.id)
+
+
+def metrics(proc: SandgateProcess) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{proc.admin_port}/metrics", timeout=5) as resp:
+        return str(resp.read().decode())

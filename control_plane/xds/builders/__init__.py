@@ -21,6 +21,7 @@ class EgressSettings:
     idle_timeout_s: int = 300
     forbidden_cidrs: tuple[str, ...] = ()  # checked after DNS, on every request and tunnel
     forbidden_exceptions: tuple[str, ...] = ()
+    authz_every_connect: bool = False  # ask the control plane's ext_authz on every CONNECT as well
     max_destinations: int = 16384  # distinct host:port destinations Envoy keeps resolved at once, for all sessions
 
 

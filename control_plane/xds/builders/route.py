@@ -1,7 +1,9 @@
 """A session's routes: one virtual host per allowed destination, and a default that denies.
 
 Every virtual host has a CONNECT route as well as a prefix route, or CONNECT would escape the check
-(or get a 404). CONNECT routes also go through ext_authz; plain-HTTP routes are decided natively.
+(or get a 404). Envoy decides allowed traffic alone: the control plane's ext_authz is consulted on
+CONNECT only when the operator asks for it (`authz_every_connect`), so a control-plane outage does not
+stop a live session from reaching what it may reach.
 """
 
 from __future__ import annotations
@@ -39,7 +41,11 @@ def deny_body(session_id: str, reason: str) -> str:
 
 
 def render_session_routes(
-    session_id: str, rules: tuple[EgressRule, ...], denied_hosts: tuple[str, ...] = (), report_only: bool = False
+    session_id: str,
+    rules: tuple[EgressRule, ...],
+    denied_hosts: tuple[str, ...] = (),
+    report_only: bool = False,
+    authz_every_connect: bool = False,
 ) -> dict[str, Any]:
     """`rules` must already exclude `denied_hosts` (see Policy.effective).
 
@@ -47,7 +53,7 @@ def render_session_routes(
     global policy's denials stay in force.
     """
     refuse = _would_deny_route if report_only else _deny_route
-    allowed = [_allow_vhost(session_id, i, rule, refuse) for i, rule in enumerate(rules)]
+    allowed = [_allow_vhost(session_id, i, rule, refuse, authz_every_connect) for i, rule in enumerate(rules)]
     ports = sorted({80, 443, *(p for r in rules for p in r.ports)})
     denied = [_policy_deny_vhost(session_id, i, host, ports) for i, host in enumerate(denied_hosts)]
     fallback = _deny_vhost(session_id, refuse=refuse)
@@ -75,8 +81,7 @@ def domains_for(rule: EgressRule) -> list[str]:
     return domains
 
 
-def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal) -> dict[str, Any]:
-    authz = {"check_settings": {"context_extensions": {"session_id": session_id, "rule": rule.host}}}
+def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal, authz: bool) -> dict[str, Any]:
     connect: dict[str, Any] = {
         "name": f"{ALLOW_ROUTE}{rule.host}",
         "match": {"connect_matcher": {}},
@@ -85,8 +90,10 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal)
             "timeout": "0s",
             "upgrade_configs": [{"upgrade_type": "CONNECT", "connect_config": {}}],
         },
-        "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, **authz}},
     }
+    if authz:
+        check = {"check_settings": {"context_extensions": {"session_id": session_id, "rule": rule.host}}}
+        connect["typed_per_filter_config"] = {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, **check}}
     plain: dict[str, Any] = {
         "name": f"{ALLOW_ROUTE}{rule.host}",
         "match": {"prefix": "/"},
