@@ -21,6 +21,9 @@ class ExecResult:
     stderr: bytes
 
 
+EXEC_DEADLINE_MARGIN_S = 30
+
+
 class SessionsClient:
     def __init__(self, address: str, token: str, timeout: float = 60.0) -> None:
         self._channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 17 << 20)])
@@ -96,7 +99,10 @@ class SessionsClient:
         req = pb.ExecRequest(
             session_id=session_id, argv=list(argv), stdin=stdin, env=dict(env or {}), timeout_seconds=timeout_seconds
         )
-        return call(req, metadata=self._metadata, timeout=self._timeout)  # type: ignore[no-any-return]
+        # The command's own timeout bounds the call (with a margin for teardown); without one, the call may
+        # run as long as the command: a quiet command is not a dead call.
+        deadline = timeout_seconds + EXEC_DEADLINE_MARGIN_S if timeout_seconds else None
+        return call(req, metadata=self._metadata, timeout=deadline)  # type: ignore[no-any-return]
 
     def write_file(self, session_id: str, path: str, data: bytes) -> int:
         req = pb.WriteFileRequest(session_id=session_id, path=path, data=data)

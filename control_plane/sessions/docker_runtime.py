@@ -9,6 +9,7 @@ import secrets
 import socket
 import struct
 import subprocess
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from control_plane.sessions.runtime import (
 log = logging.getLogger(__name__)
 RUNSC_ROOT = "/var/run/docker/runtime-runc/moby"
 EXEC_ATTEMPTS = 3
+EXIT_CODE_WAIT_S = 5.0  # how long docker may take to record an exec's exit code after its output ended
 OCI_EXEC_FAILED = b"OCI runtime exec failed"  # docker's words when runsc could not start an exec
 
 
@@ -201,8 +203,8 @@ class DockerRuntime:
                         yield held
                         held = None
                     yield chunk
-            info = await asyncio.to_thread(api.exec_inspect, exec_id)
-            code = int(info.get("ExitCode") or 0)
+            info = await _finished(api, exec_id, session_id)
+            code = int(info["ExitCode"])
             if held is None or code != 126 or info.get("Pid") or attempt == EXEC_ATTEMPTS:
                 if held is not None:
                     yield held
@@ -210,6 +212,23 @@ class DockerRuntime:
                 return
             log.warning("exec in session %s did not start (%r); trying again", session_id, held.data[:200])
             await asyncio.sleep(0.2 * attempt)
+
+
+async def _finished(api: Any, exec_id: str, session_id: str) -> dict[str, Any]:
+    """The exec's final state, once docker has its exit code. Its output stream has ended, so the process
+    has too, but docker may record the code a moment later; a code it never records is an error, never 0.
+
+    Raises Unavailable if docker has no exit code after EXIT_CODE_WAIT_S.
+    """
+    deadline = time.monotonic() + EXIT_CODE_WAIT_S
+    while True:
+        info: dict[str, Any] = await asyncio.to_thread(api.exec_inspect, exec_id)
+        if not info.get("Running") and info.get("ExitCode") is not None:
+            return info
+        if time.monotonic() > deadline:
+            raise Unavailable(f"the command's output ended but the container runtime has no exit code for it "
+                              f"(session {session_id}); the sandbox may have died")  # fmt: skip
+        await asyncio.sleep(0.05)
 
 
 async def _output(api: Any, exec_id: str, stdin: bytes) -> AsyncGenerator[ExecChunk, None]:
@@ -240,6 +259,10 @@ def _pump(
     def put(item: ExecChunk | None) -> None:
         asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
 
+    # The client's socket timeout (docker.from_env(timeout=...)) is for API calls: on an exec stream, a
+    # quiet command would hit it and look like the end of its output. The command's own timeout is
+    # enforced inside the sandbox (`sandgate-forward run`), and a consumer that leaves closes the socket.
+    sock.settimeout(None)
     try:
         if stdin:
             sock.sendall(stdin)

@@ -78,3 +78,10 @@ def test_file_errors_name_the_problem(client: SandgateClient) -> None:
     with pytest.raises(grpc.RpcError) as err:
         client.write_file(s.id, "/tmp/big.bin", b"x" * ((16 << 20) + 1))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "data" in err.value.details()
+
+
+def test_a_quiet_command_keeps_its_output_and_exit_code(client: SandgateClient) -> None:
+    """More than 90 s without a byte of output: no client-side timeout is read as the end of the stream."""
+    s = client.create()
+    result = client.exec(s.id, ["sh", "-c", "echo start; sleep 92; echo done; exit 3"], timeout_seconds=150)
+    assert (result.stdout, result.exit_code) == (b"start\ndone\n", 3)
