@@ -95,6 +95,7 @@ class App:
             forbidden_cidrs=parse_cidrs((*s.forbidden_cidrs, *own), "forbidden_cidrs"),
             forbidden_exceptions=parse_cidrs(s.forbidden_exceptions, "forbidden_exceptions"),
             authz_every_connect=s.authz_every_connect,
+            max_destinations=s.max_destinations,
         )
         forwarder = self._forwarder_path()
         publisher = ConfigPublisher(

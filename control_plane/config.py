@@ -48,6 +48,7 @@ class Settings:
     forbidden_exceptions: tuple[str, ...] = ()
     forbid_host_addresses: bool = True
     authz_every_connect: bool = False
+    max_destinations: int = 8192
     decision_retention: int = 100_000
     warm_pool_size: int = 2
     end_sessions_on_shutdown: bool = False
@@ -111,6 +112,8 @@ def _validate(s: Settings) -> None:
         raise InvalidArgument("must be between 1 and max_ttl_seconds", field="default_ttl_seconds")
     if not 0 <= s.warm_pool_size <= 64:
         raise InvalidArgument("must be between 0 and 64", field="warm_pool_size")
+    if not 16 <= s.max_destinations <= 1_000_000:
+        raise InvalidArgument("must be between 16 and 1000000", field="max_destinations")
     if s.max_sessions < 1:
         raise InvalidArgument("must be at least 1", field="max_sessions")
     if s.xds_api not in {"GRPC", "DELTA_GRPC"}:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from control_plane.domain.rules import split_authority
 
 # Envoy's response code details for an upstream it could not reach, and for one that did not answer.
-UNREACHABLE_DETAILS = ("upstream_reset_before_response_started", "no_healthy_upstream", "sub_cluster")
+UNREACHABLE_DETAILS = ("upstream_reset_before_response_started", "no_healthy_upstream", "sub_cluster_warming_timeout")
+DESTINATION_LIMIT_DETAILS = "sub_cluster_overflow"  # Envoy holds max_destinations destinations already
 TIMEOUT_DETAILS = ("upstream_response_timeout", "upstream_per_try_timeout")
 ALLOW_ROUTE = "allow:"
 DENY_ROUTE = "deny:"
@@ -85,6 +86,8 @@ def _allowed_route(entry: LoggedRequest) -> tuple[str, str]:
         return "deny", "upgrade-not-supported"
     if details.startswith("local_rate_limited"):
         return "deny", "rate-limited"
+    if details == DESTINATION_LIMIT_DETAILS:
+        return "error", "destination-limit"
     if details.startswith(UNREACHABLE_DETAILS):
         return "error", "upstream-unreachable"
     if details.startswith(TIMEOUT_DETAILS) or entry.response_code == 504:

@@ -18,6 +18,7 @@ CASES = [
     (0, "downstream_remote_disconnect", "allow:allowed.test", ("allow", "allowed")),  # the client left
     (503, "upstream_reset_before_response_started{x}", "allow:a", ("error", "upstream-unreachable")),
     (503, "no_healthy_upstream", "allow:a", ("error", "upstream-unreachable")),
+    (503, "sub_cluster_overflow", "allow:a", ("error", "destination-limit")),
     (504, "upstream_response_timeout", "allow:a", ("error", "upstream-timeout")),
     (403, "upgrade_failed", "allow:a", ("deny", "upgrade-not-supported")),
     (429, "local_rate_limited", "allow:a", ("deny", "rate-limited")),

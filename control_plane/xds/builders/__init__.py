@@ -22,7 +22,7 @@ class EgressSettings:
     forbidden_cidrs: tuple[str, ...] = ()  # checked after DNS, on every request and tunnel
     forbidden_exceptions: tuple[str, ...] = ()
     authz_every_connect: bool = False  # ask the control plane's ext_authz on every CONNECT as well
-    max_destinations: int = 16384  # distinct host:port destinations Envoy keeps resolved at once, for all sessions
+    max_destinations: int = 8192  # distinct host:port destinations Envoy keeps resolved at once, for all sessions
 
 
 def session_resource_name(session_id: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane.audit.entries import TIMEOUT_DETAILS, UNREACHABLE_DETAILS
+from control_plane.audit.entries import DESTINATION_LIMIT_DETAILS, TIMEOUT_DETAILS, UNREACHABLE_DETAILS
 from control_plane.xds.builders import TYPE
 
 DENY_HEADER = "x-sandgate-deny-reason"
@@ -32,6 +32,10 @@ UNREACHABLE_BODY = (
     "Sandgate allowed this request, but could not reach the destination (upstream-unreachable): the name did "
     "not resolve, or the connection was refused or reset.\n"
 )
+LIMIT_BODY = (
+    "Sandgate allowed this request, but the proxy holds as many distinct destinations as it may "
+    "(destination-limit); unused ones are released after a while. An operator can raise max_destinations.\n"
+)
 TIMEOUT_BODY = "Sandgate allowed this request, but the destination did not answer in time (upstream-timeout).\n"
 
 
@@ -45,6 +49,7 @@ def local_reply_mappers() -> list[dict[str, Any]]:
         ),
         _mapper(_starts_with("rbac_access_denied"), DENY_HEADER, "destination-ip-forbidden", FORBIDDEN_BODY),
         _mapper("response.code_details == 'upgrade_failed'", DENY_HEADER, "upgrade-not-supported", UPGRADE_BODY),
+        _mapper(_starts_with(DESTINATION_LIMIT_DETAILS), ERROR_HEADER, "destination-limit", LIMIT_BODY),
         _mapper(_any_start(UNREACHABLE_DETAILS), ERROR_HEADER, "upstream-unreachable", UNREACHABLE_BODY),
         _mapper(_any_start(TIMEOUT_DETAILS), ERROR_HEADER, "upstream-timeout", TIMEOUT_BODY),
     ]  # fmt: skip
