@@ -37,10 +37,12 @@ def content_version(body: bytes) -> str:
 def build_routes(config: dict[str, Any], virtual_host: type[betterproto2.Message], cache: VirtualHostCache) -> Resource:
     """A RouteConfiguration from serialized virtual hosts: a rule edit serializes only the hosts it changed.
 
-    On the wire a RouteConfiguration with only `name` (1) and `virtual_hosts` (2) is those fields in a row.
+    On the wire a RouteConfiguration of `name` (1), `virtual_hosts` (2) and `request_headers_to_remove` (8)
+    is those fields in a row, in that order.
     """
     body = _field(1, str(config["name"]).encode())
     body += b"".join(_field(2, cache.serialize(virtual_host, vh)) for vh in config["virtual_hosts"])
+    body += b"".join(_field(8, str(h).encode()) for h in config.get("request_headers_to_remove", ()))
     type_url = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
     return Resource(type_url, str(config["name"]), content_version(body), body)
 

@@ -3,6 +3,7 @@ never recorded as an allow. See docs/COMPATIBILITY.md."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -104,3 +105,20 @@ def test_an_unreachable_upstream_is_an_error_never_an_allow(client: SandgateClie
         assert status in {"503/000", "000/503"} and reason == "upstream-unreachable", (url, status, reason)
     found = wait_for(client, s.id, 2)
     assert [(d["verdict"], d["reason"]) for d in found] == [("error", "upstream-unreachable")] * 2
+
+
+def test_the_proxy_is_transparent(client: SandgateClient, http_upstream: Upstream) -> None:
+    """The upstream sees what the client sent, less the proxy credentials; the client sees what the upstream
+    answered. Nothing of Envoy's own is added, and x-envoy-* headers from the sandbox are not obeyed."""
+    s = client.create(egress=[{"host": "allowed.test", "ports": [http_upstream.port]}])
+    script = (
+        "curl -s -D /tmp/h -H 'X-Custom_Name: 1' -H 'x-envoy-retry-on: 5xx' -H 'x-envoy-upstream-rq-timeout-ms: 1' "
+        f"http://allowed.test:{http_upstream.port}/a//b%2Fc; echo; cat /tmp/h"
+    )
+    body, _, head = client.sh(s.id, script)[1].partition("\n")
+    sent = json.loads(body)["headers"]
+    assert sorted(sent) == ["accept", "host", "user-agent", "x-custom_name"], sent
+    assert json.loads(body)["path"] == "/a//b%2Fc"
+    assert sorted(line.split(":")[0].lower() for line in head.splitlines()[1:] if line.strip()) == [
+        "content-length", "content-type", "date"
+    ]  # fmt: skip

@@ -53,6 +53,14 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
             "http_protocol_options": {"allow_absolute_url": True, "accept_http_10": True},
             # `allowed.test.` is `allowed.test`: a trailing dot must not make a name miss its rule.
             "strip_trailing_host_dot": True,
+            # A transparent proxy: nothing of Envoy's own reaches the upstream or the client (no request id,
+            # no `server: envoy`, no x-envoy-* headers), and the sandbox is an external client, so any
+            # x-envoy-* header it sends (retries, timeouts) is removed before the router could obey it.
+            "generate_request_id": False,
+            "server_header_transformation": "PASS_THROUGH",
+            "use_remote_address": True,
+            "skip_xff_append": True,
+            "internal_address_config": {"unix_sockets": False},
             "upgrade_configs": [{"upgrade_type": "CONNECT"}, {"upgrade_type": "websocket"}],
             "common_http_protocol_options": {"idle_timeout": f"{settings.idle_timeout_s}s"},
             "max_request_headers_kb": 60,
@@ -63,7 +71,10 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
                 _forward_proxy_filter(),
                 {
                     "name": "envoy.filters.http.router",
-                    "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.router.v3.Router"},
+                    "typed_config": {
+                        "@type": TYPE + "envoy.extensions.filters.http.router.v3.Router",
+                        "suppress_envoy_headers": True,
+                    },
                 },
             ],
             "access_log": [_decision_log()],

@@ -60,7 +60,12 @@ def render_session_routes(
     # On a port no rule names, a denied host reaches the catch-all: the global deny list must hold there
     # too, in report mode above all (where the catch-all forwards).
     fallback["routes"][:0] = _policy_deny_routes(session_id, denied_hosts)
-    return {"name": session_resource_name(session_id), "virtual_hosts": [*allowed, *denied, fallback]}
+    return {
+        "name": session_resource_name(session_id),
+        "virtual_hosts": [*allowed, *denied, fallback],
+        # Envoy's connection manager adds it; a transparent proxy forwards what the client sent.
+        "request_headers_to_remove": ["x-forwarded-proto"],
+    }
 
 
 def render_ended_routes(session_id: str) -> dict[str, Any]:
