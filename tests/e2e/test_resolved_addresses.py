@@ -171,3 +171,15 @@ def test_an_address_added_to_the_host_later_is_forbidden(
 def probe_client(c: object, sid: str, url: str) -> list[str]:
     result = c.exec(sid, ["sh", "-c", PROBE.format(n=1, flags="", url=url)], timeout_seconds=30)  # type: ignore[attr-defined]
     return list(result.stdout.decode().splitlines())
+
+
+@pytest.mark.parametrize("tunnel", [False, True], ids=["plain", "connect"])
+def test_an_aaaa_answer_is_checked_too(client: SandgateClient, dns: DnsServer, tunnel: bool) -> None:
+    """A name with only an AAAA record for this host's IPv6 loopback: refused by the check, not by chance."""
+    dns.records["sixonly.test"] = ["::1"]
+    try:
+        s = client.create(egress=[{"host": "sixonly.test", "ports": [8080]}])
+        lines = probe(client, s.id, "http://sixonly.test:8080/", tunnel)
+    finally:
+        del dns.records["sixonly.test"]
+    assert all(line.startswith(("403/", "000/403")) for line in lines), lines
