@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -10,14 +9,13 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import empty_pb2
 
-from control_plane.api import convert
+from control_plane.api import convert, paging
 from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
-from control_plane.errors import InvalidArgument, SandgateError
+from control_plane.errors import SandgateError
 from control_plane.sessions.manager import SessionManager
 
 log = logging.getLogger(__name__)
 SERVICE = "sandgate.v1.Sessions"
-MAX_PAGE = 500
 T = TypeVar("T")
 
 
@@ -58,13 +56,12 @@ class SessionsService:
     async def list(self, req: pb.ListSessionsRequest, context: Any) -> pb.ListSessionsResponse:
         async def work() -> pb.ListSessionsResponse:
             sessions = self._manager.registry.matching(dict(req.label_selector))
-            start = _page_offset(req.page_token)
-            size = min(req.page_size or 100, MAX_PAGE)
-            page = sessions[start : start + size]
-            token = _page_token(start + size) if start + size < len(sessions) else ""
-            return pb.ListSessionsResponse(
-                sessions=[convert.session_message(s, self._proxy_url()) for s in page], next_page_token=token
-            )
+            start = paging.offset(req.page_token)
+            chosen = sessions[start : start + paging.page_size(req.page_size)]
+            page = paging.fill(convert.session_message(s, self._proxy_url()) for s in chosen)
+            end = start + len(page)
+            token = paging.token(end) if end < len(sessions) else ""
+            return pb.ListSessionsResponse(sessions=page, next_page_token=token)
 
         return await self._call(context, work)
 
@@ -127,16 +124,3 @@ class SessionsService:
                 ),
             },
         )
-
-
-def _page_offset(token: str) -> int:
-    if not token:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("o:"))
-    except ValueError as exc:
-        raise InvalidArgument("is not a token this server issued", field="page_token") from exc
-
-
-def _page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
