@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from control_plane import config
 from control_plane.admin.routes import AdminDeps, build_admin_app
+from control_plane.api import paging
 from control_plane.api.auth import BearerAuthInterceptor
 from control_plane.api.gen.sandgate.v1 import sessions_pb2
 from control_plane.api.servicer import SERVICE as SESSIONS_SERVICE
@@ -49,7 +50,6 @@ from control_plane.xds.server import AdsServer
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 17 << 20  # WriteFile takes up to 16 MiB; every other request is far smaller
-MAX_RESPONSE_BYTES = 4 << 20  # what gRPC clients accept by default; ListSessions pages stay below it
 
 
 @dataclass
@@ -182,7 +182,7 @@ class App:
             interceptors=[BearerAuthInterceptor(self.api_token)],
             options=[
                 ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
-                ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
+                ("grpc.max_send_message_length", paging.MAX_RESPONSE_BYTES),
             ],
         )
         server.add_generic_rpc_handlers([SessionsService(self.manager).handler()])

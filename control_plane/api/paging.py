@@ -17,7 +17,8 @@ from control_plane.errors import InvalidArgument
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
-PAGE_BYTES = 3 << 20  # below the 4 MiB gRPC clients accept by default, with room for the envelope
+MAX_RESPONSE_BYTES = 4 << 20  # what gRPC clients accept by default: the sessions API sends nothing larger
+PAGE_BYTES = 3 << 20  # below it, with room for the envelope
 _ENTRY_OVERHEAD = 6  # a repeated message field's tag and length prefix, at most
 M = TypeVar("M", bound=Message)
 
