@@ -18,7 +18,7 @@ from control_plane.sessions.runtime import ContainerSpec
 from control_plane.store import Store
 from control_plane.xds.cache import SnapshotCache, StreamView
 
-DOCKER_TEXT = 'OCI runtime create failed: runsc: /var/lib/docker/overlay2/abc: argument list too long: unknown'
+DOCKER_TEXT = "OCI runtime create failed: runsc: /var/lib/docker/overlay2/abc: argument list too long: unknown"
 
 
 class Failing:
