@@ -226,13 +226,18 @@ class DockerRuntime:
                     yield chunk
             info = await asyncio.to_thread(api.exec_inspect, exec_id)
             code = int(info.get("ExitCode") or 0)
-            if held is None or code != 126 or info.get("Pid") or attempt == EXEC_ATTEMPTS:
+            if held is None or code != 126 or info.get("Pid"):
                 if held is not None:
                     yield held
                 yield ExecChunk(exit_code=code)
                 return
-            log.warning("exec in session %s did not start (%r); trying again", session_id, held.data[:200])
+            log.warning("exec in session %s did not start (%r); try %d", session_id, held.data[:500], attempt)
             await asyncio.sleep(0.2 * attempt)
+        # Nothing ran: docker's message names runsc's internals, so it stays in the log.
+        raise Unavailable(
+            f"the container runtime could not start the command in the sandbox of session {session_id} "
+            f"({EXEC_ATTEMPTS} tries). Try again; if it repeats, an operator finds the reason in the control plane log"
+        )
 
 
 def _unavailable(action: str, exc: docker.errors.DockerException) -> Unavailable:

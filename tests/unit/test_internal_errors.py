@@ -103,3 +103,42 @@ def test_a_state_database_that_cannot_be_written_is_unavailable(tmp_path: Path) 
         store.put_session(session)
     assert "state database" in err.value.message and "readonly" not in err.value.message
     store.close()
+
+
+class ExecNeverStarts:
+    """docker's answer when runsc cannot start an exec: its message as output, exit 126, no pid."""
+
+    def __init__(self) -> None:
+        self.api = self
+        self.tries = 0
+
+    def exec_create(self, *args: object, **kwargs: object) -> str:
+        self.tries += 1
+        return f"exec-{self.tries}"
+
+    def exec_inspect(self, exec_id: str) -> dict[str, object]:
+        return {"ExitCode": 126, "Pid": 0}
+
+
+def test_an_exec_that_never_starts_is_unavailable_without_dockers_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    from control_plane.sessions import docker_runtime
+    from control_plane.sessions.runtime import ExecChunk
+
+    async def output(api: object, exec_id: str, stdin: bytes) -> Any:
+        yield ExecChunk(stream="stdout", data=b"OCI runtime exec failed: exec failed: runsc: /proc/self/fd: unknown")
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    monkeypatch.setattr(docker_runtime, "_output", output)
+    monkeypatch.setattr(docker_runtime.asyncio, "sleep", no_wait)
+    rt = DockerRuntime()
+    rt._client = client = ExecNeverStarts()
+
+    async def run() -> list[ExecChunk]:
+        return [c async for c in rt.exec(SPEC.session_id, ["true"], {}, b"", 5)]
+
+    with pytest.raises(Unavailable) as err:
+        asyncio.run(run())
+    assert "could not start the command" in err.value.message and "OCI" not in err.value.message
+    assert client.tries >= docker_runtime.EXEC_ATTEMPTS
