@@ -11,6 +11,7 @@ from google.protobuf import empty_pb2
 
 from control_plane.api import convert, paging
 from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
+from control_plane.domain.session import check_env_count, check_label_count
 from control_plane.errors import SandgateError
 from control_plane.sessions.manager import SessionManager
 
@@ -42,7 +43,8 @@ class SessionsService:
 
     async def create(self, req: pb.CreateSessionRequest, context: Any) -> pb.Session:
         async def work() -> pb.Session:
-            session, token = await self._manager.create(convert.create_request(req))
+            st = self._manager.settings
+            session, token = await self._manager.create(convert.create_request(req, st.rule_limits, st.metadata_limits))
             return convert.session_message(session, self._proxy_url(), token)
 
         return await self._call(context, work)
@@ -55,6 +57,7 @@ class SessionsService:
 
     async def list(self, req: pb.ListSessionsRequest, context: Any) -> pb.ListSessionsResponse:
         async def work() -> pb.ListSessionsResponse:
+            check_label_count(len(req.label_selector), self._manager.settings.metadata_limits, "label_selector")
             sessions = self._manager.registry.matching(dict(req.label_selector))
             start = paging.offset(req.page_token)
             chosen = sessions[start : start + paging.page_size(req.page_size)]
@@ -74,6 +77,7 @@ class SessionsService:
 
     async def exec(self, req: pb.ExecRequest, context: Any) -> AsyncIterator[pb.ExecResponse]:
         try:
+            check_env_count(len(req.env), "env", self._manager.settings.metadata_limits)
             chunks = self._manager.exec(req.session_id, list(req.argv), dict(req.env), req.stdin, req.timeout_seconds)
             async for chunk in chunks:
                 if chunk.exit_code is not None:

@@ -93,11 +93,7 @@ def normalize_host(
 def parse_ports(ports: Iterable[int], field: str = "ports", limits: RuleLimits = DEFAULT_LIMITS) -> tuple[int, ...]:
     """Sorted, de-duplicated ports, each 1-65535, at most `limits.max_ports_per_rule`; none means 80 and 443."""
     out = sorted(set(ports))
-    if len(out) > limits.max_ports_per_rule:
-        raise InvalidArgument(
-            f"a rule may list at most {limits.max_ports_per_rule} ports (max_ports_per_rule), got {len(out)}",
-            field=field,
-        )
+    check_port_count(len(out), field, limits)
     for port in out:
         if not 1 <= port <= 65535:
             raise InvalidArgument(f"port {port} is out of range 1-65535", field=field)
@@ -143,6 +139,14 @@ def parse_rules(
     check_rule_count(len(raw), field, limits)
     rules = [_rule_from_mapping(item, f"{field}[{i}]", allow_broad, limits) for i, item in enumerate(raw)]
     return merge_rules(rules)
+
+
+def check_port_count(count: int, field: str, limits: RuleLimits = DEFAULT_LIMITS) -> None:
+    """InvalidArgument naming `field` if one rule would list more than `limits.max_ports_per_rule` ports."""
+    if count > limits.max_ports_per_rule:
+        raise InvalidArgument(
+            f"a rule may list at most {limits.max_ports_per_rule} ports (max_ports_per_rule), got {count}", field=field
+        )
 
 
 def check_rule_count(count: int, field: str, limits: RuleLimits = DEFAULT_LIMITS) -> None:

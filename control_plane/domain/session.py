@@ -129,8 +129,7 @@ def validate_limits(memory_mb: int, cpus: float, pids: int, defaults: Limits, bo
 def validate_labels(labels: Mapping[str, str], limits: MetadataLimits = MetadataLimits()) -> dict[str, str]:
     """Keys 1-63 of [A-Za-z0-9_.-/]; values at most 256 bytes without control characters; at most
     `limits.max_labels` of them, `limits.max_labels_bytes` in all. InvalidArgument naming `labels`."""
-    if len(labels) > limits.max_labels:
-        raise InvalidArgument(f"at most {limits.max_labels} labels (max_labels), got {len(labels)}", field="labels")
+    check_label_count(len(labels), limits)
     total = 0
     for key, value in labels.items():
         if not _LABEL_KEY.fullmatch(key):
@@ -156,10 +155,7 @@ def validate_env(
 ) -> dict[str, str]:
     """Valid variable names, none Sandgate sets itself, no NUL; at most `limits.max_env_vars` variables
     and `limits.max_env_bytes` in all (NAME=value), each under the kernel's 128 KiB. Errors name `field_name`."""
-    if len(env) > limits.max_env_vars:
-        raise InvalidArgument(
-            f"at most {limits.max_env_vars} variables (max_env_vars), got {len(env)}", field=field_name
-        )
+    check_env_count(len(env), field_name, limits)
     total = 0
     for key, value in env.items():
         if not _ENV_KEY.fullmatch(key):
@@ -177,6 +173,18 @@ def validate_env(
             f"the environment holds {total} bytes; at most {limits.max_env_bytes} (max_env_bytes)", field=field_name
         )
     return dict(env)
+
+
+def check_label_count(count: int, limits: MetadataLimits = MetadataLimits(), field_name: str = "labels") -> None:
+    """InvalidArgument naming `field_name` for more than `limits.max_labels` labels: checked before copying them."""
+    if count > limits.max_labels:
+        raise InvalidArgument(f"at most {limits.max_labels} labels (max_labels), got {count}", field=field_name)
+
+
+def check_env_count(count: int, field_name: str = "env", limits: MetadataLimits = MetadataLimits()) -> None:
+    """InvalidArgument naming `field_name` for more than `limits.max_env_vars` variables."""
+    if count > limits.max_env_vars:
+        raise InvalidArgument(f"at most {limits.max_env_vars} variables (max_env_vars), got {count}", field=field_name)
 
 
 def validate_image(image: str, default: str) -> str:

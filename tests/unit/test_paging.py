@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from control_plane.api import convert, paging
 from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
@@ -48,7 +49,9 @@ class FakeRegistry:
 @dataclass
 class FakeManager:
     registry: FakeRegistry
-    settings: object = field(default_factory=lambda: type("S", (), {"forward_port": 3128})())
+    settings: SimpleNamespace = field(
+        default_factory=lambda: SimpleNamespace(forward_port=3128, metadata_limits=MetadataLimits())
+    )
 
 
 def test_a_full_listing_of_sessions_at_the_default_limits_pages_within_the_message_limit() -> None:
