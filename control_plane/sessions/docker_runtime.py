@@ -226,14 +226,20 @@ class DockerRuntime:
                     yield chunk
             info = await asyncio.to_thread(api.exec_inspect, exec_id)
             code = int(info.get("ExitCode") or 0)
-            if held is None or code != 126 or info.get("Pid"):
+            if held is None or code != 126 or info.get("Pid") or attempt == EXEC_ATTEMPTS:
                 if held is not None:
+                    _refuse_if_never_started(held, code, info, session_id)
                     yield held
                 yield ExecChunk(exit_code=code)
                 return
-            log.warning("exec in session %s did not start (%r); try %d", session_id, held.data[:500], attempt)
+            log.warning("exec in session %s did not start (%r); trying again", session_id, held.data[:200])
             await asyncio.sleep(0.2 * attempt)
-        # Nothing ran: docker's message names runsc's internals, so it stays in the log.
+
+
+def _refuse_if_never_started(held: ExecChunk, code: int, info: dict[str, Any], session_id: str) -> None:
+    """After the last try nothing ran: docker's message names runsc's internals, so it goes to the log only."""
+    if code == 126 and not info.get("Pid"):
+        log.error("exec in session %s did not start after %d tries: %r", session_id, EXEC_ATTEMPTS, held.data[:500])
         raise Unavailable(
             f"the container runtime could not start the command in the sandbox of session {session_id} "
             f"({EXEC_ATTEMPTS} tries). Try again; if it repeats, an operator finds the reason in the control plane log"
