@@ -236,26 +236,6 @@ class DockerRuntime:
             await asyncio.sleep(0.2 * attempt)
 
 
-def _refuse_if_never_started(held: ExecChunk, code: int, info: dict[str, Any], session_id: str) -> None:
-    """After the last try nothing ran: docker's message names runsc's internals, so it goes to the log only."""
-    if code == 126 and not info.get("Pid"):
-        log.error("exec in session %s did not start after %d tries: %r", session_id, EXEC_ATTEMPTS, held.data[:500])
-        raise Unavailable(
-            f"the container runtime could not start the command in the sandbox of session {session_id} "
-            f"({EXEC_ATTEMPTS} tries). Try again; if it repeats, an operator finds the reason in the control plane log"
-        )
-
-
-def _unavailable(action: str, exc: docker.errors.DockerException) -> Unavailable:
-    """dockerd's own words to the log; to the caller, what failed and what to do."""
-    status = getattr(exc, "status_code", None)
-    log.error("docker: could not %s (status %s): %s", action, status, exc)
-    return Unavailable(
-        f"the container runtime could not {action}. Try again; if it repeats, an operator finds "
-        "dockerd's reason in the control plane log"
-    )
-
-
 async def _output(api: Any, exec_id: str, stdin: bytes) -> AsyncGenerator[ExecChunk, None]:
     """Start an exec and stream its output until it ends; a consumer that leaves early closes it."""
     queue: asyncio.Queue[ExecChunk | None] = asyncio.Queue(maxsize=64)
@@ -306,3 +286,23 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
             return b""
         buf += part
     return bytes(buf)
+
+
+def _refuse_if_never_started(held: ExecChunk, code: int, info: dict[str, Any], session_id: str) -> None:
+    """After the last try nothing ran: docker's message names runsc's internals, so it goes to the log only."""
+    if code == 126 and not info.get("Pid"):
+        log.error("exec in session %s did not start after %d tries: %r", session_id, EXEC_ATTEMPTS, held.data[:500])
+        raise Unavailable(
+            f"the container runtime could not start the command in the sandbox of session {session_id} "
+            f"({EXEC_ATTEMPTS} tries). Try again; if it repeats, an operator finds the reason in the control plane log"
+        )
+
+
+def _unavailable(action: str, exc: docker.errors.DockerException) -> Unavailable:
+    """dockerd's own words to the log; to the caller, what failed and what to do."""
+    status = getattr(exc, "status_code", None)
+    log.error("docker: could not %s (status %s): %s", action, status, exc)
+    return Unavailable(
+        f"the container runtime could not {action}. Try again; if it repeats, an operator finds "
+        "dockerd's reason in the control plane log"
+    )
