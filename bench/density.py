@@ -27,7 +27,9 @@ def used_mib() -> float:
 
 def main(target: int, parallel: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, DnsServer({}) as dns:
-        proc = SandgateProcess(Path(tmp) / "state", dns.port, max_sessions=target + 10).start()
+        # Idle sandboxes use a fraction of their ceilings: admit them all (docs/CONFIG.md, Admission).
+        totals = {"total_memory_mb": (target + 10) * 512, "total_cpus": float(target + 10)}
+        proc = SandgateProcess(Path(tmp) / "state", dns.port, max_sessions=target + 10, **totals).start()
         envoy_pid = int((proc.state_dir / "envoy.pid").read_text())
         assert proc.proc
         before, cp0, envoy0 = used_mib(), rss_kib(proc.proc.pid), rss_kib(envoy_pid)

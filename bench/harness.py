@@ -59,7 +59,8 @@ async def control_plane(**overrides: object) -> AsyncIterator[App]:
             state_dir=Path(tmp) / "state", grpc_addr=f"127.0.0.1:{free_port()}", xds_addr=f"127.0.0.1:{free_port()}",
             admin_addr=f"127.0.0.1:{free_port()}", envoy_admin_port=free_port(), node_id=f"bench-{free_port()}",
             api_token="bench", admin_token="bench", dns_resolvers=(f"127.0.0.1:{dns.port}",),
-            max_sessions=5000, forbidden_exceptions=("127.0.0.1/32",), **overrides,  # type: ignore[arg-type]
+            max_sessions=5000, total_memory_mb=5000 * 512, total_cpus=5000.0,  # sandbox-less sessions
+            forbidden_exceptions=("127.0.0.1/32",), **overrides,  # type: ignore[arg-type]
         )  # fmt: skip
         app = App(settings, runtime=NoSandboxRuntime())
         await app.start()

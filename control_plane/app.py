@@ -15,7 +15,9 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from control_plane import config
 from control_plane.admin.routes import AdminDeps, build_admin_app
+from control_plane.api import paging
 from control_plane.api.auth import BearerAuthInterceptor
 from control_plane.api.gen.sandgate.v1 import sessions_pb2
 from control_plane.api.servicer import SERVICE as SESSIONS_SERVICE
@@ -27,7 +29,6 @@ from control_plane.authz.decide import CheckInput, Decision
 from control_plane.authz.service import AuthorizationService
 from control_plane.config import Settings, split_addr
 from control_plane.domain.destinations import parse_cidrs
-from control_plane.domain.session import Limits
 from control_plane.envoy_process import EnvoyOptions, ManagedEnvoy, default_binary
 from control_plane.host_addresses import host_addresses, watch_host_addresses
 from control_plane.metrics import Registry
@@ -48,6 +49,7 @@ from control_plane.xds.publisher import ConfigPublisher
 from control_plane.xds.server import AdsServer
 
 log = logging.getLogger(__name__)
+MAX_REQUEST_BYTES = 17 << 20  # WriteFile takes up to 16 MiB; every other request is far smaller
 
 
 @dataclass
@@ -102,13 +104,16 @@ class App:
             self.cache, egress, lambda sid: s.state_dir / "sessions" / sid / "proxy.sock", self.keyring.jwks,
             lambda: self.egress.policy(), s.apply_timeout_seconds,
         )  # fmt: skip
-        self.egress = EgressEditor(self.registry, self.store, publisher, s.allow_broad_wildcards)
+        self.egress = EgressEditor(self.registry, self.store, publisher, s.allow_broad_wildcards, config.rule_limits(s))
+        capacity = config.capacity(s, config.host_size())
+        log.info("admission: at most %d sessions holding %d MiB and %g CPUs in all",
+                 capacity.max_sessions, capacity.total_memory_mb, capacity.total_cpus)  # fmt: skip
         settings = ManagerSettings(
             node_id=s.node_id, state_dir=s.state_dir, forwarder_binary=forwarder, default_image=s.default_image,
             forward_port=s.forward_port, default_ttl_seconds=s.default_ttl_seconds,
-            max_ttl_seconds=s.max_ttl_seconds, max_sessions=s.max_sessions,
-            default_limits=Limits(s.default_memory_mb, s.default_cpus, s.default_pids),
-            allow_broad_wildcards=s.allow_broad_wildcards,
+            max_ttl_seconds=s.max_ttl_seconds, capacity=capacity, default_limits=config.default_limits(s),
+            bounds=config.limit_bounds(s), rule_limits=config.rule_limits(s),
+            metadata_limits=config.metadata_limits(s), allow_broad_wildcards=s.allow_broad_wildcards,
         )  # fmt: skip
         self.publisher = publisher
         return SessionManager(settings, self.registry, runtime, publisher, self.keyring, self.egress.policy)
@@ -183,7 +188,10 @@ class App:
     async def _start_api_server(self) -> int:
         server = grpc.aio.server(
             interceptors=[BearerAuthInterceptor(self.api_token)],
-            options=[("grpc.max_receive_message_length", 17 << 20)],  # WriteFile takes up to 16 MiB
+            options=[
+                ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+                ("grpc.max_send_message_length", paging.MAX_RESPONSE_BYTES),
+            ],
         )
         server.add_generic_rpc_handlers([SessionsService(self.manager).handler()])
         health_servicer = health.aio.HealthServicer()

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from control_plane.domain.capacity import Capacity
 from control_plane.domain.destinations import DEFAULT_FORBIDDEN, parse_cidrs
+from control_plane.domain.rules import RuleLimits
+from control_plane.domain.session import LimitBounds, Limits, MetadataLimits
 from control_plane.errors import InvalidArgument
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,6 +43,21 @@ class Settings:
     default_memory_mb: int = 512
     default_cpus: float = 1.0
     default_pids: int = 512
+    max_memory_mb: int = 8192
+    max_cpus: float = 2.0
+    max_pids: int = 4096
+    total_memory_mb: int = 0  # 0: the host's memory times memory_overcommit
+    total_cpus: float = 0.0  # 0: the host's CPUs times cpu_overcommit
+    memory_overcommit: float = 4.0
+    cpu_overcommit: float = 32.0
+    max_rules: int = 256
+    max_ports_per_rule: int = 64
+    max_cidr_addresses: int = 256
+    max_route_domains: int = 8192
+    max_labels: int = 64
+    max_labels_bytes: int = 16384
+    max_env_vars: int = 128
+    max_env_bytes: int = 65536
     dns_resolvers: tuple[str, ...] = ()
     dns_lookup_family: str = "V4_PREFERRED"
     apply_timeout_seconds: float = 10.0
@@ -122,6 +140,83 @@ def _validate(s: Settings) -> None:
     parse_cidrs(s.forbidden_exceptions, "forbidden_exceptions")
     if s.default_pids < 512:
         raise InvalidArgument("must be at least 512: gVisor's own threads count against it", field="default_pids")
+    _validate_session_limits(s)
+    _validate_sizes(s)
+
+
+# Upper bounds keep one session's record far below a gRPC message (ListSessions pages are cut at 3 MiB),
+# and its routes quick to render and push.
+_SIZE_RANGES: dict[str, tuple[int, int]] = {
+    "max_rules": (1, 1024),
+    "max_ports_per_rule": (1, 1024),
+    "max_cidr_addresses": (1, 65536),
+    "max_route_domains": (3, 100_000),
+    "max_labels": (0, 1024),
+    "max_labels_bytes": (0, 256 << 10),
+    "max_env_vars": (0, 1024),
+    "max_env_bytes": (0, 512 << 10),
+}
+
+
+def _validate_sizes(s: Settings) -> None:
+    for key, (low, high) in _SIZE_RANGES.items():
+        if not low <= getattr(s, key) <= high:
+            raise InvalidArgument(f"must be between {low} and {high}", field=key)
+
+
+def _validate_session_limits(s: Settings) -> None:
+    """Defaults within the per-session maxima, and room in the totals for at least one default session."""
+    checks = [
+        ("max_memory_mb", s.max_memory_mb >= 64, "must be at least 64"),
+        ("default_memory_mb", 64 <= s.default_memory_mb <= s.max_memory_mb, "must be between 64 and max_memory_mb"),
+        ("max_cpus", s.max_cpus >= 0.05, "must be at least 0.05"),
+        ("default_cpus", 0.05 <= s.default_cpus <= s.max_cpus, "must be between 0.05 and max_cpus"),
+        ("max_pids", s.max_pids >= s.default_pids, "must be at least default_pids"),
+        ("memory_overcommit", 0.1 <= s.memory_overcommit <= 1000, "must be between 0.1 and 1000"),
+        ("cpu_overcommit", 0.1 <= s.cpu_overcommit <= 1000, "must be between 0.1 and 1000"),
+        ("total_memory_mb", s.total_memory_mb == 0 or s.total_memory_mb >= s.default_memory_mb,
+         "must be 0 (derived from the host) or at least default_memory_mb"),
+        ("total_cpus", s.total_cpus == 0 or s.total_cpus >= s.default_cpus,
+         "must be 0 (derived from the host) or at least default_cpus"),
+    ]  # fmt: skip
+    for key, ok, message in checks:
+        if not ok:
+            raise InvalidArgument(message, field=key)
+
+
+@dataclass(frozen=True)
+class HostSize:
+    memory_mb: int
+    cpus: int
+
+
+def host_size() -> HostSize:
+    """This machine's memory and CPUs: the sandboxes run on its dockerd."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+    return HostSize(memory_mb=int(memory), cpus=os.cpu_count() or 1)
+
+
+def capacity(s: Settings, host: HostSize) -> Capacity:
+    """What all sessions together may hold: the totals set, or the host's size times the overcommit factors."""
+    memory = s.total_memory_mb or int(host.memory_mb * s.memory_overcommit)
+    cpus = s.total_cpus or round(host.cpus * s.cpu_overcommit, 3)
+    return Capacity(s.max_sessions, max(memory, s.default_memory_mb), max(cpus, s.default_cpus))
+
+
+def rule_limits(s: Settings) -> RuleLimits:
+    return RuleLimits(s.max_rules, s.max_ports_per_rule, s.max_cidr_addresses, s.max_route_domains)
+
+
+def metadata_limits(s: Settings) -> MetadataLimits:
+    return MetadataLimits(s.max_labels, s.max_labels_bytes, s.max_env_vars, s.max_env_bytes)
+
+
+def limit_bounds(s: Settings) -> LimitBounds:
+    return LimitBounds(max_memory_mb=s.max_memory_mb, max_cpus=s.max_cpus, max_pids=s.max_pids)
+
+
+def default_limits(s: Settings) -> Limits:
+    return Limits(s.default_memory_mb, s.default_cpus, s.default_pids)
 
 
 def split_addr(addr: str, key: str) -> tuple[str, int]:

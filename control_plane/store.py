@@ -7,15 +7,20 @@ Postgres backend can implement the same methods. Every write commits before it r
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from control_plane.domain.policy import Policy, parse_policy
+from control_plane.domain.policy import Policy
 from control_plane.domain.rules import EgressRule
 from control_plane.domain.session import Limits, Session, State
 from control_plane.domain.tokens import SigningKey
+from control_plane.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -49,6 +54,7 @@ CREATE TABLE IF NOT EXISTS signing_keys (
 class Store:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         path.chmod(0o600)  # sessions and signing keys: readable by root only (WAL files inherit the mode)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -60,13 +66,19 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write transaction. A database that cannot be written (disk full, I/O error, locked) is
+        Unavailable to callers; SQLite's own words go to the log only."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            log.error("state database %s: %s", self._path, exc)
+            raise Unavailable("the control plane cannot write its state database; see its log") from None
 
     def put_session(self, s: Session) -> None:
         with self._tx() as db:
@@ -94,8 +106,12 @@ class Store:
             db.execute("INSERT OR REPLACE INTO policy VALUES (1, ?)", (json.dumps(policy.to_dict()),))
 
     def policy(self) -> Policy:
+        """As stored: it was validated when it was put, and is not judged again by today's limits."""
         row = self._db.execute("SELECT document FROM policy WHERE id = 1").fetchone()
-        return parse_policy(json.loads(row[0]), allow_broad=True) if row else Policy()
+        if not row:
+            return Policy()
+        doc = json.loads(row[0])
+        return Policy(tuple(_rule(r) for r in doc["default_egress"]), tuple(doc["deny"]))
 
     def add_key(self, key: SigningKey) -> None:
         with self._tx() as db:
@@ -104,6 +120,10 @@ class Store:
     def keys(self) -> list[SigningKey]:
         rows = self._db.execute("SELECT kid, private_pem, created_at FROM signing_keys ORDER BY created_at DESC")
         return [SigningKey(kid=r[0], private_pem=bytes(r[1]), created_at=r[2]) for r in rows]
+
+
+def _rule(r: dict[str, Any]) -> EgressRule:
+    return EgressRule(r["host"], tuple(r["ports"]), tuple(r["methods"]))
 
 
 def _session_from_row(row: tuple[object, ...]) -> Session:
@@ -116,7 +136,7 @@ def _session_from_row(row: tuple[object, ...]) -> Session:
         image=str(image),
         created_at=float(str(created)),
         expires_at=float(str(expires)),
-        egress=tuple(EgressRule(r["host"], tuple(r["ports"]), tuple(r["methods"])) for r in json.loads(str(egress))),
+        egress=tuple(_rule(r) for r in json.loads(str(egress))),
         limits=Limits(mem, cpus, pids),
         labels=json.loads(str(labels)),
         env=json.loads(str(env)),

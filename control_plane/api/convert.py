@@ -5,11 +5,23 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
-from control_plane.domain.session import Session
+from control_plane.domain.rules import RuleLimits, check_port_count, check_rule_count
+from control_plane.domain.session import MetadataLimits, Session, check_env_count, check_label_count
 from control_plane.sessions.manager import CreateRequest
 
 
-def create_request(req: pb.CreateSessionRequest) -> CreateRequest:
+def check_counts(req: pb.CreateSessionRequest, rules: RuleLimits, meta: MetadataLimits) -> None:
+    """Counts first, before anything is copied out of the message: a request of millions of tiny
+    entries (a few MB) would otherwise take seconds of the event loop to convert."""
+    check_rule_count(len(req.egress), "egress", rules)
+    for i, rule in enumerate(req.egress):
+        check_port_count(len(rule.ports), f"egress[{i}].ports", rules)
+    check_label_count(len(req.labels), meta)
+    check_env_count(len(req.env), "env", meta)
+
+
+def create_request(req: pb.CreateSessionRequest, rules: RuleLimits, meta: MetadataLimits) -> CreateRequest:
+    check_counts(req, rules, meta)
     limits = req.limits
     return CreateRequest(
         image=req.image,

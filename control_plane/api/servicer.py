@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -10,14 +9,14 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import empty_pb2
 
-from control_plane.api import convert
+from control_plane.api import convert, paging
 from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
-from control_plane.errors import InvalidArgument, SandgateError
+from control_plane.domain.session import check_env_count, check_label_count
+from control_plane.errors import SandgateError
 from control_plane.sessions.manager import SessionManager
 
 log = logging.getLogger(__name__)
 SERVICE = "sandgate.v1.Sessions"
-MAX_PAGE = 500
 T = TypeVar("T")
 
 
@@ -44,7 +43,8 @@ class SessionsService:
 
     async def create(self, req: pb.CreateSessionRequest, context: Any) -> pb.Session:
         async def work() -> pb.Session:
-            session, token = await self._manager.create(convert.create_request(req))
+            st = self._manager.settings
+            session, token = await self._manager.create(convert.create_request(req, st.rule_limits, st.metadata_limits))
             return convert.session_message(session, self._proxy_url(), token)
 
         return await self._call(context, work)
@@ -57,14 +57,14 @@ class SessionsService:
 
     async def list(self, req: pb.ListSessionsRequest, context: Any) -> pb.ListSessionsResponse:
         async def work() -> pb.ListSessionsResponse:
+            check_label_count(len(req.label_selector), self._manager.settings.metadata_limits, "label_selector")
             sessions = self._manager.registry.matching(dict(req.label_selector))
-            start = _page_offset(req.page_token)
-            size = min(req.page_size or 100, MAX_PAGE)
-            page = sessions[start : start + size]
-            token = _page_token(start + size) if start + size < len(sessions) else ""
-            return pb.ListSessionsResponse(
-                sessions=[convert.session_message(s, self._proxy_url()) for s in page], next_page_token=token
-            )
+            start = paging.offset(req.page_token)
+            chosen = sessions[start : start + paging.page_size(req.page_size)]
+            page = paging.fill(convert.session_message(s, self._proxy_url()) for s in chosen)
+            end = start + len(page)
+            token = paging.token(end) if end < len(sessions) else ""
+            return pb.ListSessionsResponse(sessions=page, next_page_token=token)
 
         return await self._call(context, work)
 
@@ -77,6 +77,7 @@ class SessionsService:
 
     async def exec(self, req: pb.ExecRequest, context: Any) -> AsyncIterator[pb.ExecResponse]:
         try:
+            check_env_count(len(req.env), "env", self._manager.settings.metadata_limits)
             chunks = self._manager.exec(req.session_id, list(req.argv), dict(req.env), req.stdin, req.timeout_seconds)
             async for chunk in chunks:
                 if chunk.exit_code is not None:
@@ -127,16 +128,3 @@ class SessionsService:
                 ),
             },
         )
-
-
-def _page_offset(token: str) -> int:
-    if not token:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("o:"))
-    except ValueError as exc:
-        raise InvalidArgument("is not a token this server issued", field="page_token") from exc
-
-
-def _page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()

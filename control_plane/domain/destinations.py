@@ -7,12 +7,45 @@ from collections.abc import Iterable
 
 from control_plane.errors import InvalidArgument
 
-# Loopback, RFC 1918, link-local (with the cloud metadata address), CGNAT, multicast, unspecified,
-# broadcast, reserved; and the IPv6 equivalents: loopback, unspecified, v4-mapped, ULA, link-local, multicast.
+# Every special-purpose range (RFC 6890, IANA's IPv4 and IPv6 special-purpose registries) that is not
+# globally reachable, or that leads into private space; docs/SECURITY.md gives the reason for each and
+# for the few special-purpose ranges left out (globally reachable anycast: AS112, AMT, ORCHIDv2, ...).
 DEFAULT_FORBIDDEN = (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
-    "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "fc00::/7", "fe80::/10", "ff00::/8",
+    # IPv4
+    "0.0.0.0/8",           # "this network"
+    "10.0.0.0/8",          # private (RFC 1918)
+    "100.64.0.0/10",       # shared address space, carrier-grade NAT (RFC 6598)
+    "127.0.0.0/8",         # loopback
+    "169.254.0.0/16",      # link-local, cloud metadata (169.254.169.254)
+    "172.16.0.0/12",       # private (RFC 1918)
+    "192.0.0.0/24",        # IETF protocol assignments: DS-Lite, NAT64 discovery, PCP/TURN anycast
+    "192.0.2.0/24",        # documentation, TEST-NET-1
+    "192.88.99.0/24",      # deprecated 6to4 relay anycast (RFC 7526)
+    "192.168.0.0/16",      # private (RFC 1918)
+    "198.18.0.0/15",       # benchmarking (RFC 2544); also used inside networks and by fake-IP DNS proxies
+    "198.51.100.0/24",     # documentation, TEST-NET-2
+    "203.0.113.0/24",      # documentation, TEST-NET-3
+    "224.0.0.0/4",         # multicast
+    "240.0.0.0/4",         # reserved
+    "255.255.255.255/32",  # limited broadcast
+    # IPv6
+    "::/96",               # unspecified, loopback and the deprecated IPv4-compatible form (::a.b.c.d)
+    "::ffff:0:0/96",       # IPv4-mapped: the same host as the embedded IPv4 address
+    "::ffff:0:0:0/96",     # IPv4-translated (SIIT, RFC 2765)
+    "64:ff9b::/96",        # NAT64, well-known prefix: translated to the embedded IPv4 address
+    "64:ff9b:1::/48",      # NAT64, local-use prefix (RFC 8215)
+    "100::/63",            # discard-only (RFC 6666) and dummy prefix (RFC 9780)
+    "2001::/32",           # Teredo: tunnels to the embedded IPv4 server and client
+    "2001:2::/48",         # benchmarking
+    "2001:10::/28",        # deprecated ORCHID
+    "2001:db8::/32",       # documentation
+    "2002::/16",           # 6to4: tunnels to the embedded IPv4 address
+    "3fff::/20",           # documentation (RFC 9637)
+    "5f00::/16",           # segment routing SIDs (RFC 9602)
+    "fc00::/7",            # unique local
+    "fe80::/10",           # link-local
+    "fec0::/10",           # deprecated site-local
+    "ff00::/8",            # multicast
 )  # fmt: skip
 
 

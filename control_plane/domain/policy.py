@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from control_plane.domain.rules import EgressRule, merge_rules, normalize_host, parse_rules
+from control_plane.domain.hostnames import canonical_host, is_ip, is_numeric_name
+from control_plane.domain.rules import (
+    DEFAULT_LIMITS,
+    EgressRule,
+    RuleLimits,
+    check_rule_count,
+    merge_rules,
+    parse_rules,
+)
 from control_plane.errors import InvalidArgument
 
 POLICY_FIELDS = frozenset({"default_egress", "deny"})
@@ -37,8 +45,11 @@ def _host_matches(pattern: str, host: str) -> bool:
     return False
 
 
-def parse_policy(raw: Mapping[str, object], *, allow_broad: bool = False) -> Policy:
-    """Validate a policy document; errors name the offending field."""
+def parse_policy(
+    raw: Mapping[str, object], *, allow_broad: bool = False, limits: RuleLimits = DEFAULT_LIMITS
+) -> Policy:
+    """Validate a policy document; errors name the offending field. Its default rules and its deny list
+    each hold at most `limits.max_rules` entries, and every rule meets `limits` as a session's would."""
     unknown = sorted(set(raw) - POLICY_FIELDS)
     if unknown:
         raise InvalidArgument(f"unknown field {unknown[0]!r}; expected {sorted(POLICY_FIELDS)}", field=unknown[0])
@@ -48,14 +59,18 @@ def parse_policy(raw: Mapping[str, object], *, allow_broad: bool = False) -> Pol
         raise InvalidArgument("must be a list of rules", field="default_egress")
     if not isinstance(deny, list) or not all(isinstance(h, str) for h in deny):
         raise InvalidArgument("must be a list of host names", field="deny")
-    hosts = sorted({normalize_host(h, f"deny[{i}]", allow_broad=True) for i, h in enumerate(deny)})
-    for i, host in enumerate(hosts):
-        if EgressRule(host).addresses():
-            raise InvalidArgument(
-                f"{host!r} is an address: forbid addresses with forbidden_cidrs in the configuration",
-                field=f"deny[{i}]",
-            )
-    return Policy(parse_rules(egress, "default_egress", allow_broad=allow_broad), tuple(hosts))
+    check_rule_count(len(deny), "deny", limits)
+    hosts = sorted({_deny_host(h, f"deny[{i}]") for i, h in enumerate(deny)})
+    return Policy(parse_rules(egress, "default_egress", allow_broad=allow_broad, limits=limits), tuple(hosts))
+
+
+def _deny_host(raw: str, field: str) -> str:
+    host = canonical_host(raw, field)
+    if "/" in host or is_ip(host) or is_numeric_name(host):
+        raise InvalidArgument(
+            f"{raw!r} is an address: forbid addresses with forbidden_cidrs in the configuration", field=field
+        )
+    return host
 
 
 def with_defaults(policy: Policy, requested: tuple[EgressRule, ...]) -> tuple[EgressRule, ...]:

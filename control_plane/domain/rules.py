@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from control_plane.domain.hostnames import canonical_host, is_ip, refuse_broad, refuse_numeric
 from control_plane.errors import InvalidArgument
 
 DEFAULT_PORTS = (80, 443)
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-MAX_RULES = 256
-MAX_CIDR_ADDRESSES = 256
+
+
+@dataclass(frozen=True)
+class RuleLimits:
+    """How large one session's rule set may be (settings of the same names; see docs/CONFIG.md)."""
+
+    max_rules: int = 256
+    max_ports_per_rule: int = 64
+    max_cidr_addresses: int = 256  # an IPv4 /24
+    max_route_domains: int = 8192  # Envoy virtual-host domains of one session's routes (see expansion.py)
+
+
+DEFAULT_LIMITS = RuleLimits()
 
 
 @dataclass(frozen=True, order=True)
@@ -36,11 +46,16 @@ class EgressRule:
         """For an IP or CIDR rule, every address it names; empty for a host name."""
         if self.is_cidr:
             return [str(a) for a in ipaddress.ip_network(self.host)]
-        return [self.host] if _is_ip(self.host) else []
+        return [self.host] if is_ip(self.host) else []
+
+    @property
+    def host_count(self) -> int:
+        """How many names Envoy matches this rule by: a CIDR's addresses, else one (without listing them)."""
+        return ipaddress.ip_network(self.host).num_addresses if self.is_cidr else 1
 
     def matches_host(self, host: str) -> bool:
         if self.is_cidr:
-            return _is_ip(host) and ipaddress.ip_address(host.strip("[]")) in ipaddress.ip_network(self.host)
+            return is_ip(host) and ipaddress.ip_address(host.strip("[]")) in ipaddress.ip_network(self.host)
         if self.is_wildcard:
             return host.endswith(self.host[1:]) and len(host) > len(self.host) - 1
         return host == self.host
@@ -52,68 +67,33 @@ class EgressRule:
         return {"host": self.host, "ports": list(self.ports), "methods": list(self.methods)}
 
 
-def normalize_host(raw: str, field: str = "host", *, allow_broad: bool = False) -> str:
-    """Lower-case, punycode and validate a rule host; raise InvalidArgument naming `field`."""
-    host = raw.strip().rstrip(".").lower()
-    if not host:
-        raise InvalidArgument("must not be empty", field=field)
-    if host == "*":
-        raise InvalidArgument("'*' is too broad: it would allow every destination; list the hosts", field=field)
+def normalize_host(
+    raw: str, field: str = "host", *, allow_broad: bool = False, limits: RuleLimits = DEFAULT_LIMITS
+) -> str:
+    """The canonical form of a new rule's host (see `hostnames`); InvalidArgument naming `field` if it may
+    not be named: numeric names, broad names (unless `allow_broad`), CIDRs over `limits.max_cidr_addresses`."""
+    host = canonical_host(raw, field)
     if "/" in host:
-        return _cidr(host, raw, field)
-    if _is_ip(host):
-        return str(ipaddress.ip_address(host.strip("[]")))
-    wildcard = host.startswith("*.")
-    name = host[2:] if wildcard else host
-    if "*" in name:
-        raise InvalidArgument(
-            f"{raw!r}: '*' is allowed only as the whole first label, as in '*.example.com'", field=field
-        )
-    name = _to_ascii(name, raw, field)
-    labels = name.split(".")
-    if len(name) > 253 or not all(_LABEL.match(label) for label in labels):
-        raise InvalidArgument(f"{raw!r} is not a valid host name", field=field)
-    if wildcard and len(labels) < 2 and not allow_broad:
-        raise InvalidArgument(f"{raw!r} is too broad: a wildcard needs at least two labels after '*.'", field=field)
-    if not wildcard and len(labels) < 2 and name != "localhost" and not allow_broad:
-        raise InvalidArgument(f"{raw!r} is not a fully qualified host name", field=field)
-    return f"*.{name}" if wildcard else name
+        size = ipaddress.ip_network(host).num_addresses
+        if size > limits.max_cidr_addresses:
+            raise InvalidArgument(
+                f"{raw!r} holds {size} addresses; a rule may name at most {limits.max_cidr_addresses} "
+                "(max_cidr_addresses): each address is matched by name, once per port",
+                field=field,
+            )
+        return host
+    if is_ip(host):
+        return host
+    refuse_numeric(host, field)
+    if not allow_broad:
+        refuse_broad(host, field)
+    return host
 
 
-def _cidr(host: str, raw: str, field: str) -> str:
-    """A CIDR rule: matched by enumerating its addresses, so it may hold at most MAX_CIDR_ADDRESSES."""
-    try:
-        network = ipaddress.ip_network(host, strict=False)
-    except ValueError as exc:
-        raise InvalidArgument(f"{raw!r} is not a valid CIDR range", field=field) from exc
-    if network.num_addresses > MAX_CIDR_ADDRESSES:
-        raise InvalidArgument(
-            f"{raw!r} holds {network.num_addresses} addresses; a rule may name at most {MAX_CIDR_ADDRESSES} "
-            "(an IPv4 /24)",
-            field=field,
-        )
-    return str(network)
-
-
-def _to_ascii(name: str, raw: str, field: str) -> str:
-    if name.isascii():
-        return name
-    try:
-        return name.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise InvalidArgument(f"{raw!r} is not a valid internationalized host name", field=field) from exc
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
-def parse_ports(ports: Iterable[int], field: str = "ports") -> tuple[int, ...]:
+def parse_ports(ports: Iterable[int], field: str = "ports", limits: RuleLimits = DEFAULT_LIMITS) -> tuple[int, ...]:
+    """Sorted, de-duplicated ports, each 1-65535, at most `limits.max_ports_per_rule`; none means 80 and 443."""
     out = sorted(set(ports))
+    check_port_count(len(out), field, limits)
     for port in out:
         if not 1 <= port <= 65535:
             raise InvalidArgument(f"port {port} is out of range 1-65535", field=field)
@@ -135,26 +115,47 @@ def parse_rule(
     *,
     field: str = "egress",
     allow_broad: bool = False,
+    limits: RuleLimits = DEFAULT_LIMITS,
 ) -> EgressRule:
     """Validate one rule given as plain values; errors name `field` (e.g. `egress[2].host`)."""
     return EgressRule(
-        host=normalize_host(host, f"{field}.host", allow_broad=allow_broad),
-        ports=parse_ports(ports, f"{field}.ports"),
+        host=normalize_host(host, f"{field}.host", allow_broad=allow_broad, limits=limits),
+        ports=parse_ports(ports, f"{field}.ports", limits),
         methods=parse_methods(methods, f"{field}.methods"),
     )
 
 
 def parse_rules(
-    raw: Sequence[dict[str, object]], field: str = "egress", *, allow_broad: bool = False
+    raw: Sequence[dict[str, object]],
+    field: str = "egress",
+    *,
+    allow_broad: bool = False,
+    limits: RuleLimits = DEFAULT_LIMITS,
 ) -> tuple[EgressRule, ...]:
-    """Validate a list of `{host, ports, methods}` mappings into a sorted, de-duplicated rule set."""
-    if len(raw) > MAX_RULES:
-        raise InvalidArgument(f"at most {MAX_RULES} rules are allowed, got {len(raw)}", field=field)
-    rules = [_rule_from_mapping(item, f"{field}[{i}]", allow_broad) for i, item in enumerate(raw)]
+    """Validate a list of `{host, ports, methods}` mappings into a sorted, de-duplicated rule set.
+
+    Each rule is checked against `limits`; the whole set, once it meets the policy, is checked by
+    `expansion.route_size_problem`."""
+    check_rule_count(len(raw), field, limits)
+    rules = [_rule_from_mapping(item, f"{field}[{i}]", allow_broad, limits) for i, item in enumerate(raw)]
     return merge_rules(rules)
 
 
-def _rule_from_mapping(item: dict[str, object], field: str, allow_broad: bool) -> EgressRule:
+def check_port_count(count: int, field: str, limits: RuleLimits = DEFAULT_LIMITS) -> None:
+    """InvalidArgument naming `field` if one rule would list more than `limits.max_ports_per_rule` ports."""
+    if count > limits.max_ports_per_rule:
+        raise InvalidArgument(
+            f"a rule may list at most {limits.max_ports_per_rule} ports (max_ports_per_rule), got {count}", field=field
+        )
+
+
+def check_rule_count(count: int, field: str, limits: RuleLimits = DEFAULT_LIMITS) -> None:
+    """InvalidArgument naming `field` if a rule set would hold more than `limits.max_rules` rules."""
+    if count > limits.max_rules:
+        raise InvalidArgument(f"at most {limits.max_rules} rules are allowed (max_rules), got {count}", field=field)
+
+
+def _rule_from_mapping(item: dict[str, object], field: str, allow_broad: bool, limits: RuleLimits) -> EgressRule:
     host, ports, methods = item.get("host", ""), item.get("ports") or [], item.get("methods") or []
     if not isinstance(host, str):
         raise InvalidArgument("must be a string", field=f"{field}.host")
@@ -162,7 +163,7 @@ def _rule_from_mapping(item: dict[str, object], field: str, allow_broad: bool) -
         raise InvalidArgument("must be a list of integers", field=f"{field}.ports")
     if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
         raise InvalidArgument("must be a list of strings", field=f"{field}.methods")
-    return parse_rule(host, ports, methods, field=field, allow_broad=allow_broad)
+    return parse_rule(host, ports, methods, field=field, allow_broad=allow_broad, limits=limits)
 
 
 def merge_rules(rules: Iterable[EgressRule]) -> tuple[EgressRule, ...]:

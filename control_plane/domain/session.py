@@ -28,12 +28,25 @@ class Limits:
 
 @dataclass(frozen=True)
 class LimitBounds:
-    """What an operator allows a session to ask for."""
+    """What an operator allows a session to ask for (settings `max_memory_mb`, `max_cpus`, `max_pids`)."""
 
     max_memory_mb: int = 8192
     max_cpus: float = 2.0
     min_pids: int = 512  # gVisor's own host threads count against the pids cgroup
     max_pids: int = 4096
+
+
+@dataclass(frozen=True)
+class MetadataLimits:
+    """How much labels and environment one session may carry (settings of the same names).
+
+    Labels travel in every ListSessions page and env in every container start and Exec, so both are
+    bounded: a page of sessions fits a gRPC message, and the kernel takes the environment (ARG_MAX)."""
+
+    max_labels: int = 64
+    max_labels_bytes: int = 16 << 10  # keys and values, UTF-8
+    max_env_vars: int = 128
+    max_env_bytes: int = 64 << 10  # NAME=value entries, UTF-8
 
 
 @dataclass(frozen=True)
@@ -66,8 +79,13 @@ class Session:
 
 
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}$")
+MAX_LABEL_VALUE_BYTES = 256
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-RESERVED_ENV = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy"})
+MAX_ENV_ENTRY_BYTES = (128 << 10) - 1  # Linux takes at most 128 KiB per NAME=value string (MAX_ARG_STRLEN)
+RESERVED_ENV = frozenset(
+    {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy", "SANDGATE_SESSION_ID"}
+)
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$")  # a docker reference: [registry/]name[:tag][@digest]
 
 
 def new_session_id() -> str:
@@ -108,24 +126,82 @@ def validate_limits(memory_mb: int, cpus: float, pids: int, defaults: Limits, bo
     return limits
 
 
-def validate_labels(labels: Mapping[str, str]) -> dict[str, str]:
+def validate_labels(labels: Mapping[str, str], limits: MetadataLimits = MetadataLimits()) -> dict[str, str]:
+    """Keys 1-63 of [A-Za-z0-9_.-/]; values at most 256 bytes without control characters; at most
+    `limits.max_labels` of them, `limits.max_labels_bytes` in all. InvalidArgument naming `labels`."""
+    check_label_count(len(labels), limits)
+    total = 0
     for key, value in labels.items():
-        if not _LABEL_KEY.match(key):
-            raise InvalidArgument(f"label key {key!r} must be 1-63 characters of [A-Za-z0-9_.-/]", field="labels")
-        if len(value) > 256:
-            raise InvalidArgument(f"label {key!r} is longer than 256 characters", field="labels")
+        if not _LABEL_KEY.fullmatch(key):
+            raise InvalidArgument(
+                f"label key {_preview(key)} must be 1-63 characters of [A-Za-z0-9_.-/]", field="labels"
+            )
+        size = len(value.encode())
+        if size > MAX_LABEL_VALUE_BYTES or not value.isprintable():
+            raise InvalidArgument(
+                f"the value of label {key!r} must be at most {MAX_LABEL_VALUE_BYTES} bytes of printable text",
+                field="labels",
+            )
+        total += len(key) + size
+    if total > limits.max_labels_bytes:
+        raise InvalidArgument(
+            f"labels hold {total} bytes; at most {limits.max_labels_bytes} (max_labels_bytes)", field="labels"
+        )
     return dict(labels)
 
 
-def validate_env(env: Mapping[str, str], field_name: str = "env") -> dict[str, str]:
+def validate_env(
+    env: Mapping[str, str], field_name: str = "env", limits: MetadataLimits = MetadataLimits()
+) -> dict[str, str]:
+    """Valid variable names, none Sandgate sets itself, no NUL; at most `limits.max_env_vars` variables
+    and `limits.max_env_bytes` in all (NAME=value), each under the kernel's 128 KiB. Errors name `field_name`."""
+    check_env_count(len(env), field_name, limits)
+    total = 0
     for key, value in env.items():
-        if not _ENV_KEY.match(key):
-            raise InvalidArgument(f"{key!r} is not a valid environment variable name", field=field_name)
+        if not _ENV_KEY.fullmatch(key):
+            raise InvalidArgument(f"{_preview(key)} is not a valid environment variable name", field=field_name)
         if key in RESERVED_ENV:
             raise InvalidArgument(f"{key} is set by Sandgate and cannot be overridden", field=field_name)
         if "\0" in value:
             raise InvalidArgument(f"value of {key} contains a NUL byte", field=field_name)
+        entry = len(key) + 1 + len(value.encode())
+        if entry > MAX_ENV_ENTRY_BYTES:
+            raise InvalidArgument(f"{key}=... is {entry} bytes; the kernel takes at most 128 KiB", field=field_name)
+        total += entry
+    if total > limits.max_env_bytes:
+        raise InvalidArgument(
+            f"the environment holds {total} bytes; at most {limits.max_env_bytes} (max_env_bytes)", field=field_name
+        )
     return dict(env)
+
+
+def check_label_count(count: int, limits: MetadataLimits = MetadataLimits(), field_name: str = "labels") -> None:
+    """InvalidArgument naming `field_name` for more than `limits.max_labels` labels: checked before copying them."""
+    if count > limits.max_labels:
+        raise InvalidArgument(f"at most {limits.max_labels} labels (max_labels), got {count}", field=field_name)
+
+
+def check_env_count(count: int, field_name: str = "env", limits: MetadataLimits = MetadataLimits()) -> None:
+    """InvalidArgument naming `field_name` for more than `limits.max_env_vars` variables."""
+    if count > limits.max_env_vars:
+        raise InvalidArgument(f"at most {limits.max_env_vars} variables (max_env_vars), got {count}", field=field_name)
+
+
+def validate_image(image: str, default: str) -> str:
+    """A docker image reference (at most 255 characters), or `default` for none."""
+    image = image.strip()
+    if not image:
+        return default
+    if not _IMAGE.fullmatch(image):
+        raise InvalidArgument(
+            f"{_preview(image)} is not an image reference ([registry/]name[:tag][@digest])", field="image"
+        )
+    return image
+
+
+def _preview(text: str) -> str:
+    """`text` for an error message, cut short: a caller's mistake is not echoed back at any length."""
+    return repr(text if len(text) <= 64 else text[:64] + "...")
 
 
 def matches_labels(session: Session, selector: Mapping[str, str]) -> bool:

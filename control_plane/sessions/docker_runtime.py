@@ -1,4 +1,8 @@
-"""Docker + gVisor (runsc). Blocking SDK calls run in threads, never on the event loop."""
+"""Docker + gVisor (runsc). Blocking SDK calls run in threads, never on the event loop.
+
+dockerd's and runsc's own error text names host paths, runtimes and internals: it goes to this
+process's log only. Callers get a stable message that says what failed and what a person can do.
+"""
 
 from __future__ import annotations
 
@@ -47,7 +51,10 @@ class DockerRuntime:
             try:
                 self._client = docker.from_env(timeout=60)
             except docker.errors.DockerException as exc:
-                raise Unavailable(f"cannot reach dockerd: {exc}") from exc
+                log.error("docker: cannot connect: %s", exc)
+                raise Unavailable(
+                    "the container runtime (dockerd) cannot be reached; an operator can check that it runs"
+                ) from None
         return self._client
 
     async def image_exists(self, image: str) -> bool:
@@ -56,6 +63,8 @@ class DockerRuntime:
                 self._docker().images.get(image)
             except docker.errors.ImageNotFound:
                 return False
+            except docker.errors.DockerException as exc:
+                raise _unavailable(f"look up image {image}", exc) from None
             return True
 
         return await asyncio.to_thread(probe)
@@ -64,9 +73,12 @@ class DockerRuntime:
         try:
             return await asyncio.to_thread(self._run, spec)
         except docker.errors.DockerException as exc:
-            await self.remove(spec.session_id)
+            with contextlib.suppress(Unavailable):
+                await self.remove(spec.session_id)
             await self.delete_orphans()  # a failed runsc start leaks its sandbox processes
-            raise Unavailable(f"the sandbox runtime failed to start the container: {exc}") from exc
+            if isinstance(exc, docker.errors.ImageNotFound):
+                raise InvalidArgument(f"image {spec.image!r} is not present on this host", field="image") from None
+            raise _unavailable(f"start the sandbox of session {spec.session_id} (nothing was kept)", exc) from None
 
     def _run(self, spec: ContainerSpec) -> str:
         limits = spec.limits
@@ -100,7 +112,7 @@ class DockerRuntime:
         try:
             await asyncio.to_thread(self._remove, container_name(session_id))
         except docker.errors.DockerException as exc:  # the next start's reconcile removes what is left
-            raise Unavailable(f"the sandbox runtime failed to remove the container of {session_id}: {exc}") from exc
+            raise _unavailable(f"remove the sandbox of session {session_id}", exc) from None
 
     def _remove(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
@@ -149,7 +161,7 @@ class DockerRuntime:
                 await self._kill_run(session_id, run_id)
 
     async def _kill_run(self, session_id: str, run_id: str) -> None:
-        with contextlib.suppress(docker.errors.DockerException):
+        with contextlib.suppress(Unavailable):
             async for _ in self._attach(session_id, [FORWARDER, "kill", run_id], {}, b""):
                 pass
 
@@ -182,6 +194,17 @@ class DockerRuntime:
     async def _attach(
         self, session_id: str, command: list[str], env: Mapping[str, str], stdin: bytes
     ) -> AsyncIterator[ExecChunk]:
+        """docker exec, streamed; a docker failure is Unavailable (the sandbox stopped, or dockerd is away)."""
+        try:
+            async with contextlib.aclosing(self._attach_tries(session_id, command, env, stdin)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        except docker.errors.DockerException as exc:
+            raise _unavailable(f"run a command in the sandbox of session {session_id}", exc) from None
+
+    async def _attach_tries(
+        self, session_id: str, command: list[str], env: Mapping[str, str], stdin: bytes
+    ) -> AsyncGenerator[ExecChunk, None]:
         """docker exec, streamed. An exec that runsc failed to start (docker's "OCI runtime exec failed",
         exit 126, no process ever had a pid) is tried again: it happens now and then under churn, and
         nothing ran, so nothing runs twice."""
@@ -207,6 +230,7 @@ class DockerRuntime:
             code = int(info["ExitCode"])
             if held is None or code != 126 or info.get("Pid") or attempt == EXEC_ATTEMPTS:
                 if held is not None:
+                    _refuse_if_never_started(held, code, info, session_id)
                     yield held
                 yield ExecChunk(exit_code=code)
                 return
@@ -285,3 +309,23 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
             return b""
         buf += part
     return bytes(buf)
+
+
+def _refuse_if_never_started(held: ExecChunk, code: int, info: dict[str, Any], session_id: str) -> None:
+    """After the last try nothing ran: docker's message names runsc's internals, so it goes to the log only."""
+    if code == 126 and not info.get("Pid"):
+        log.error("exec in session %s did not start after %d tries: %r", session_id, EXEC_ATTEMPTS, held.data[:500])
+        raise Unavailable(
+            f"the container runtime could not start the command in the sandbox of session {session_id} "
+            f"({EXEC_ATTEMPTS} tries). Try again; if it repeats, an operator finds the reason in the control plane log"
+        )
+
+
+def _unavailable(action: str, exc: docker.errors.DockerException) -> Unavailable:
+    """dockerd's own words to the log; to the caller, what failed and what to do."""
+    status = getattr(exc, "status_code", None)
+    log.error("docker: could not %s (status %s): %s", action, status, exc)
+    return Unavailable(
+        f"the container runtime could not {action}. Try again; if it repeats, an operator finds "
+        "dockerd's reason in the control plane log"
+    )

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from control_plane.domain.expansion import route_size_problem, session_domains
+from control_plane.domain.hostnames import canonical_host
 from control_plane.domain.policy import Policy, parse_policy
-from control_plane.domain.rules import EgressRule, merge_rules, normalize_host, parse_rules
+from control_plane.domain.rules import DEFAULT_LIMITS, EgressRule, RuleLimits, merge_rules, parse_rules
 from control_plane.domain.session import Session
-from control_plane.errors import NotFound, Rejected
+from control_plane.errors import InvalidArgument, NotFound, Rejected
 from control_plane.sessions.registry import SessionRegistry
 from control_plane.store import Store
 from control_plane.xds.publisher import ConfigPublisher, Expected
@@ -16,12 +18,18 @@ from control_plane.xds.publisher import ConfigPublisher, Expected
 
 class EgressEditor:
     def __init__(
-        self, registry: SessionRegistry, store: Store, publisher: ConfigPublisher, allow_broad: bool = False
+        self,
+        registry: SessionRegistry,
+        store: Store,
+        publisher: ConfigPublisher,
+        allow_broad: bool = False,
+        limits: RuleLimits = DEFAULT_LIMITS,
     ) -> None:
         self._registry = registry
         self._store = store
         self._publisher = publisher
         self._allow_broad = allow_broad
+        self._limits = limits
         self._policy = store.policy()
 
     def policy(self) -> Policy:
@@ -31,20 +39,28 @@ class EgressEditor:
         return self._registry.get(session_id).egress
 
     async def replace(self, session_id: str, raw: Sequence[dict[str, object]], wait: float | None) -> Session:
-        rules = parse_rules(raw, "egress", allow_broad=self._allow_broad)
+        rules = parse_rules(raw, "egress", allow_broad=self._allow_broad, limits=self._limits)
+        self._check_size(rules)
         return await self._apply(self._registry.get(session_id), rules, wait)
 
     async def add(self, session_id: str, raw: dict[str, object], wait: float | None) -> Session:
-        (rule,) = parse_rules([raw], "rule", allow_broad=self._allow_broad)
+        (rule,) = parse_rules([raw], "rule", allow_broad=self._allow_broad, limits=self._limits)
         session = self._registry.get(session_id)
-        return await self._apply(session, merge_rules([*session.egress, rule]), wait)
+        rules = merge_rules([*session.egress, rule])
+        self._check_size(rules)
+        return await self._apply(session, rules, wait)
 
     async def remove(self, session_id: str, host: str, wait: float | None) -> Session:
-        name = normalize_host(host, "host", allow_broad=True)
+        name = canonical_host(host, "host")
         session = self._registry.get(session_id)
         if not any(r.host == name for r in session.egress):
             raise NotFound(f"session {session_id} has no rule for {name}", field="host")
         return await self._apply(session, tuple(r for r in session.egress if r.host != name), wait)
+
+    def _check_size(self, rules: tuple[EgressRule, ...]) -> None:
+        """Only writes that add are checked: removing a rule is always possible, whatever the limits."""
+        if problem := route_size_problem(rules, self._policy, self._limits):
+            raise InvalidArgument(problem, field="egress")
 
     async def _apply(self, session: Session, rules: tuple[EgressRule, ...], wait: float | None) -> Session:
         before = session
@@ -64,7 +80,8 @@ class EgressEditor:
             self._publisher.put_routes(self._registry.save(before))
 
     async def put_policy(self, raw: Mapping[str, object], wait: float | None) -> Policy:
-        policy = parse_policy(raw, allow_broad=self._allow_broad)
+        policy = parse_policy(raw, allow_broad=self._allow_broad, limits=self._limits)
+        self._check_fits(policy)
         previous, self._policy = self._policy, policy
         self._store.put_policy(policy)
         expected: Expected = self._publisher.put_routes(*self._registry.all())
@@ -77,3 +94,12 @@ class EgressEditor:
                 self._publisher.put_routes(*self._registry.all())
                 raise
         return policy
+
+    def _check_fits(self, policy: Policy) -> None:
+        """A policy's deny list is part of every session's routes: it must leave each of them within the limits."""
+        if problem := route_size_problem(policy.default_egress, policy, self._limits):
+            raise InvalidArgument(f"a new session with only the default rules: {problem}", field="default_egress")
+        for session in self._registry.all():
+            problem = route_size_problem(session.egress, policy, self._limits)
+            if problem and session_domains(session.egress, policy) > session_domains(session.egress, self._policy):
+                raise InvalidArgument(f"with this deny list, session {session.id}: {problem}", field="deny")

@@ -12,11 +12,12 @@ from pathlib import Path, PurePosixPath
 
 from control_plane.domain import session as sess
 from control_plane.domain import tokens
+from control_plane.domain.capacity import Capacity, Usage, admit, usage_of
+from control_plane.domain.expansion import route_size_problem
 from control_plane.domain.policy import Policy, with_defaults
-from control_plane.domain.rules import parse_rules
-from control_plane.domain.session import LimitBounds, Limits, Session, State
+from control_plane.domain.rules import EgressRule, RuleLimits, parse_rules
+from control_plane.domain.session import LimitBounds, Limits, MetadataLimits, Session, State
 from control_plane.errors import (
-    CapacityExhausted,
     FailedPrecondition,
     InvalidArgument,
     PayloadTooLarge,
@@ -68,9 +69,11 @@ class ManagerSettings:
     forward_port: int
     default_ttl_seconds: int
     max_ttl_seconds: int
-    max_sessions: int
+    capacity: Capacity
     default_limits: Limits
     bounds: LimitBounds = field(default_factory=LimitBounds)
+    rule_limits: RuleLimits = field(default_factory=RuleLimits)
+    metadata_limits: MetadataLimits = field(default_factory=MetadataLimits)
     allow_broad_wildcards: bool = False
 
     @property
@@ -99,7 +102,7 @@ class SessionManager:
         self._keyring = keyring
         self._policy = policy
         self._clock = clock
-        self._reserved = 0
+        self._reserved = Usage()  # admitted sessions not yet in the registry
         self.pool: WarmPool | None = None
 
     def proxy_env(self, session: Session, token: str) -> dict[str, str]:
@@ -126,24 +129,41 @@ class SessionManager:
             id=sess.new_session_id(),
             state=State.PENDING,
             node_id=st.node_id,
-            image=req.image.strip() or st.default_image,
+            image=sess.validate_image(req.image, st.default_image),
             created_at=now,
             expires_at=now + ttl,
-            egress=with_defaults(self._policy(), parse_rules(list(req.egress), allow_broad=st.allow_broad_wildcards)),
+            egress=self._egress(req.egress),
             limits=sess.validate_limits(req.memory_mb, req.cpus, req.pids, st.default_limits, st.bounds),
-            labels=sess.validate_labels(req.labels),
-            env=sess.validate_env(req.env),
+            labels=sess.validate_labels(req.labels, st.metadata_limits),
+            env=sess.validate_env(req.env, limits=st.metadata_limits),
             token_id=tokens.new_token_id(),
             report_only=req.report_only,
             idle_timeout_s=sess.validate_idle_timeout(req.idle_timeout_seconds, ttl),
         )
 
+    def _egress(self, raw: Sequence[dict[str, object]]) -> tuple[EgressRule, ...]:
+        """The requested rules over the policy's defaults, within the rule limits as a whole."""
+        st = self.settings
+        policy = self._policy()
+        rules = with_defaults(
+            policy, parse_rules(list(raw), allow_broad=st.allow_broad_wildcards, limits=st.rule_limits)
+        )
+        if problem := route_size_problem(rules, policy, st.rule_limits):
+            raise InvalidArgument(problem, field="egress")
+        return rules
+
+    def usage(self) -> Usage:
+        """What live sessions, and those admitted but not yet registered, hold."""
+        return usage_of(s.limits for s in self.registry.all()) + self._reserved
+
     async def create(self, req: CreateRequest) -> tuple[Session, str]:
-        """Start a sandbox (or claim a warm one); READY only once Envoy has ACKed its listener."""
+        """Start a sandbox (or claim a warm one); READY only once Envoy has ACKed its listener.
+
+        Everything is validated, then capacity is checked (CapacityExhausted naming what is exhausted),
+        before anything is created."""
         session = self._validate(req)
-        if len(self.registry) + self._reserved >= self.settings.max_sessions:
-            raise CapacityExhausted(f"this Sandgate runs at most {self.settings.max_sessions} sessions; end one first")
-        self._reserved += 1  # admitted, not yet in the registry: counted here until it is
+        admit(self.usage(), session.limits, self.settings.capacity)
+        self._reserved = self._reserved.plus(session.limits)  # admitted, not yet in the registry: counted here
         try:
             warm = self.pool.claim(session.image, session.limits, not session.env) if self.pool else None
             if warm:
@@ -154,7 +174,7 @@ class SessionManager:
                 self._keyring.current, session.id, session.token_id, session.created_at, session.expires_at
             )
         finally:
-            self._reserved -= 1
+            self._reserved = self._reserved.minus(session.limits)
         try:
             self.registry.save(session)  # no await since the line above: never counted twice, nor not at all
             session = await self._start(session, token, warm is not None)
@@ -247,7 +267,7 @@ class SessionManager:
         session = self.require_ready(session_id)
         if not argv or not argv[0]:
             raise InvalidArgument("must name a program to run", field="argv")
-        extra = sess.validate_env(env)
+        extra = sess.validate_env(env, limits=self.settings.metadata_limits)
         token = (self.settings.socket_dir(session_id) / "token").read_text()
         full_env = {**session.env, **extra, **self.proxy_env(session, token)}
         return self._busy_while(session_id, self._runtime.exec(session_id, argv, full_env, stdin, timeout_s))
@@ -279,5 +299,5 @@ async def _wait_for_path(path: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         if time.monotonic() > deadline:
-            raise Unavailable(f"Envoy did not open the session socket {path} in time")
+            raise Unavailable(f"Envoy did not open the listener socket of session {path.parent.name} in time")
         await asyncio.sleep(0.01)

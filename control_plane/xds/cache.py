@@ -90,7 +90,11 @@ class SnapshotCache:
             for key, version in expected.items():
                 nack = stream.nacked.get(key)
                 if nack and nack[0] == version:
-                    raise Rejected(f"Envoy rejected {key[1]}: {nack[1]}")
+                    # Envoy's own words name its internals; the ADS server has logged them.
+                    raise Rejected(
+                        f"Envoy rejected {key[1]}; the configuration it last accepted stays in force "
+                        "(the control plane log has Envoy's reason)"
+                    )
                 if stream.acked.get(key) != version:
                     return False
         return True

@@ -22,6 +22,17 @@ EXPECTED_FIELD = {
     "wrong_type": "max_ttl_seconds",
     "ttl_over_max": "default_ttl_seconds",
     "not_toml": "config",
+    "default_memory_over_max": "default_memory_mb",
+    "max_cpus_below_default": "default_cpus",
+    "total_memory_below_default": "total_memory_mb",
+    "total_cpus_below_default": "total_cpus",
+    "no_memory_overcommit": "memory_overcommit",
+    "max_pids_below_default": "max_pids",
+    "huge_route_domains": "max_route_domains",
+    "no_ports": "max_ports_per_rule",
+    "huge_labels": "max_labels_bytes",
+    "negative_env_bytes": "max_env_bytes",
+    "huge_rule_count": "max_rules",
 }
 
 
