@@ -10,11 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from control_plane.channel.address import ControlAddress, parse_control_address, socket_path, split_addr
+from control_plane.channel.address import (
+    MAX_SOCKET_PATH,
+    ControlAddress,
+    parse_control_address,
+    socket_path,
+    split_addr,
+)
 from control_plane.domain.destinations import DEFAULT_FORBIDDEN, parse_cidrs
 from control_plane.errors import InvalidArgument
 
 REPO = Path(__file__).resolve().parent.parent
+SESSION_DIR_EXAMPLE = "s-0123456789abcdef"  # every session id is this long
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,8 @@ def _validate(s: Settings) -> None:
     for key in ("grpc_addr", "admin_addr"):
         split_addr(getattr(s, key), key)
     _ = s.control_address, s.envoy_admin_path  # each raises InvalidArgument naming its key
+    if len(str(s.state_dir / "sessions" / SESSION_DIR_EXAMPLE / "proxy.sock").encode()) > MAX_SOCKET_PATH:
+        raise InvalidArgument(f"too long: its session sockets would pass {MAX_SOCKET_PATH} bytes", field="state_dir")
     if not 1 <= len(s.node_id) <= 64:
         raise InvalidArgument("must be 1 to 64 characters (the common name of Envoy's certificate)", field="node_id")
     for resolver in s.dns_resolvers:

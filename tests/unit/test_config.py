@@ -25,6 +25,7 @@ EXPECTED_FIELD = {
     "xds_relative_socket": "xds_addr",
     "node_id_too_long": "node_id",
     "admin_socket_too_long": "envoy_admin_socket",
+    "state_dir_too_long": "state_dir",
 }
 
 
