@@ -77,11 +77,9 @@ class Settings:
     @property
     def envoy_admin_path(self) -> Path:
         """Envoy's admin unix socket (0600)."""
-        return (
-            socket_path(self.envoy_admin_socket, "envoy_admin_socket")
-            if self.envoy_admin_socket
-            else (self.envoy_dir / "admin.sock")
-        )
+        if not self.envoy_admin_socket:
+            return self.envoy_dir / "admin.sock"
+        return socket_path(self.envoy_admin_socket, "envoy_admin_socket")
 
 
 ENV_OVERRIDES = {
