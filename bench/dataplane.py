@@ -41,6 +41,7 @@ from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.builders.shared import DESTINATIONS_FILTER, UNWRAP_TOKEN_FILTER
 from control_plane.xds.resource import build
 from control_plane.xds.types import FILTER_CONFIG, ROUTE
+from tests.support.envoy_admin import envoy_admin_get
 from tests.support.service import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -186,10 +187,8 @@ async def run(app: App, up: int, policy_port: int, base_port: int, rounds: int, 
 
 
 async def envoy_stat(app: App, name: str) -> str:
-    import urllib.request
-
-    url = f"http://127.0.0.1:{app.settings.envoy_admin_port}/stats?filter=^{name}$&histogram_buckets=none"
-    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
+    path = f"/stats?filter=^{name}$&histogram_buckets=none"
+    text = await asyncio.to_thread(envoy_admin_get, app.settings.envoy_admin_path, path, 5.0)
     return text.strip()
 
 

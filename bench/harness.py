@@ -6,47 +6,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from control_plane.app import App
 from control_plane.config import Settings
-from control_plane.sessions.runtime import ContainerSpec, ExecChunk
 from tests.support.dns import DnsServer
+from tests.support.no_sandbox import NoSandboxRuntime
 from tests.support.service import free_port
 
 NAMES = ["allowed.test", "other.test"] + [f"h{i}.bench.test" for i in range(64)]
-
-
-class NoSandboxRuntime:
-    """Starts no container: for figures about the control plane and Envoy, not about the sandbox itself."""
-
-    async def image_exists(self, image: str) -> bool:
-        return True
-
-    async def start(self, spec: ContainerSpec) -> str:
-        return f"none-{spec.session_id}"
-
-    async def remove(self, session_id: str) -> None:
-        return None
-
-    async def managed(self, node_id: str) -> dict[str, bool]:
-        return {}
-
-    async def delete_orphans(self) -> list[str]:
-        return []
-
-    async def exec(
-        self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
-    ) -> AsyncIterator[ExecChunk]:
-        yield ExecChunk(exit_code=0)
-
-    async def write_file(self, session_id: str, path: str, data: bytes, max_bytes: int) -> None:
-        return None
-
-    async def read_file(self, session_id: str, path: str, max_bytes: int) -> AsyncIterator[bytes]:
-        yield b""
 
 
 @asynccontextmanager
@@ -56,8 +26,8 @@ async def control_plane(**overrides: object) -> AsyncIterator[App]:
         DnsServer(dict.fromkeys(NAMES, "127.0.0.1")) as dns,
     ):
         settings = Settings(
-            state_dir=Path(tmp) / "state", grpc_addr=f"127.0.0.1:{free_port()}", xds_addr=f"127.0.0.1:{free_port()}",
-            admin_addr=f"127.0.0.1:{free_port()}", envoy_admin_port=free_port(), node_id=f"bench-{free_port()}",
+            state_dir=Path(tmp) / "state", grpc_addr=f"127.0.0.1:{free_port()}",
+            admin_addr=f"127.0.0.1:{free_port()}", node_id=f"bench-{free_port()}",
             api_token="bench", admin_token="bench", dns_resolvers=(f"127.0.0.1:{dns.port}",),
             max_sessions=5000, total_memory_mb=5000 * 512, total_cpus=5000.0,  # sandbox-less sessions
             forbidden_exceptions=("127.0.0.1/32",), **overrides,  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import shutil
 import time
@@ -27,7 +28,11 @@ from control_plane.audit.decisions import DecisionLog
 from control_plane.audit.journal import DecisionJournal
 from control_plane.authz.decide import CheckInput, Decision
 from control_plane.authz.service import AuthorizationService
-from control_plane.config import Settings, split_addr
+from control_plane.channel.address import ControlAddress, split_addr
+from control_plane.channel.bootstrap import BootstrapOptions, EnvoyTls, bootstrap_text, install_bootstrap
+from control_plane.channel.pki import ChannelPki, load_or_mint
+from control_plane.channel.server import start_control_server
+from control_plane.config import Settings
 from control_plane.domain.destinations import parse_cidrs
 from control_plane.envoy_process import EnvoyOptions, ManagedEnvoy, default_binary
 from control_plane.host_addresses import host_addresses, watch_host_addresses
@@ -66,6 +71,8 @@ class App:
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         (state / "sessions").mkdir(exist_ok=True, mode=0o755)
         state.chmod(0o711)  # sandboxes' socket directories live below; nothing else is readable
+        settings.envoy_dir.mkdir(exist_ok=True, mode=0o700)
+        settings.envoy_dir.chmod(0o700)  # Envoy's admin socket, the xDS socket, the bootstrap: root only
         self.api_token = load_or_create_token(settings.api_token, state / "api-token")
         self.admin_token = load_or_create_token(settings.admin_token, state / "admin-token")
         self.store = Store(state / "sandgate.db")
@@ -83,6 +90,8 @@ class App:
         self.manager = self._manager(self.runtime)
         self._gauges()
         self.ports = Ports()
+        self.control_address: ControlAddress = settings.control_address  # with the real port once bound
+        self.pki = self._channel_pki()
         self.envoy: ManagedEnvoy | None = None
         self._servers: list[grpc.aio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -118,6 +127,12 @@ class App:
         self.publisher = publisher
         return SessionManager(settings, self.registry, runtime, publisher, self.keyring, self.egress.policy)
 
+    def _channel_pki(self) -> ChannelPki | None:
+        """Over TCP, Envoy and the control plane authenticate each other with certificates kept in the state dir."""
+        if self.settings.control_address.path is not None:
+            return None
+        return load_or_mint(self.settings.state_dir / "tls", self.settings.node_id, datetime.datetime.now(datetime.UTC))
+
     def _gauges(self) -> None:
         node = self.settings.node_id
         self.metrics.gauge("sandgate_sessions", "Live sessions", lambda: len(self.registry))
@@ -141,8 +156,11 @@ class App:
         self.publisher.ensure_node(s.node_id)
         self.manager.republish()
         self.ports.xds = await self._start_xds_server()
+        bootstrap = self._bootstrap()
         if s.manage_envoy:
-            await self._start_envoy()
+            await self._start_envoy(bootstrap)
+        else:
+            install_bootstrap(s.envoy_bootstrap_path, bootstrap)  # for the external Envoy to run
         self.manager.pool = WarmPool(self.runtime, s.warm_pool_size, self._pool_spec, self._forwarder_path())
         self.manager.pool.start()
         self.ports.grpc = await self._start_api_server()
@@ -150,7 +168,7 @@ class App:
         self._tasks.append(asyncio.create_task(self.manager.expire_loop()))
         if s.forbid_host_addresses:
             self._tasks.append(asyncio.create_task(watch_host_addresses(self._forbid_host_addresses)))
-        log.info("sandgate: sessions API on %s, xDS on port %d", self.settings.grpc_addr, self.ports.xds)
+        log.info("sandgate: sessions API on %s, xDS on %s", s.grpc_addr, self.control_address.grpc_target)
 
     def _forbid_host_addresses(self, own: tuple[str, ...]) -> None:
         cidrs = parse_cidrs((*self.settings.forbidden_cidrs, *own), "forbidden_cidrs")
@@ -176,14 +194,19 @@ class App:
         tmp.replace(dst)
 
     async def _start_xds_server(self) -> int:
-        server = grpc.aio.server()
         authz = AuthorizationService(self.registry.view, self._record_check)
         als = AccessLogReceiver(self.decisions, self.registry)
-        server.add_generic_rpc_handlers([AdsServer(self.cache).handler(), authz.handler(), als.handler()])
-        port: int = server.add_insecure_port(self.settings.xds_addr)
-        await server.start()
+        handlers = [AdsServer(self.cache).handler(), authz.handler(), als.handler()]
+        server, self.control_address = await start_control_server(self.settings.control_address, self.pki, handlers)
         self._servers.append(server)
-        return port
+        return self.control_address.port
+
+    def _bootstrap(self) -> str:
+        """Envoy's bootstrap: this node, its admin socket, where the control plane is and (TCP) its certificate."""
+        s = self.settings
+        tls = EnvoyTls(self.pki.ca.cert_pem, self.pki.envoy) if self.pki else None
+        options = BootstrapOptions(s.node_id, s.envoy_admin_path, self.control_address, s.xds_api, tls)
+        return bootstrap_text(options)
 
     async def _start_api_server(self) -> int:
         server = grpc.aio.server(
@@ -217,20 +240,19 @@ class App:
         deps = AdminDeps(
             self.manager, self.egress, self.decisions, self.cache, self.metrics, self.settings.node_id, keys
         )
-        self._admin = web.AppRunner(build_admin_app(deps, self.admin_token), access_log=None)
+        self._admin = web.AppRunner(build_admin_app(deps, self.admin_token), access_log=None, shutdown_timeout=1)
         await self._admin.setup()
         host, port = split_addr(self.settings.admin_addr, "admin_addr")
-        site = web.TCPSite(self._admin, host, port, shutdown_timeout=1)
+        site = web.TCPSite(self._admin, host, port)
         await site.start()
         return int(self._admin.addresses[0][1])
 
-    async def _start_envoy(self) -> None:
+    async def _start_envoy(self, bootstrap: str) -> None:
         s = self.settings
         binary = Path(s.envoy_binary) if s.envoy_binary else default_binary()
-        options = EnvoyOptions(binary, s.node_id, s.envoy_admin_port, self.ports.xds, s.state_dir,
-                               s.envoy_concurrency, s.xds_api)  # fmt: skip
+        options = EnvoyOptions(binary, s.envoy_bootstrap_path, s.state_dir, s.envoy_concurrency)
         self.envoy = ManagedEnvoy(options)
-        await self.envoy.start()
+        await self.envoy.start(bootstrap)
 
     async def stop(self) -> None:
         """Stop taking calls, finish those in flight, then keep (default) or end the sessions."""

@@ -10,6 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from control_plane.channel.address import (
+    MAX_SOCKET_PATH,
+    ControlAddress,
+    parse_control_address,
+    socket_path,
+    split_addr,
+)
 from control_plane.domain.capacity import Capacity
 from control_plane.domain.destinations import DEFAULT_FORBIDDEN, parse_cidrs
 from control_plane.domain.rules import RuleLimits
@@ -17,6 +24,7 @@ from control_plane.domain.session import LimitBounds, Limits, MetadataLimits
 from control_plane.errors import InvalidArgument
 
 REPO = Path(__file__).resolve().parent.parent
+SESSION_DIR_EXAMPLE = "s-0123456789abcdef"  # every session id is this long
 
 
 @dataclass(frozen=True)
@@ -24,13 +32,13 @@ class Settings:
     state_dir: Path = Path("/var/lib/sandgate")
     grpc_addr: str = "127.0.0.1:50051"
     admin_addr: str = "127.0.0.1:8081"
-    xds_addr: str = "127.0.0.1:18000"
+    xds_addr: str = ""  # "": unix:<state_dir>/envoy/xds.sock
     api_token: str = ""
     admin_token: str = ""
     node_id: str = "sandgate-local"
     manage_envoy: bool = True
     envoy_binary: str = ""
-    envoy_admin_port: int = 9901
+    envoy_admin_socket: str = ""  # "": <state_dir>/envoy/admin.sock
     envoy_concurrency: int = 1
     xds_api: str = "DELTA_GRPC"
     default_image: str = "sandgate-sandbox:latest"
@@ -71,6 +79,28 @@ class Settings:
     warm_pool_size: int = 2
     end_sessions_on_shutdown: bool = False
 
+    @property
+    def envoy_dir(self) -> Path:
+        """What Envoy shares with the control plane (0700): its bootstrap, its admin socket, the xDS socket."""
+        return self.state_dir / "envoy"
+
+    @property
+    def envoy_bootstrap_path(self) -> Path:
+        """The bootstrap the control plane writes for its Envoy, managed or external (0600)."""
+        return self.envoy_dir / "bootstrap.yaml"
+
+    @property
+    def control_address(self) -> ControlAddress:
+        """Where the control plane serves Envoy (xDS, ext_authz, access logs)."""
+        return parse_control_address(self.xds_addr or f"unix:{self.envoy_dir / 'xds.sock'}", "xds_addr")
+
+    @property
+    def envoy_admin_path(self) -> Path:
+        """Envoy's admin unix socket (0600)."""
+        if not self.envoy_admin_socket:
+            return self.envoy_dir / "admin.sock"
+        return socket_path(self.envoy_admin_socket, "envoy_admin_socket")
+
 
 ENV_OVERRIDES = {
     "SANDGATE_API_TOKEN": "api_token",
@@ -82,7 +112,7 @@ ENV_OVERRIDES = {
     "SANDGATE_NODE_ID": "node_id",
     "SANDGATE_DEFAULT_IMAGE": "default_image",
     "SANDGATE_DNS_RESOLVERS": "dns_resolvers",
-    "SANDGATE_ENVOY_ADMIN_PORT": "envoy_admin_port",
+    "SANDGATE_ENVOY_ADMIN_SOCKET": "envoy_admin_socket",
 }
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
@@ -122,8 +152,13 @@ def _coerce(key: str, value: Any) -> Any:
 
 
 def _validate(s: Settings) -> None:
-    for key in ("grpc_addr", "admin_addr", "xds_addr"):
+    for key in ("grpc_addr", "admin_addr"):
         split_addr(getattr(s, key), key)
+    _ = s.control_address, s.envoy_admin_path  # each raises InvalidArgument naming its key
+    if len(str(s.state_dir / "sessions" / SESSION_DIR_EXAMPLE / "proxy.sock").encode()) > MAX_SOCKET_PATH:
+        raise InvalidArgument(f"too long: its session sockets would pass {MAX_SOCKET_PATH} bytes", field="state_dir")
+    if not 1 <= len(s.node_id) <= 64:
+        raise InvalidArgument("must be 1 to 64 characters (the common name of Envoy's certificate)", field="node_id")
     for resolver in s.dns_resolvers:
         split_addr(resolver, "dns_resolvers")
     if not 1 <= s.default_ttl_seconds <= s.max_ttl_seconds:
@@ -217,10 +252,3 @@ def limit_bounds(s: Settings) -> LimitBounds:
 
 def default_limits(s: Settings) -> Limits:
     return Limits(s.default_memory_mb, s.default_cpus, s.default_pids)
-
-
-def split_addr(addr: str, key: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InvalidArgument(f"{addr!r} is not HOST:PORT", field=key)
-    return host, int(port)

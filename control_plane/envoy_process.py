@@ -1,4 +1,4 @@
-"""The managed Envoy: bootstrap rendered from envoy/bootstrap.yaml, started, watched and restarted.
+"""The managed Envoy: started with the bootstrap the control plane rendered, watched and restarted.
 
 Envoy outlives a crash of the control plane on purpose: it keeps enforcing the last config it ACKed
 (and opens nothing new) until the control plane is back. The restarted control plane adopts it through
@@ -14,45 +14,23 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
+from control_plane.channel.bootstrap import install_bootstrap
 
 log = logging.getLogger(__name__)
-BOOTSTRAP = Path(__file__).resolve().parent.parent / "envoy" / "bootstrap.yaml"
 
 
 @dataclass(frozen=True)
 class EnvoyOptions:
     binary: Path
-    node_id: str
-    admin_port: int
-    control_plane_port: int
-    state_dir: Path
+    bootstrap_path: Path  # written by start(); Envoy's command line names it, which is how we recognise our Envoy
+    state_dir: Path  # its pid file and log
     concurrency: int = 1
-    api_type: str = "DELTA_GRPC"
     log_level: str = "warning"
-
-    @property
-    def bootstrap_path(self) -> Path:
-        return self.state_dir / "envoy-bootstrap.yaml"
 
     @property
     def pid_path(self) -> Path:
         return self.state_dir / "envoy.pid"
-
-
-def render_bootstrap(options: EnvoyOptions, template: Path = BOOTSTRAP) -> dict[str, Any]:
-    """The shipped bootstrap with this process's node id and ports."""
-    config: dict[str, Any] = yaml.safe_load(template.read_text())
-    config["node"]["id"] = options.node_id
-    config["admin"]["address"]["socket_address"]["port_value"] = options.admin_port
-    config["dynamic_resources"]["ads_config"]["api_type"] = options.api_type
-    for cluster in config["static_resources"]["clusters"]:
-        for group in cluster["load_assignment"]["endpoints"]:
-            for endpoint in group["lb_endpoints"]:
-                endpoint["endpoint"]["address"]["socket_address"]["port_value"] = options.control_plane_port
-    return config
 
 
 def default_binary() -> Path:
@@ -84,15 +62,19 @@ class ManagedEnvoy:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else self._adopted
 
-    async def start(self) -> None:
+    async def start(self, bootstrap: str) -> None:
+        """Adopt the Envoy a previous control plane left running with this very bootstrap, else start one."""
         o = self._options
-        rendered = yaml.safe_dump(render_bootstrap(o))
         previous = int(o.pid_path.read_text()) if o.pid_path.exists() else None
-        if previous and _alive_envoy(previous, o.bootstrap_path) and o.bootstrap_path.read_text() == rendered:
+        running = previous is not None and _alive_envoy(previous, o.bootstrap_path)
+        changed = install_bootstrap(o.bootstrap_path, bootstrap)
+        if running and not changed:
             self._adopted = previous
             log.info("adopted the running envoy, pid %d", previous)
         else:
-            o.bootstrap_path.write_text(rendered)
+            if running:  # it runs an outdated bootstrap: it must not serve the sockets next to a new one
+                self._adopted = previous
+                await self._terminate()
             await self._spawn()
         self._task = asyncio.create_task(self._watch())
 
@@ -109,7 +91,7 @@ class ManagedEnvoy:
             )  # fmt: skip
         self._adopted = None
         o.pid_path.write_text(str(self._proc.pid))
-        log.info("envoy started, pid %d, admin 127.0.0.1:%d", self._proc.pid, o.admin_port)
+        log.info("envoy started, pid %d, bootstrap %s", self._proc.pid, o.bootstrap_path)
 
     async def _wait_exit(self) -> object:
         if self._proc is not None:
@@ -133,6 +115,13 @@ class ManagedEnvoy:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._terminate()
+        if self._proc is not None:
+            await self._proc.wait()
+        self._options.pid_path.unlink(missing_ok=True)
+
+    async def _terminate(self) -> None:
+        """SIGTERM, then SIGKILL after 5 s, our Envoy (child or adopted)."""
         pid = self.pid
         if pid and _alive_envoy(pid, self._options.bootstrap_path):
             os.kill(pid, signal.SIGTERM)
@@ -142,6 +131,3 @@ class ManagedEnvoy:
                 await asyncio.sleep(0.05)
             else:
                 os.kill(pid, signal.SIGKILL)
-        if self._proc is not None:
-            await self._proc.wait()
-        self._options.pid_path.unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""Bearer tokens for the APIs: from config, or generated once and kept in the state directory (0600)."""
+"""Secrets kept in the state directory, readable by root only (0600): API tokens, keys, Envoy's bootstrap."""
 
 from __future__ import annotations
 
@@ -22,3 +22,13 @@ def load_or_create_token(configured: str, path: Path) -> str:
         f.write(token + "\n")
     log.warning("generated a new token; it is in %s", path)
     return token
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace `path` with `data`, mode 0600 from the first byte on; readers see the old or the new file, whole."""
+    tmp = path.with_name(f".{path.name}.new")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    tmp.replace(path)

@@ -62,7 +62,10 @@ class SnapshotCache:
         await self.report()
 
     async def detach(self, stream: StreamView) -> None:
-        self._streams.get(stream.node_id, set()).discard(stream)
+        streams = self._streams.get(stream.node_id, set())
+        streams.discard(stream)
+        if not streams:  # node ids come from peers: keep no entry per id once its streams are gone
+            self._streams.pop(stream.node_id, None)
         await self.report()
 
     async def report(self) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import grpc
 from envoy_data_plane.envoy.service.discovery.v3 import DeltaDiscoveryRequest, DiscoveryRequest
 
+from control_plane.channel.server import certified_node
 from control_plane.xds.cache import SnapshotCache
 from control_plane.xds.snapshot import Snapshot
 from control_plane.xds.streams import DeltaStream, SotwStream
@@ -45,12 +46,12 @@ class AdsServer:
 
     async def _sotw(self, requests: AsyncIterator[DiscoveryRequest], context: Any) -> AsyncIterator[Any]:
         first = await anext(requests)
-        async for response in self._serve(SotwStream(node_id=_node_id(first, context)), first, requests):
+        async for response in self._serve(SotwStream(node_id=await _node_id(first, context)), first, requests):
             yield response
 
     async def _delta(self, requests: AsyncIterator[DeltaDiscoveryRequest], context: Any) -> AsyncIterator[Any]:
         first = await anext(requests)
-        async for response in self._serve(DeltaStream(node_id=_node_id(first, context)), first, requests):
+        async for response in self._serve(DeltaStream(node_id=await _node_id(first, context)), first, requests):
             yield response
 
     async def _serve(self, stream: _Stream, first: Any, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -82,8 +83,15 @@ class AdsServer:
             stream.wakeup.set()
 
 
-def _node_id(first: Any, context: Any) -> str:
-    """The node id travels on the first request of a stream; without it the stream is refused."""
+async def _node_id(first: Any, context: Any) -> str:
+    """The node id on the first request of a stream. A stream without one is refused, and so is one whose
+    TLS client certificate names another node: an Envoy cannot hold back another node's ACK waits."""
     if first.node is None or not first.node.id:
-        raise ValueError("xDS stream without a node id on its first request")
-    return str(first.node.id)
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "xDS stream without a node id on its first request")
+    node_id = str(first.node.id)
+    certified = certified_node(context)
+    if certified is not None and certified != node_id:
+        await context.abort(
+            grpc.StatusCode.PERMISSION_DENIED, f"this client certificate is for node {certified!r}, not {node_id!r}"
+        )
+    return node_id

@@ -49,7 +49,7 @@ def test_host_loopback_services_are_not_reachable(
     client: SandgateClient, sandgate: SandgateProcess, http_upstream: Upstream
 ) -> None:
     s = client.create()
-    for port in (http_upstream.port, sandgate.grpc_port, sandgate.xds_port, sandgate.envoy_admin_port):
+    for port in (http_upstream.port, sandgate.grpc_port, sandgate.admin_port):
         _, out, _ = client.sh(s.id, PY_CONNECT.format(host="127.0.0.1", port=port))
         assert out.startswith("BLOCKED"), (port, out)
 

@@ -34,5 +34,7 @@ def test_rules_survive_kill_9(own_sandgate: SandgateProcess, http_upstream: Upst
 
 def test_state_files_are_readable_by_root_only(own_sandgate_with: OwnSandgate) -> None:
     state = own_sandgate_with(admin_token="").state_dir  # unset: generated into the state dir
-    for name in ("sandgate.db", "decisions.db", "admin-token"):
+    envoy = ("envoy/bootstrap.yaml", "envoy/xds.sock", "envoy/admin.sock")
+    for name in ("sandgate.db", "decisions.db", "admin-token", *envoy):
         assert (state / name).stat().st_mode & 0o777 == 0o600, name
+    assert (state / "envoy").stat().st_mode & 0o777 == 0o700

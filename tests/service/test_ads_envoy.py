@@ -1,17 +1,22 @@
-"""The ADS server against a real Envoy, in both SotW and Delta modes: push, ACK, update, NACK, removal."""
+"""The ADS server against a real Envoy, in both SotW and Delta modes and over both control channels (the unix
+socket, and TCP with mutual TLS): push, ACK, update, NACK, removal."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
 import pytest
 from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
 
+from control_plane.channel.address import ControlAddress
+from control_plane.channel.bootstrap import BootstrapOptions, EnvoyTls, bootstrap_text
+from control_plane.channel.pki import load_or_mint
+from control_plane.channel.server import start_control_server
 from control_plane.domain import tokens
 from control_plane.domain.policy import Policy
 from control_plane.domain.rules import EgressRule
@@ -23,7 +28,6 @@ from control_plane.xds.builders import EgressSettings
 from control_plane.xds.cache import SnapshotCache
 from control_plane.xds.resource import build
 from control_plane.xds.server import AdsServer
-from tests.support.service import free_port
 from tests.support.upstream import Upstream
 
 NODE = "ads-test"
@@ -37,15 +41,17 @@ async def _request(sock: Path, raw: bytes) -> bytes:
     return head
 
 
-@pytest.fixture(params=["DELTA_GRPC", "GRPC"])
+@pytest.fixture(params=[("DELTA_GRPC", "unix"), ("GRPC", "unix"), ("DELTA_GRPC", "mtls")], ids="-".join)
 async def envoy_and_cache(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[SnapshotCache, Path]]:
+    api_type, channel = request.param
     cache = SnapshotCache()
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers([AdsServer(cache).handler()])
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    envoy = ManagedEnvoy(EnvoyOptions(default_binary(), NODE, free_port(), port, tmp_path, api_type=request.param))
-    await envoy.start()
+    pki = load_or_mint(tmp_path / "tls", NODE, datetime.datetime.now(datetime.UTC)) if channel == "mtls" else None
+    address = ControlAddress(host="127.0.0.1") if pki else ControlAddress(path=tmp_path / "xds.sock")
+    server, bound = await start_control_server(address, pki, [AdsServer(cache).handler()])
+    tls = EnvoyTls(pki.ca.cert_pem, pki.envoy) if pki else None
+    bootstrap = bootstrap_text(BootstrapOptions(NODE, tmp_path / "admin.sock", bound, api_type, tls))
+    envoy = ManagedEnvoy(EnvoyOptions(default_binary(), tmp_path / "bootstrap.yaml", tmp_path))
+    await envoy.start(bootstrap)
     yield cache, tmp_path
     await envoy.stop()
     await server.stop(0)

@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from control_plane.client import SessionsClient
+from tests.support.envoy_admin import envoy_admin_get
 
 
 def free_port() -> int:
@@ -29,16 +30,17 @@ def free_port() -> int:
 class SandgateProcess:
     def __init__(self, state_dir: Path, dns_port: int, **settings: object) -> None:
         self.state_dir = state_dir
-        self.grpc_port, self.xds_port, self.envoy_admin_port = free_port(), free_port(), free_port()
-        self.admin_port = free_port()
+        self.grpc_port, self.admin_port = free_port(), free_port()
+        # Envoy's admin and the xDS server are unix sockets (0600) in the state dir, unless `settings` says otherwise.
+        self.envoy_dir = state_dir / "envoy"
+        self.xds_socket, self.envoy_admin_socket = self.envoy_dir / "xds.sock", self.envoy_dir / "admin.sock"
         self.admin_token = "test-admin-token"
         self.node_id = f"test-{os.getpid()}-{self.grpc_port}"
         self.api_token = "test-api-token"
         self.config = state_dir.parent / f"{state_dir.name}.toml"
         lines = {
             "state_dir": str(state_dir), "grpc_addr": f"127.0.0.1:{self.grpc_port}",
-            "xds_addr": f"127.0.0.1:{self.xds_port}", "admin_addr": f"127.0.0.1:{self.admin_port}",
-            "envoy_admin_port": self.envoy_admin_port, "node_id": self.node_id, "api_token": self.api_token,
+            "admin_addr": f"127.0.0.1:{self.admin_port}", "node_id": self.node_id, "api_token": self.api_token,
             "admin_token": self.admin_token, "dns_resolvers": [f"127.0.0.1:{dns_port}"],
             # The test upstreams live on loopback, which the default policy forbids: this exception is
             # the tests' own, and test_destinations shows that without it they are denied.
@@ -77,8 +79,7 @@ class SandgateProcess:
         return bool(resp.status == health_pb2.HealthCheckResponse.SERVING)
 
     def envoy_admin(self, path: str) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.envoy_admin_port}{path}", timeout=2) as resp:
-            return str(resp.read().decode())
+        return envoy_admin_get(self.envoy_admin_socket, path)
 
     def _envoy_live(self) -> bool:
         try:

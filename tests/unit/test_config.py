@@ -33,6 +33,10 @@ EXPECTED_FIELD = {
     "huge_labels": "max_labels_bytes",
     "negative_env_bytes": "max_env_bytes",
     "huge_rule_count": "max_rules",
+    "xds_relative_socket": "xds_addr",
+    "node_id_too_long": "node_id",
+    "admin_socket_too_long": "envoy_admin_socket",
+    "state_dir_too_long": "state_dir",
 }
 
 
@@ -65,3 +69,13 @@ def test_every_setting_is_documented() -> None:
     assert not missing
     for variable, key in config.ENV_OVERRIDES.items():
         assert f"| `{key}` |" in doc and variable in doc
+
+
+def test_envoy_reaches_the_control_plane_and_its_admin_through_root_only_sockets_by_default() -> None:
+    settings = config.load(None, environ={"SANDGATE_STATE_DIR": "/srv/sg"})
+    assert settings.control_address.path == Path("/srv/sg/envoy/xds.sock")
+    assert settings.control_address.grpc_target == "unix:/srv/sg/envoy/xds.sock"
+    assert settings.envoy_admin_path == Path("/srv/sg/envoy/admin.sock")
+    tcp = config.load(None, environ={"SANDGATE_XDS_ADDR": "10.0.0.5:18000", "SANDGATE_ENVOY_ADMIN_SOCKET": "/run/a"})
+    assert (tcp.control_address.path, tcp.control_address.host, tcp.control_address.port) == (None, "10.0.0.5", 18000)
+    assert tcp.envoy_admin_path == Path("/run/a")
