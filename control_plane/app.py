@@ -21,33 +21,48 @@ from control_plane.api.gen.sandgate.v1 import sessions_pb2
 from control_plane.api.servicer import SERVICE as SESSIONS_SERVICE
 from control_plane.api.servicer import SessionsService
 from control_plane.audit.access_log import AccessLogReceiver
-from control_plane.audit.decisions import DecisionLog
+from control_plane.audit.decisions import DecisionLog, sandbox_exit_event
 from control_plane.audit.journal import DecisionJournal
 from control_plane.authz.decide import CheckInput, Decision
 from control_plane.authz.service import AuthorizationService
 from control_plane.config import Settings, split_addr
 from control_plane.domain.destinations import parse_cidrs
-from control_plane.domain.session import Limits
+from control_plane.domain.session import Limits, Session
 from control_plane.envoy_process import EnvoyOptions, ManagedEnvoy, default_binary
 from control_plane.host_addresses import host_addresses
 from control_plane.metrics import Registry
 from control_plane.secrets import load_or_create_token
-from control_plane.sessions.docker_runtime import DockerRuntime
+from control_plane.sessions import socket_dir
+from control_plane.sessions.docker_runtime import DockerRuntime, RuntimeWorkers
 from control_plane.sessions.egress import EgressEditor
+from control_plane.sessions.exits import ExitWatch
 from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.manager import ManagerSettings, SessionManager
 from control_plane.sessions.pool import WarmPool
 from control_plane.sessions.reconcile import reconcile
 from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.rotation import KeyRotation
-from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec
+from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, SandboxExit
 from control_plane.store import Store
+from control_plane.workers import FairWorkers, Workers
 from control_plane.xds.builders import EgressSettings
 from control_plane.xds.cache import SnapshotCache
 from control_plane.xds.publisher import ConfigPublisher
 from control_plane.xds.server import AdsServer
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppWorkers:
+    """The thread pools: the runtime's (control plane's own, and fair per session), and the audit queries'."""
+
+    runtime: RuntimeWorkers
+    audit: Workers
+
+    def shutdown(self) -> None:
+        for workers in (self.runtime.control, self.runtime.sessions.workers, self.audit):
+            workers.shutdown()
 
 
 @dataclass
@@ -62,8 +77,8 @@ class App:
         self.settings = settings
         state = settings.state_dir
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (state / "sessions").mkdir(exist_ok=True, mode=0o755)
-        state.chmod(0o711)  # sandboxes' socket directories live below; nothing else is readable
+        state.chmod(0o700)  # tokens, keys, databases and every session's socket and token: root only
+        socket_dir.prepare_root(state / "sessions")
         self.api_token = load_or_create_token(settings.api_token, state / "api-token")
         self.admin_token = load_or_create_token(settings.admin_token, state / "admin-token")
         self.store = Store(state / "sandgate.db")
@@ -71,20 +86,40 @@ class App:
         self.cache = SnapshotCache()
         self.registry = SessionRegistry(self.store, time.time)
         self.metrics = Registry()
-        self.journal = DecisionJournal(state / "decisions.db", settings.decision_retention)
+        self.journal = DecisionJournal(
+            state / "decisions.db", settings.decision_retention, settings.decision_retention_per_session
+        )
+        self.workers = self._workers()
         self.decisions = DecisionLog(
             self.journal,
+            self.workers.audit,
             self.metrics.counter("sandgate_decisions_total", "Egress decisions", "verdict", "reason"),
         )
         self._checks = self.metrics.counter("sandgate_ext_authz_checks_total", "ext_authz checks", "reason")
-        self.runtime: ContainerRuntime = runtime or DockerRuntime(settings.container_runtime)
+        self._exits = self.metrics.counter("sandgate_sandbox_exits_total", "Sandboxes that died", "cause")
+        self.runtime: ContainerRuntime = runtime or DockerRuntime(settings.container_runtime, self.workers.runtime)
         self.manager = self._manager(self.runtime)
+        self.exit_watch = ExitWatch(
+            self.runtime, self.registry, self.manager.liveness, lambda: self.manager.pool, self._sandbox_exited
+        )
         self._gauges()
         self.ports = Ports()
         self.envoy: ManagedEnvoy | None = None
         self._servers: list[grpc.aio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._admin: web.AppRunner | None = None
+
+    def _workers(self) -> AppWorkers:
+        s = self.settings
+        control = Workers("control", s.control_workers)
+        sessions = FairWorkers(Workers("session", s.session_workers), s.session_workers_per_session)
+        connections = s.control_workers + s.session_workers + 1
+        runtime = RuntimeWorkers(control, sessions, s.docker_timeout_seconds, connections)
+        return AppWorkers(runtime, Workers("audit", s.audit_workers))
+
+    def _sandbox_exited(self, session: Session, ended: SandboxExit) -> None:
+        self._exits.inc(cause=ended.cause)
+        self.decisions.record_many([sandbox_exit_event(session.id, ended.cause, time.time())])
 
     def _manager(self, runtime: ContainerRuntime) -> SessionManager:
         s = self.settings
@@ -106,7 +141,8 @@ class App:
             forward_port=s.forward_port, default_ttl_seconds=s.default_ttl_seconds,
             max_ttl_seconds=s.max_ttl_seconds, max_sessions=s.max_sessions,
             default_limits=Limits(s.default_memory_mb, s.default_cpus, s.default_pids),
-            allow_broad_wildcards=s.allow_broad_wildcards,
+            allow_broad_wildcards=s.allow_broad_wildcards, max_write_bytes=s.max_write_bytes,
+            max_read_bytes=s.max_read_bytes, file_timeout_s=s.file_timeout_seconds,
         )  # fmt: skip
         self.publisher = publisher
         return SessionManager(settings, self.registry, runtime, publisher, self.keyring, self.egress.policy)
@@ -141,6 +177,7 @@ class App:
         self.ports.grpc = await self._start_api_server()
         self.ports.admin = await self._start_admin_server()
         self._tasks.append(asyncio.create_task(self.manager.expire_loop()))
+        self._tasks.append(asyncio.create_task(self.exit_watch.run(s.node_id)))
         log.info("sandgate: sessions API on %s, xDS on port %d", self.settings.grpc_addr, self.ports.xds)
 
     def _pool_spec(self, session_id: str) -> ContainerSpec:
@@ -175,7 +212,8 @@ class App:
     async def _start_api_server(self) -> int:
         server = grpc.aio.server(
             interceptors=[BearerAuthInterceptor(self.api_token)],
-            options=[("grpc.max_receive_message_length", 17 << 20)],  # WriteFile takes up to 16 MiB
+            # WriteFile carries the whole file in one message
+            options=[("grpc.max_receive_message_length", self.settings.max_write_bytes + (1 << 20))],
         )
         server.add_generic_rpc_handlers([SessionsService(self.manager).handler()])
         health_servicer = health.aio.HealthServicer()
@@ -237,3 +275,4 @@ class App:
         await xds_server.stop(grace=1)
         self.journal.close()
         self.store.close()
+        self.workers.shutdown()

@@ -46,6 +46,7 @@ def session_json(s: Session) -> dict[str, Any]:
         "limits": {"memory_mb": s.limits.memory_mb, "cpus": s.limits.cpus, "pids": s.limits.pids},
         "labels": dict(s.labels),
         "report_only": s.report_only,
+        "failure_reason": s.failure_reason,
     }
 
 

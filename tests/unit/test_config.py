@@ -22,6 +22,9 @@ EXPECTED_FIELD = {
     "wrong_type": "max_ttl_seconds",
     "ttl_over_max": "default_ttl_seconds",
     "not_toml": "config",
+    "one_session_takes_every_worker": "session_workers_per_session",
+    "session_retention_over_global": "decision_retention_per_session",
+    "huge_write": "max_write_bytes",
 }
 
 
