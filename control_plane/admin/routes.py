@@ -21,7 +21,7 @@ from control_plane.sessions.rotation import KeyRotation
 from control_plane.xds.cache import SnapshotCache
 
 RULE_FIELDS = frozenset({"host", "ports", "methods"})
-VERDICTS = frozenset({"allow", "deny", "would_deny"})
+VERDICTS = frozenset({"allow", "deny", "would_deny", "event"})  # event: a sandbox died (docs/SECURITY.md)
 
 
 @dataclass(frozen=True)
