@@ -71,8 +71,9 @@ def _create(api: Any, container: str, command: list[str], env: dict[str, str]) -
     return str(created["Id"])
 
 
-def _start(api: Any, exec_id: str) -> tuple[socket.socket, bytes]:
-    """Start the exec; its connection, and any output that the HTTP parser already read past the headers."""
+def _start(api: Any, exec_id: str) -> tuple[Any, socket.socket, bytes]:
+    """Start the exec: the SDK's handle (kept while the stream runs: it owns the connection), its
+    socket, and any output that the HTTP parser already read past the headers."""
     raw = api.exec_start(exec_id, socket=True)
     sock: socket.socket = raw._sock
     sock.setblocking(False)
@@ -81,12 +82,12 @@ def _start(api: Any, exec_id: str) -> tuple[socket.socket, bytes]:
         buffered = raw._response.raw._fp.fp  # the reader that parsed the 101 response
         early = buffered.peek() or b""  # what it holds (or reads without blocking), not consumed yet
         buffered.read(len(early))
-    return sock, early
+    return raw, sock, early
 
 
 async def _output(call: Call, api: Any, exec_id: str, stdin: bytes) -> AsyncGenerator[ExecChunk, None]:
     """Stream an exec's output until it ends; a consumer that leaves early closes the connection."""
-    sock, early = await call(_start, api, exec_id)
+    handle, sock, early = await call(_start, api, exec_id)
     reader, writer = await asyncio.open_connection(sock=sock)
     feeding = asyncio.create_task(_feed(writer, stdin))  # concurrently: a program may talk before it reads
     frames = _Frames(reader, early)
@@ -98,6 +99,7 @@ async def _output(call: Call, api: Any, exec_id: str, stdin: bytes) -> AsyncGene
     finally:
         feeding.cancel()
         writer.close()
+        del handle
         with contextlib.suppress(asyncio.CancelledError, OSError):
             await feeding
 
