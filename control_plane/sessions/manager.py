@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -259,12 +259,14 @@ class SessionManager:
         chunks = self._runtime.exec(session_id, argv, full_env, stdin, timeout_s)
         return self._busy_while(session_id, self.liveness.stream(session_id, chunks))
 
-    async def _busy_while(self, session_id: str, chunks: AsyncIterator[ExecChunk]) -> AsyncIterator[ExecChunk]:
-        """A session is not idle while an Exec runs, however long it takes."""
+    async def _busy_while(self, session_id: str, chunks: AsyncGenerator[ExecChunk, None]) -> AsyncIterator[ExecChunk]:
+        """A session is not idle while an Exec runs, however long it takes. A caller that leaves early
+        closes the Exec at once (its process group is killed), not when the generator is collected."""
         self.registry.in_use(session_id, +1)
         try:
-            async for chunk in chunks:
-                yield chunk
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    yield chunk
         finally:
             self.registry.in_use(session_id, -1)
 
@@ -286,8 +288,9 @@ class SessionManager:
         self.registry.touch(session_id)
         reading = self._runtime.read_file(session_id, scratch_path(path), self.settings.max_read_bytes)
         try:
-            async for data in self.liveness.stream(session_id, reading, self._deadline()):
-                yield data
+            async with contextlib.aclosing(self.liveness.stream(session_id, reading, self._deadline())) as chunks:
+                async for data in chunks:
+                    yield data
         except TimeoutError as exc:
             raise self._too_slow("ReadFile", path) from exc
 
