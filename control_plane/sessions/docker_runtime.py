@@ -35,6 +35,8 @@ from control_plane.workers import FairWorkers, Workers
 log = logging.getLogger(__name__)
 RUNSC_ROOT = "/var/run/docker/runtime-runc/moby"
 KILL_TIMEOUT_S = 10.0
+ABNORMAL_EXIT = 126  # and up: what a running exec reports when its sandbox dies (127, 128, 137 measured)
+STOP_POLLS, STOP_POLL_S = 4, 0.1  # docker may see an exec end up to ~0.1 s before its container (measured)
 T = TypeVar("T")
 
 
@@ -248,7 +250,23 @@ class DockerRuntime:
         name = container_name(session_id)
         async with contextlib.aclosing(attach(call, self._docker().api, name, command, env, stdin)) as chunks:
             async for chunk in chunks:
+                if chunk.exit_code is not None and chunk.exit_code >= ABNORMAL_EXIT:
+                    await self._fail_if_stopped(session_id)
                 yield chunk
+
+    async def _fail_if_stopped(self, session_id: str) -> None:
+        """An exec that ended abnormally (126 and up: not run, not found, a signal) may have ended
+        because its sandbox died: then that is the answer, not the exit code. docker is asked a few
+        times: it may report the exec's end before it has seen the container stop."""
+
+        def running() -> bool:
+            return bool(self._docker().api.inspect_container(container_name(session_id))["State"]["Running"])
+
+        for poll in range(STOP_POLLS):
+            if not await self._for_session(session_id, running):
+                raise FailedPrecondition(await self._not_running(session_id))
+            if poll + 1 < STOP_POLLS:
+                await asyncio.sleep(STOP_POLL_S)
 
     def exits(self, node_id: str) -> AsyncIterator[SandboxExit]:
         return follow_exits(self._docker, node_id)
