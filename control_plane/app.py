@@ -166,6 +166,8 @@ class App:
         """Make docker and the store agree and restore Envoy's config before any client is served."""
         s = self.settings
         self._install_forwarder()
+        # First: a sandbox that dies while the rest starts is noticed (reconcile saw the ones before).
+        self._tasks.append(asyncio.create_task(self.exit_watch.run(s.node_id)))
         self.reconciled = await reconcile(self.registry, self.runtime, s.node_id, s.state_dir / "sessions")
         self.publisher.ensure_node(s.node_id)
         self.manager.republish()
@@ -177,7 +179,6 @@ class App:
         self.ports.grpc = await self._start_api_server()
         self.ports.admin = await self._start_admin_server()
         self._tasks.append(asyncio.create_task(self.manager.expire_loop()))
-        self._tasks.append(asyncio.create_task(self.exit_watch.run(s.node_id)))
         log.info("sandgate: sessions API on %s, xDS on port %d", self.settings.grpc_addr, self.ports.xds)
 
     def _pool_spec(self, session_id: str) -> ContainerSpec:
