@@ -59,7 +59,11 @@ class FairWorkers:
             self._drop(session_id)
             raise
         loop = asyncio.get_running_loop()
-        future = self.workers.submit(fn, *args)
+        try:
+            future = self.workers.submit(fn, *args)
+        except BaseException:  # shut down
+            self._release(session_id, slot)
+            raise
         # The slot is free when the thread is, not when the caller stops waiting for it.
         future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release, session_id, slot))
         return await _bounded(future, timeout)
