@@ -24,7 +24,7 @@ from control_plane.api.gen.sandgate.v1 import sessions_pb2
 from control_plane.api.servicer import SERVICE as SESSIONS_SERVICE
 from control_plane.api.servicer import SessionsService
 from control_plane.audit.access_log import AccessLogReceiver
-from control_plane.audit.decisions import DecisionLog
+from control_plane.audit.decisions import DecisionLog, sandbox_exit_event
 from control_plane.audit.journal import DecisionJournal
 from control_plane.authz.decide import CheckInput, Decision
 from control_plane.authz.service import AuthorizationService
@@ -34,20 +34,24 @@ from control_plane.channel.pki import ChannelPki, load_or_mint
 from control_plane.channel.server import start_control_server
 from control_plane.config import Settings
 from control_plane.domain.destinations import parse_cidrs
+from control_plane.domain.session import Session
 from control_plane.envoy_process import EnvoyOptions, ManagedEnvoy, default_binary
 from control_plane.host_addresses import host_addresses, watch_host_addresses
 from control_plane.metrics import Registry
 from control_plane.secrets import load_or_create_token
-from control_plane.sessions.docker_runtime import DockerRuntime
+from control_plane.sessions import socket_dir
+from control_plane.sessions.docker_runtime import DockerRuntime, RuntimeWorkers
 from control_plane.sessions.egress import EgressEditor
+from control_plane.sessions.exits import ExitWatch
 from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.manager import ManagerSettings, SessionManager
 from control_plane.sessions.pool import WarmPool
 from control_plane.sessions.reconcile import reconcile
 from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.rotation import KeyRotation
-from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec
+from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, SandboxExit
 from control_plane.store import Store
+from control_plane.workers import FairWorkers, Workers
 from control_plane.xds.builders import EgressSettings
 from control_plane.xds.cache import SnapshotCache
 from control_plane.xds.publisher import ConfigPublisher
@@ -55,6 +59,18 @@ from control_plane.xds.server import AdsServer
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 17 << 20  # WriteFile takes up to 16 MiB; every other request is far smaller
+
+
+@dataclass(frozen=True)
+class AppWorkers:
+    """The thread pools: the runtime's (control plane's own, and fair per session), and the audit queries'."""
+
+    runtime: RuntimeWorkers
+    audit: Workers
+
+    def shutdown(self) -> None:
+        for workers in (self.runtime.control, self.runtime.sessions.workers, self.audit):
+            workers.shutdown()
 
 
 @dataclass
@@ -69,8 +85,8 @@ class App:
         self.settings = settings
         state = settings.state_dir
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (state / "sessions").mkdir(exist_ok=True, mode=0o755)
-        state.chmod(0o711)  # sandboxes' socket directories live below; nothing else is readable
+        state.chmod(0o700)  # tokens, keys, databases and every session's socket and token: root only
+        socket_dir.prepare_root(state / "sessions")
         settings.envoy_dir.mkdir(exist_ok=True, mode=0o700)
         settings.envoy_dir.chmod(0o700)  # Envoy's admin socket, the xDS socket, the bootstrap: root only
         self.api_token = load_or_create_token(settings.api_token, state / "api-token")
@@ -80,14 +96,22 @@ class App:
         self.cache = SnapshotCache()
         self.registry = SessionRegistry(self.store, time.time)
         self.metrics = Registry()
-        self.journal = DecisionJournal(state / "decisions.db", settings.decision_retention)
+        self.journal = DecisionJournal(
+            state / "decisions.db", settings.decision_retention, settings.decision_retention_per_session
+        )
+        self.workers = self._workers()
         self.decisions = DecisionLog(
             self.journal,
+            self.workers.audit,
             self.metrics.counter("sandgate_decisions_total", "Egress decisions", "verdict", "reason"),
         )
         self._checks = self.metrics.counter("sandgate_ext_authz_checks_total", "ext_authz checks", "reason")
-        self.runtime: ContainerRuntime = runtime or DockerRuntime(settings.container_runtime)
+        self._exits = self.metrics.counter("sandgate_sandbox_exits_total", "Sandboxes that died", "cause")
+        self.runtime: ContainerRuntime = runtime or DockerRuntime(settings.container_runtime, self.workers.runtime)
         self.manager = self._manager(self.runtime)
+        self.exit_watch = ExitWatch(
+            self.runtime, self.registry, self.manager.liveness, lambda: self.manager.pool, self._sandbox_exited
+        )
         self._gauges()
         self.ports = Ports()
         self.control_address: ControlAddress = settings.control_address  # with the real port once bound
@@ -96,6 +120,18 @@ class App:
         self._servers: list[grpc.aio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._admin: web.AppRunner | None = None
+
+    def _workers(self) -> AppWorkers:
+        s = self.settings
+        control = Workers("control", s.control_workers)
+        sessions = FairWorkers(Workers("session", s.session_workers), s.session_workers_per_session)
+        connections = s.control_workers + s.session_workers + 1
+        runtime = RuntimeWorkers(control, sessions, s.docker_timeout_seconds, connections)
+        return AppWorkers(runtime, Workers("audit", s.audit_workers))
+
+    def _sandbox_exited(self, session: Session, ended: SandboxExit) -> None:
+        self._exits.inc(cause=ended.cause)
+        self.decisions.record_many([sandbox_exit_event(session.id, ended.cause, time.time())])
 
     def _manager(self, runtime: ContainerRuntime) -> SessionManager:
         s = self.settings
@@ -123,6 +159,8 @@ class App:
             max_ttl_seconds=s.max_ttl_seconds, capacity=capacity, default_limits=config.default_limits(s),
             bounds=config.limit_bounds(s), rule_limits=config.rule_limits(s),
             metadata_limits=config.metadata_limits(s), allow_broad_wildcards=s.allow_broad_wildcards,
+            max_write_bytes=s.max_write_bytes, max_read_bytes=s.max_read_bytes,
+            file_timeout_s=s.file_timeout_seconds,
         )  # fmt: skip
         self.publisher = publisher
         return SessionManager(settings, self.registry, runtime, publisher, self.keyring, self.egress.policy)
@@ -152,6 +190,8 @@ class App:
         """Make docker and the store agree and restore Envoy's config before any client is served."""
         s = self.settings
         self._install_forwarder()
+        # First: a sandbox that dies while the rest starts is noticed (reconcile saw the ones before).
+        self._tasks.append(asyncio.create_task(self.exit_watch.run(s.node_id)))
         self.reconciled = await reconcile(self.registry, self.runtime, s.node_id, s.state_dir / "sessions")
         self.publisher.ensure_node(s.node_id)
         self.manager.republish()
@@ -211,8 +251,9 @@ class App:
     async def _start_api_server(self) -> int:
         server = grpc.aio.server(
             interceptors=[BearerAuthInterceptor(self.api_token)],
+            # WriteFile carries the whole file in one message
             options=[
-                ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+                ("grpc.max_receive_message_length", max(MAX_REQUEST_BYTES, self.settings.max_write_bytes + (1 << 20))),
                 ("grpc.max_send_message_length", paging.MAX_RESPONSE_BYTES),
             ],
         )
@@ -275,3 +316,4 @@ class App:
         await xds_server.stop(grace=1)
         self.journal.close()
         self.store.close()
+        self.workers.shutdown()

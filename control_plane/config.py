@@ -76,8 +76,17 @@ class Settings:
     authz_every_connect: bool = False
     max_destinations: int = 8192
     decision_retention: int = 100_000
+    decision_retention_per_session: int = 10_000
     warm_pool_size: int = 2
     end_sessions_on_shutdown: bool = False
+    session_workers: int = 32
+    session_workers_per_session: int = 4
+    control_workers: int = 8
+    audit_workers: int = 2
+    docker_timeout_seconds: float = 60.0
+    file_timeout_seconds: float = 60.0
+    max_write_bytes: int = 16 << 20
+    max_read_bytes: int = 64 << 20
 
     @property
     def envoy_dir(self) -> Path:
@@ -177,6 +186,35 @@ def _validate(s: Settings) -> None:
         raise InvalidArgument("must be at least 512: gVisor's own threads count against it", field="default_pids")
     _validate_session_limits(s)
     _validate_sizes(s)
+    _validate_workers(s)
+    _validate_io(s)
+
+
+def _within(s: Settings, key: str, low: float, high: float, why: str = "") -> None:
+    if not low <= getattr(s, key) <= high:
+        raise InvalidArgument(f"must be between {low:g} and {high:g}{why}", field=key)
+
+
+def _validate_workers(s: Settings) -> None:
+    _within(s, "session_workers", 2, 1024)
+    _within(
+        s,
+        "session_workers_per_session",
+        1,
+        s.session_workers - 1,
+        " (below session_workers: one session never takes them all)",
+    )
+    _within(s, "control_workers", 1, 256)
+    _within(s, "audit_workers", 1, 64)
+
+
+def _validate_io(s: Settings) -> None:
+    _within(s, "docker_timeout_seconds", 1, 3600)
+    _within(s, "file_timeout_seconds", 1, 3600)
+    _within(s, "max_write_bytes", 1, 256 << 20, " (one gRPC message carries the whole file)")
+    _within(s, "max_read_bytes", 1, 1 << 40)
+    _within(s, "decision_retention", 1, 1 << 40)
+    _within(s, "decision_retention_per_session", 1, s.decision_retention, " (at most decision_retention)")
 
 
 # Upper bounds keep one session's record far below a gRPC message (ListSessions pages are cut at 3 MiB),

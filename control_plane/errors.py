@@ -58,6 +58,14 @@ class Unavailable(SandgateError):
     code = "unavailable"
 
 
+class DeadlineExceeded(SandgateError):
+    """A call on a sandbox (ReadFile, WriteFile) took longer than its configured timeout."""
+
+    grpc_code = "DEADLINE_EXCEEDED"
+    http_status = 504
+    code = "deadline_exceeded"
+
+
 class NotApplied(SandgateError):
     """A change was stored but not every Envoy confirmed it in time."""
 

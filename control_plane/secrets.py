@@ -15,6 +15,7 @@ def load_or_create_token(configured: str, path: Path) -> str:
     if configured:
         return configured
     if path.exists():
+        path.chmod(0o600)  # one written by an older version, or by hand
         return path.read_text().strip()
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     container_id TEXT NOT NULL,
     token_id TEXT NOT NULL,
     report_only INTEGER NOT NULL,
-    idle_timeout_s INTEGER NOT NULL
+    idle_timeout_s INTEGER NOT NULL,
+    failure_reason TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS policy (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -60,6 +61,9 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
+        if "failure_reason" not in columns:  # a database from before failure reasons were kept
+            self._db.execute("ALTER TABLE sessions ADD COLUMN failure_reason TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self._db.close()
@@ -83,13 +87,13 @@ class Store:
     def put_session(self, s: Session) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     s.id, s.state.value, s.node_id, s.image, s.created_at, s.expires_at,
                     json.dumps([r.to_dict() for r in s.egress]),
                     json.dumps([s.limits.memory_mb, s.limits.cpus, s.limits.pids]),
                     json.dumps(dict(s.labels)), json.dumps(dict(s.env)), s.container_id, s.token_id, int(s.report_only),
-                    s.idle_timeout_s,
+                    s.idle_timeout_s, s.failure_reason,
                 ),
             )  # fmt: skip
 
@@ -127,7 +131,8 @@ def _rule(r: dict[str, Any]) -> EgressRule:
 
 
 def _session_from_row(row: tuple[object, ...]) -> Session:
-    (sid, state, node, image, created, expires, egress, limits, labels, env, container, token_id, report, idle) = row
+    (sid, state, node, image, created, expires, egress, limits, labels, env, container, token_id, report, idle,
+     failure) = row  # fmt: skip
     mem, cpus, pids = json.loads(str(limits))
     return Session(
         id=str(sid),
@@ -144,4 +149,5 @@ def _session_from_row(row: tuple[object, ...]) -> Session:
         token_id=str(token_id),
         report_only=bool(report),
         idle_timeout_s=int(str(idle)),
+        failure_reason=str(failure),
     )

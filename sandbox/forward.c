@@ -12,6 +12,9 @@
  *   sandgate-forward kill ID             kill the process group of the run called ID.
  *   sandgate-forward write PATH MAX      copy stdin to PATH (mode 0644), at most MAX bytes.
  *   sandgate-forward read PATH MAX       copy PATH to stdout; fail if it is larger than MAX.
+ *                                        Both refuse (exit 4) a path that is not a regular file
+ *                                        (FIFO, socket, device, directory, symbolic link), and
+ *                                        never open one: opening a FIFO blocks.
  *
  * Static, no libc features beyond POSIX sockets, so it works in any image.
  */
@@ -28,6 +31,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+enum { NOT_REGULAR = 4 }; /* exit code of read and write for a path that is not a regular file */
 
 static int connect_unix(const char *path) {
     struct sockaddr_un addr;
@@ -131,6 +136,13 @@ static int valid_id(const char *id) {
     return *id != 0 && strlen(id) < 64;
 }
 
+/* Kill a process group until it is empty: a fork bomb forks while the first kill goes through. */
+static int kill_group(pid_t pgid) {
+    int killed = kill(-pgid, SIGKILL) == 0;
+    for (int i = 0; i < 300 && kill(-pgid, SIGKILL) == 0; i++) usleep(10000);
+    return killed;
+}
+
 static int kill_run(const char *id) {
     char path[128];
     if (!valid_id(id)) return 2;
@@ -140,7 +152,7 @@ static int kill_run(const char *id) {
     if (!f) return 1;
     if (fscanf(f, "%d", &pgid) != 1 || pgid <= 1) pgid = 0;
     fclose(f);
-    return pgid && kill(-pgid, SIGKILL) == 0 ? 0 : 1;
+    return pgid && kill_group(pgid) ? 0 : 1;
 }
 
 static int copy_fd(int in, int out, long long max) {
@@ -166,34 +178,75 @@ static int copy_fd(int in, int out, long long max) {
     return n < 0 ? 1 : 0;
 }
 
-static int write_file(const char *path, long long max) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        fprintf(stderr, "sandgate-forward: cannot write %s: %s\n", path, strerror(errno));
+/* What a path is, for a refusal that says why; only regular files are read or written. */
+static const char *kind_of(mode_t mode) {
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISLNK(mode)) return "a symbolic link";
+    return "not a regular file";
+}
+
+static int refuse(const char *path, mode_t mode) {
+    fprintf(stderr, "sandgate-forward: %s is %s; only regular files can be read or written\n", path, kind_of(mode));
+    return NOT_REGULAR;
+}
+
+/*
+ * Open a regular file without ever blocking: a FIFO or a device is refused from lstat, before any
+ * open (an open for reading of a FIFO waits for a writer, forever). O_NONBLOCK and the fstat after
+ * the open close the race with a file swapped in between; the descriptor is then made blocking.
+ */
+static int open_regular(const char *path, int flags, int *fd_out) {
+    struct stat before, st;
+    int exists = lstat(path, &before) == 0;
+    if (exists && !S_ISREG(before.st_mode)) return refuse(path, before.st_mode);
+    if (!exists && !(flags & O_CREAT)) {
+        fprintf(stderr, "sandgate-forward: cannot read %s: %s\n", path, strerror(errno));
         return 1;
     }
-    int rc = copy_fd(0, fd, max);
+    int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0644);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        fprintf(stderr, "sandgate-forward: cannot open %s: %s\n", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return 1;
+    }
+    if (!S_ISREG(st.st_mode) || (exists && (st.st_dev != before.st_dev || st.st_ino != before.st_ino))) {
+        close(fd);
+        return refuse(path, st.st_mode);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    *fd_out = fd;
+    return 0;
+}
+
+static int write_file(const char *path, long long max) {
+    int fd = -1;
+    int rc = open_regular(path, O_WRONLY | O_CREAT, &fd);
+    if (rc != 0) return rc;
+    if (ftruncate(fd, 0) != 0) {
+        fprintf(stderr, "sandgate-forward: cannot write %s: %s\n", path, strerror(errno));
+        close(fd);
+        return 1;
+    }
+    rc = copy_fd(0, fd, max);
     if (close(fd) != 0 && rc == 0) rc = 1;
     if (rc != 0) unlink(path);
     return rc;
 }
 
 static int read_file(const char *path, long long max) {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW);
+    int fd = -1;
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        fprintf(stderr, "sandgate-forward: cannot read %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fprintf(stderr, "sandgate-forward: %s is not a regular file\n", path);
-        return 1;
-    }
-    if (st.st_size > max) {
+    int rc = open_regular(path, O_RDONLY, &fd);
+    if (rc != 0) return rc;
+    if (fstat(fd, &st) == 0 && st.st_size > max) {
         fprintf(stderr, "sandgate-forward: %s is %lld bytes, more than %lld\n", path, (long long)st.st_size, max);
+        close(fd);
         return 3;
     }
-    int rc = copy_fd(fd, 1, max);
+    rc = copy_fd(fd, 1, max);
     close(fd);
     return rc;
 }
@@ -223,7 +276,10 @@ static int run(int seconds, const char *id, char **argv) {
     while (waitpid(child_pid, &status, 0) < 0 && errno == EINTR) {
     }
     unlink(path);
-    if (timed_out) return 124;
+    if (timed_out) {
+        kill_group(child_pid);
+        return 124;
+    }
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
 }

@@ -118,7 +118,9 @@ _SCHEMAS: dict[str, Any] = {
     "RulesBody": _object({"egress": _RULES}),
     "Rules": _object({"session_id": {"type": "string"}, "egress": _RULES, "applied": {"type": "boolean"}}),
     "Policy": _object({"default_egress": _RULES, "deny": _STRINGS}),
-    "Session": _object({k: {"type": "string"} for k in ("id", "state", "image", "created_at", "expires_at")}, False),
+    "Session": _object(
+        {k: {"type": "string"} for k in ("id", "state", "image", "created_at", "expires_at", "failure_reason")}, False
+    ),
     "Error": _object({"error": {**_ERROR_BODY, "required": ["code", "message"]}}),
 }
 

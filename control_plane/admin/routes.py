@@ -21,7 +21,7 @@ from control_plane.sessions.rotation import KeyRotation
 from control_plane.xds.cache import SnapshotCache
 
 RULE_FIELDS = frozenset({"host", "ports", "methods"})
-VERDICTS = frozenset({"allow", "deny", "would_deny", "error"})
+VERDICTS = frozenset({"allow", "deny", "would_deny", "error", "event"})  # event: a sandbox died (docs/SECURITY.md)
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ def session_json(s: Session) -> dict[str, Any]:
         "limits": {"memory_mb": s.limits.memory_mb, "cpus": s.limits.cpus, "pids": s.limits.pids},
         "labels": dict(s.labels),
         "report_only": s.report_only,
+        "failure_reason": s.failure_reason,
     }
 
 

@@ -51,6 +51,7 @@ def session_message(s: Session, proxy_url: str, token: str = "") -> pb.Session:
         image=s.image,
         report_only=s.report_only,
         idle_timeout_seconds=s.idle_timeout_s,
+        failure_reason=s.failure_reason,
     )
 
 

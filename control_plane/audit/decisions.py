@@ -10,11 +10,15 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from control_plane import metrics
+from control_plane.errors import Unavailable
+from control_plane.workers import Workers
 from control_plane.xds.builders.shared import ACCESS_LOG_FLUSH_SECONDS
 
 # Envoy sends access logs in batches, at the latest ACCESS_LOG_FLUSH_SECONDS after a request finishes.
 # A query waits that long plus this margin, so a request that finished before it was asked is in its answer.
 _DELIVERY_MARGIN_SECONDS = 0.1
+QUERY_TIMEOUT_SECONDS = 30.0  # waiting for the journal's writer, then reading
+SANDBOX_EXITED = "event"  # the verdict of a lifecycle event in the decision log (not an egress decision)
 
 
 @dataclass(frozen=True)
@@ -45,15 +49,25 @@ class DecisionStore(Protocol):
     def flush(self, timeout: float = 5.0) -> bool: ...
 
 
+def sandbox_exit_event(session_id: str, cause: str, when: float) -> DecisionEvent:
+    """The decision log's record that a session's sandbox died; `cause` is oom-killed, killed or crashed."""
+    return DecisionEvent(id=0, time=when, session_id=session_id, method="", host="", port=0,
+                         verdict=SANDBOX_EXITED, reason=f"sandbox-{cause}", source="sandgate")  # fmt: skip
+
+
 class DecisionLog:
+    """Queries run on their own `workers`: no session's backlog of blocking calls delays them."""
+
     def __init__(
         self,
         store: DecisionStore,
+        workers: Workers,
         counter: metrics.Counter | None = None,
         settle_seconds: float = ACCESS_LOG_FLUSH_SECONDS + _DELIVERY_MARGIN_SECONDS,
     ) -> None:
         self._settle_seconds = settle_seconds
         self._store = store
+        self._workers = workers
         self._followers: set[asyncio.Queue[DecisionEvent]] = set()
         self._counter = counter
 
@@ -80,8 +94,11 @@ class DecisionLog:
     async def query(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[DecisionEvent]:
         """The newest decisions, including every request that had finished when the query was asked."""
         await asyncio.sleep(self._settle_seconds)  # Envoy's last batch arrives
-        await asyncio.to_thread(self._store.flush, 5.0)  # and is on disk
-        return await asyncio.to_thread(self._store.query, session_id, verdict, limit)
+        try:
+            await self._workers.run(QUERY_TIMEOUT_SECONDS, self._store.flush, 5.0)  # and is on disk
+            return await self._workers.run(QUERY_TIMEOUT_SECONDS, self._store.query, session_id, verdict, limit)
+        except TimeoutError as exc:
+            raise Unavailable(f"the decision log did not answer within {QUERY_TIMEOUT_SECONDS:g} s") from exc
 
     async def follow(self) -> AsyncIterator[DecisionEvent]:
         queue: asyncio.Queue[DecisionEvent] = asyncio.Queue()

@@ -4,6 +4,7 @@ Envoy may log thousands of requests a second. Writing them on the event loop (an
 fsync) stalled ext_authz answers by tens of milliseconds, so events are queued and written in batches
 by one thread, with `synchronous=NORMAL` in WAL mode: they survive a crash of the process, not of the
 machine. Ids are assigned when an event is appended, so followers and metrics never wait for the disk.
+Retention is fair between sessions (`retention.py`): the writer keeps each session's row counts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from control_plane.audit.decisions import DecisionEvent
+from control_plane.audit.retention import level_cuts
 
 log = logging.getLogger(__name__)
 _SCHEMA = """
@@ -50,11 +52,13 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class DecisionJournal:
-    def __init__(self, path: Path, keep: int) -> None:
-        self._keep = keep
+    """At most `keep` decisions; each session's newest `keep_per_session` and its allows go last."""
+
+    def __init__(self, path: Path, keep: int, keep_per_session: int) -> None:
         self._writer = _connect(path)
         path.chmod(0o600)
         self._writer.executescript(_SCHEMA)
+        self._rows = _Rows(self._writer, keep, keep_per_session)
         self._reader = _connect(path)
         self._reading = threading.Lock()  # queries run on worker threads and share one connection
         self._next_id = int(self._writer.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]) + 1
@@ -119,6 +123,7 @@ class DecisionJournal:
         for totals, row in closings:
             if self._writer.execute(_UPDATE_TUNNEL, totals).rowcount == 0:
                 self._writer.execute(_INSERT, row)
+                self._rows.added([row])
 
     def _write(self, batch: list[_Write]) -> None:
         try:
@@ -128,13 +133,92 @@ class DecisionJournal:
                     self._complete(rows)
                 else:
                     self._writer.executemany(sql, rows)
-            self._writer.execute("DELETE FROM decisions WHERE id < ?", (self._next_id - self._keep,))
+                    self._rows.added(rows)
+            self._rows.evict()
             self._writer.execute("COMMIT")
         except sqlite3.Error:
             log.exception("decision journal: a batch of %d writes failed", len(batch))
             self._writer.execute("ROLLBACK")
+            self._rows.recount()  # the counts included rows that were rolled back
 
 
 def _values(e: DecisionEvent) -> tuple[object, ...]:
     return (e.time, e.session_id, e.method, e.host, e.port, e.verdict, e.reason, e.response_code,
             e.bytes_sent, e.bytes_received, e.duration_ms, e.source, e.stream_id)  # fmt: skip
+
+
+_SESSION, _VERDICT = 2, 6  # positions in an inserted row
+_COUNT = "SELECT session_id, COUNT(*), SUM(verdict != 'allow') FROM decisions GROUP BY session_id"
+_NEWEST_KEPT = "SELECT id FROM decisions WHERE session_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?"
+_EVICT_DENIALS = (
+    "DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE session_id = ? AND id < ?"
+    " AND verdict != 'allow' ORDER BY id LIMIT ?)"
+)
+_EVICT_OLDEST = (
+    "DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE session_id = ? ORDER BY id LIMIT ?)"
+    " RETURNING verdict != 'allow'"
+)
+
+
+class _Rows:
+    """Each session's row and denial counts, kept by the writer thread, and the eviction they steer."""
+
+    def __init__(self, db: sqlite3.Connection, keep: int, keep_per_session: int) -> None:
+        self._db = db
+        self._keep = keep
+        self._keep_per_session = keep_per_session
+        self.recount()
+
+    def recount(self) -> None:
+        self._total: dict[str, int] = {}
+        self._denials: dict[str, int] = {}
+        for session_id, total, denials in self._db.execute(_COUNT):
+            self._total[session_id], self._denials[session_id] = total, denials
+        self._rows = sum(self._total.values())
+
+    def added(self, rows: list[tuple[Any, ...]]) -> None:
+        for row in rows:
+            self._count(row[_SESSION], 1, int(row[_VERDICT] != "allow"))
+
+    def evict(self) -> None:
+        """Back to at most `keep` rows: older denials of the largest sessions first, then anything."""
+        if self._over() > 0:
+            self._evict_denials()
+        if (needed := self._over()) > 0:
+            for session_id, cut in level_cuts(self._total, needed).items():
+                removed = [denial for (denial,) in self._db.execute(_EVICT_OLDEST, (session_id, cut))]
+                self._count(session_id, -len(removed), -sum(removed))
+
+    def _evict_denials(self) -> None:
+        """Denials beyond each session's newest `keep_per_session`, largest session first. A session
+        with fewer such denials than its share gives what it has, and the rest is asked again."""
+        spent: set[str] = set()
+        while (needed := self._over()) > 0:
+            sizes = {s: n for s, n in self._total.items() if s not in spent and self._denials.get(s)}
+            cuts = level_cuts(sizes, needed, self._keep_per_session)
+            if not cuts:
+                return
+            for session_id, cut in cuts.items():
+                if self._evict_old_denials(session_id, cut) < cut:
+                    spent.add(session_id)
+
+    def _evict_old_denials(self, session_id: str, cut: int) -> int:
+        newest_kept = self._db.execute(_NEWEST_KEPT, (session_id, self._keep_per_session - 1)).fetchone()
+        if newest_kept is None:
+            return 0
+        removed = int(self._db.execute(_EVICT_DENIALS, (session_id, newest_kept[0], cut)).rowcount)
+        self._count(session_id, -removed, -removed)
+        return removed
+
+    def _over(self) -> int:
+        return self._rows - self._keep
+
+    def _count(self, session_id: str, rows: int, denials: int) -> None:
+        self._rows += rows
+        total = self._total.get(session_id, 0) + rows
+        if total > 0:
+            self._total[session_id] = total
+            self._denials[session_id] = self._denials.get(session_id, 0) + denials
+        else:
+            self._total.pop(session_id, None)
+            self._denials.pop(session_id, None)

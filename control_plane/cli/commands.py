@@ -79,7 +79,7 @@ def session_ls(ctx: CliContext, a: argparse.Namespace) -> int:
 
 def session_get(ctx: CliContext, a: argparse.Namespace) -> int:
     with ctx.sessions() as c:
-        emit(session_dict(c.get(a.session_id)), ctx.as_json, SESSION_COLUMNS)
+        emit(session_dict(c.get(a.session_id)), ctx.as_json, (*SESSION_COLUMNS, "failureReason"))
     return 0
 
 

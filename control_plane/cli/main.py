@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="ACTION"), common)  # fmt: skip
     d = sub.add_parser("decisions", parents=[common], help="the audit log of egress decisions")
     d.add_argument("--session", help="only this session")
-    d.add_argument("--verdict", choices=["allow", "deny", "would_deny", "error"])
+    d.add_argument("--verdict", choices=["allow", "deny", "would_deny", "error", "event"])
     d.add_argument("--limit", type=int, default=50)
     d.add_argument("--follow", "-f", action="store_true", help="stream new decisions as they happen")
     d.set_defaults(handler=cmd.decisions)

@@ -65,6 +65,7 @@ class Session:
     token_id: str = ""
     report_only: bool = False
     idle_timeout_s: int = 0
+    failure_reason: str = ""  # why a FAILED session failed, e.g. "sandbox-exited: exit code 137 (OOM killed)"
 
     def is_over(self, now: float, last_active: float) -> str:
         """Why the session should end now ("expired", "idle"), or ""."""

@@ -1,4 +1,4 @@
-"""Docker + gVisor (runsc). Blocking SDK calls run in threads, never on the event loop.
+"""Docker + gVisor (runsc). Blocking SDK calls run on bounded worker threads, never on the event loop.
 
 dockerd's and runsc's own error text names host paths, runtimes and internals: it goes to this
 process's log only. Callers get a stable message that says what failed and what a person can do.
@@ -9,19 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
-import socket
-import struct
 import subprocess
-import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import docker
 import docker.errors
 from docker.types import Mount
 
-from control_plane.errors import InvalidArgument, Unavailable
+from control_plane.errors import FailedPrecondition, InvalidArgument, SandgateError, Unavailable
+from control_plane.sessions.docker_events import follow_exits
+from control_plane.sessions.docker_exec import attach
 from control_plane.sessions.runtime import (
     FORWARDER,
     NODE_LABEL,
@@ -30,32 +31,83 @@ from control_plane.sessions.runtime import (
     SESSION_LABEL,
     ContainerSpec,
     ExecChunk,
+    SandboxExit,
     container_name,
 )
+from control_plane.workers import FairWorkers, Workers
 
 log = logging.getLogger(__name__)
 RUNSC_ROOT = "/var/run/docker/runtime-runc/moby"
-EXEC_ATTEMPTS = 3
-EXIT_CODE_WAIT_S = 5.0  # how long docker may take to record an exec's exit code after its output ended
-OCI_EXEC_FAILED = b"OCI runtime exec failed"  # docker's words when runsc could not start an exec
+KILL_TIMEOUT_S = 10.0
+ABNORMAL_EXIT = 126  # and up: what a running exec reports when its sandbox dies (127, 128, 137 measured)
+STOP_POLLS, STOP_POLL_S = 4, 0.1  # docker may see an exec end up to ~0.1 s before its container (measured)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RuntimeWorkers:
+    """Where the runtime's blocking calls run, and how long each may take."""
+
+    control: Workers  # create, remove, scans: the control plane's own
+    sessions: FairWorkers  # exec and files, fair per session
+    call_timeout_s: float  # each HTTP request to dockerd (connect, and every read)
+    connections: int  # the SDK's connection pool: one per thread that may call at once
+
+    @property
+    def deadline_s(self) -> float:
+        """A caller is released after this long even if dockerd still trickles: a call may make a few requests."""
+        return 3 * self.call_timeout_s
 
 
 class DockerRuntime:
-    def __init__(self, runtime: str = "runsc-sandgate", runsc_binary: str = "runsc") -> None:
+    """Every SDK call has a deadline; lifecycle calls run on the control plane's own workers, and calls
+    made for a session (exec, files) on the sessions' workers, at most a few at a time per session."""
+
+    def __init__(self, runtime: str, workers: RuntimeWorkers, runsc_binary: str = "runsc") -> None:
         self._runtime = runtime
         self._runsc = runsc_binary
+        self._workers = workers
         self._client: Any = None
 
     def _docker(self) -> Any:
         if self._client is None:
             try:
-                self._client = docker.from_env(timeout=60)
+                self._client = docker.from_env(timeout=math.ceil(self._workers.call_timeout_s),
+                                               max_pool_size=self._workers.connections)  # fmt: skip
             except docker.errors.DockerException as exc:
-                log.error("docker: cannot connect: %s", exc)
-                raise Unavailable(
-                    "the container runtime (dockerd) cannot be reached; an operator can check that it runs"
-                ) from None
+                raise _unavailable("reach dockerd", exc) from None
         return self._client
+
+    async def _control(self, fn: Callable[..., T], *args: Any) -> T:
+        """A lifecycle call (create, remove, scan) on the control plane's own threads."""
+        try:
+            return await self._workers.control.run(self._workers.deadline_s, fn, *args)
+        except TimeoutError as exc:
+            raise Unavailable(f"dockerd did not answer within {self._workers.deadline_s:g} s") from exc
+
+    async def _for_session(self, session_id: str, fn: Callable[..., T], *args: Any) -> T:
+        """A call made on a session's behalf; a sandbox that is not running is a FailedPrecondition."""
+        try:
+            return await self._workers.sessions.run(session_id, self._workers.deadline_s, fn, *args)
+        except TimeoutError as exc:
+            raise Unavailable(f"dockerd did not answer within {self._workers.deadline_s:g} s") from exc
+        except docker.errors.NotFound as exc:
+            raise FailedPrecondition(f"the sandbox of session {session_id} is gone") from exc
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:  # "container ... is not running"
+                raise FailedPrecondition(await self._not_running(session_id)) from exc
+            raise _unavailable(f"run a command in the sandbox of session {session_id}", exc) from None
+
+    async def _not_running(self, session_id: str) -> str:
+        def state() -> dict[str, Any]:
+            return dict(self._docker().api.inspect_container(container_name(session_id))["State"])
+
+        try:
+            st = await self._control(state)
+        except (docker.errors.DockerException, Unavailable):
+            return f"the sandbox of session {session_id} is not running"
+        ended = SandboxExit(session_id, int(st.get("ExitCode", -1)), bool(st.get("OOMKilled")))
+        return f"the sandbox of session {session_id} is not running ({ended.reason})"
 
     async def image_exists(self, image: str) -> bool:
         def probe() -> bool:
@@ -67,17 +119,19 @@ class DockerRuntime:
                 raise _unavailable(f"look up image {image}", exc) from None
             return True
 
-        return await asyncio.to_thread(probe)
+        return await self._control(probe)
 
     async def start(self, spec: ContainerSpec) -> str:
         try:
-            return await asyncio.to_thread(self._run, spec)
-        except docker.errors.DockerException as exc:
+            return await self._control(self._run, spec)
+        except (docker.errors.DockerException, Unavailable) as exc:
             with contextlib.suppress(Unavailable):
                 await self.remove(spec.session_id)
             await self.delete_orphans()  # a failed runsc start leaks its sandbox processes
             if isinstance(exc, docker.errors.ImageNotFound):
                 raise InvalidArgument(f"image {spec.image!r} is not present on this host", field="image") from None
+            if isinstance(exc, Unavailable):
+                raise
             raise _unavailable(f"start the sandbox of session {spec.session_id} (nothing was kept)", exc) from None
 
     def _run(self, spec: ContainerSpec) -> str:
@@ -110,7 +164,7 @@ class DockerRuntime:
 
     async def remove(self, session_id: str) -> None:
         try:
-            await asyncio.to_thread(self._remove, container_name(session_id))
+            await self._control(self._remove, container_name(session_id))
         except docker.errors.DockerException as exc:  # the next start's reconcile removes what is left
             raise _unavailable(f"remove the sandbox of session {session_id}", exc) from None
 
@@ -140,10 +194,10 @@ class DockerRuntime:
             found = self._docker().containers.list(all=True, filters={"label": f"{NODE_LABEL}={node_id}"})
             return {c.labels[SESSION_LABEL]: c.status == "running" for c in found}
 
-        return await asyncio.to_thread(scan)
+        return await self._control(scan)
 
     async def delete_orphans(self) -> list[str]:
-        return await asyncio.to_thread(self._delete_orphaned_sandboxes)
+        return await self._control(self._delete_orphaned_sandboxes)
 
     async def exec(
         self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
@@ -152,18 +206,21 @@ class DockerRuntime:
         (a cancelled client) gets the process group killed."""
         run_id = secrets.token_hex(8)
         finished = False
+        command = [FORWARDER, "run", str(timeout_s), run_id, *argv]
         try:
-            async for chunk in self._attach(session_id, [FORWARDER, "run", str(timeout_s), run_id, *argv], env, stdin):
-                finished = chunk.exit_code is not None
-                yield chunk
+            async with contextlib.aclosing(self._attach(session_id, command, env, stdin)) as chunks:
+                async for chunk in chunks:
+                    finished = chunk.exit_code is not None
+                    yield chunk
         finally:
             if not finished:
                 await self._kill_run(session_id, run_id)
 
     async def _kill_run(self, session_id: str, run_id: str) -> None:
-        with contextlib.suppress(Unavailable):
-            async for _ in self._attach(session_id, [FORWARDER, "kill", run_id], {}, b""):
-                pass
+        """Best effort, and bounded: the sandbox may be gone, or too busy to start one more process."""
+        with contextlib.suppress(SandgateError, docker.errors.DockerException, TimeoutError):
+            async with asyncio.timeout(KILL_TIMEOUT_S):
+                await self._collect(session_id, [FORWARDER, "kill", run_id], b"")
 
     async def write_file(self, session_id: str, path: str, data: bytes, max_bytes: int) -> None:
         result = await self._collect(session_id, [FORWARDER, "write", path, str(max_bytes)], data)
@@ -172,153 +229,61 @@ class DockerRuntime:
 
     async def read_file(self, session_id: str, path: str, max_bytes: int) -> AsyncIterator[bytes]:
         errors = bytearray()
-        async for chunk in self._attach(session_id, [FORWARDER, "read", path, str(max_bytes)], {}, b""):
-            if chunk.exit_code not in (None, 0):
-                raise InvalidArgument(errors.decode(errors="replace").strip() or "cannot read", field="path")
-            if chunk.stream == "stdout":
-                yield chunk.data
-            elif chunk.stream == "stderr":
-                errors += chunk.data
+        async with contextlib.aclosing(
+            self._attach(session_id, [FORWARDER, "read", path, str(max_bytes)], {}, b"")
+        ) as chunks:
+            async for chunk in chunks:
+                if chunk.exit_code not in (None, 0):
+                    raise InvalidArgument(errors.decode(errors="replace").strip() or "cannot read", field="path")
+                if chunk.stream == "stdout":
+                    yield chunk.data
+                elif chunk.stream == "stderr":
+                    errors += chunk.data
 
     async def _collect(self, session_id: str, command: list[str], stdin: bytes) -> ExecChunk:
         """Run a short helper command; returns its exit code with its stderr as data."""
         err = bytearray()
         code = -1
-        async for chunk in self._attach(session_id, command, {}, stdin):
-            if chunk.stream == "stderr":
-                err += chunk.data
-            if chunk.exit_code is not None:
-                code = chunk.exit_code
+        async with contextlib.aclosing(self._attach(session_id, command, {}, stdin)) as chunks:
+            async for chunk in chunks:
+                if chunk.stream == "stderr":
+                    err += chunk.data
+                if chunk.exit_code is not None:
+                    code = chunk.exit_code
         return ExecChunk(stream="stderr", data=bytes(err), exit_code=code)
 
     async def _attach(
         self, session_id: str, command: list[str], env: Mapping[str, str], stdin: bytes
-    ) -> AsyncIterator[ExecChunk]:
-        """docker exec, streamed; a docker failure is Unavailable (the sandbox stopped, or dockerd is away)."""
+    ) -> AsyncGenerator[ExecChunk, None]:
+        async def call(fn: Callable[..., T], *args: Any) -> T:
+            return await self._for_session(session_id, fn, *args)
+
+        name = container_name(session_id)
         try:
-            async with contextlib.aclosing(self._attach_tries(session_id, command, env, stdin)) as chunks:
+            async with contextlib.aclosing(attach(call, self._docker().api, name, command, env, stdin)) as chunks:
                 async for chunk in chunks:
+                    if chunk.exit_code is not None and chunk.exit_code >= ABNORMAL_EXIT:
+                        await self._fail_if_stopped(session_id)
                     yield chunk
         except docker.errors.DockerException as exc:
             raise _unavailable(f"run a command in the sandbox of session {session_id}", exc) from None
 
-    async def _attach_tries(
-        self, session_id: str, command: list[str], env: Mapping[str, str], stdin: bytes
-    ) -> AsyncGenerator[ExecChunk, None]:
-        """docker exec, streamed. An exec that runsc failed to start (docker's "OCI runtime exec failed",
-        exit 126, no process ever had a pid) is tried again: it happens now and then under churn, and
-        nothing ran, so nothing runs twice."""
-        api = self._docker().api
-        for attempt in range(1, EXEC_ATTEMPTS + 1):
-            exec_id = await asyncio.to_thread(
-                api.exec_create, container_name(session_id), command, stdin=True,
-                environment=dict(env), user=SANDBOX_USER, workdir="/tmp",
-            )  # fmt: skip
-            held: ExecChunk | None = None  # a first chunk that may be docker's "did not start" message
-            first = True
-            async with contextlib.aclosing(_output(api, exec_id, stdin)) as output:  # closed if we are left early
-                async for chunk in output:
-                    if first and chunk.data.startswith(OCI_EXEC_FAILED):
-                        held, first = chunk, False
-                        continue
-                    first = False
-                    if held is not None:  # more output: the program did run, and said so
-                        yield held
-                        held = None
-                    yield chunk
-            info = await _finished(api, exec_id, session_id)
-            code = int(info["ExitCode"])
-            if held is None or code != 126 or info.get("Pid") or attempt == EXEC_ATTEMPTS:
-                if held is not None:
-                    _refuse_if_never_started(held, code, info, session_id)
-                    yield held
-                yield ExecChunk(exit_code=code)
-                return
-            log.warning("exec in session %s did not start (%r); trying again", session_id, held.data[:200])
-            await asyncio.sleep(0.2 * attempt)
+    async def _fail_if_stopped(self, session_id: str) -> None:
+        """An exec that ended abnormally (126 and up: not run, not found, a signal) may have ended
+        because its sandbox died: then that is the answer, not the exit code. docker is asked a few
+        times: it may report the exec's end before it has seen the container stop."""
 
+        def running() -> bool:
+            return bool(self._docker().api.inspect_container(container_name(session_id))["State"]["Running"])
 
-async def _finished(api: Any, exec_id: str, session_id: str) -> dict[str, Any]:
-    """The exec's final state, once docker has its exit code. Its output stream has ended, so the process
-    has too, but docker may record the code a moment later; a code it never records is an error, never 0.
+        for poll in range(STOP_POLLS):
+            if not await self._for_session(session_id, running):
+                raise FailedPrecondition(await self._not_running(session_id))
+            if poll + 1 < STOP_POLLS:
+                await asyncio.sleep(STOP_POLL_S)
 
-    Raises Unavailable if docker has no exit code after EXIT_CODE_WAIT_S.
-    """
-    deadline = time.monotonic() + EXIT_CODE_WAIT_S
-    while True:
-        info: dict[str, Any] = await asyncio.to_thread(api.exec_inspect, exec_id)
-        if not info.get("Running") and info.get("ExitCode") is not None:
-            return info
-        if time.monotonic() > deadline:
-            raise Unavailable(f"the command's output ended but the container runtime has no exit code for it "
-                              f"(session {session_id}); the sandbox may have died")  # fmt: skip
-        await asyncio.sleep(0.05)
-
-
-async def _output(api: Any, exec_id: str, stdin: bytes) -> AsyncGenerator[ExecChunk, None]:
-    """Start an exec and stream its output until it ends; a consumer that leaves early closes it."""
-    queue: asyncio.Queue[ExecChunk | None] = asyncio.Queue(maxsize=64)
-    loop = asyncio.get_running_loop()
-    raw = await asyncio.to_thread(api.exec_start, exec_id, socket=True)
-    reader = loop.run_in_executor(None, _pump, raw._sock, stdin, queue, loop)
-    try:
-        while (chunk := await queue.get()) is not None:
-            yield chunk
-        await reader
-    finally:
-        with contextlib.suppress(OSError):
-            raw._sock.shutdown(socket.SHUT_RDWR)  # wakes a pump blocked in recv(); close() alone does not
-        raw._sock.close()
-        while not reader.done():  # unblock the pump if the consumer left early
-            while not queue.empty():
-                queue.get_nowait()
-            await asyncio.sleep(0.01)
-
-
-def _pump(
-    sock: socket.socket, stdin: bytes, queue: asyncio.Queue[ExecChunk | None], loop: asyncio.AbstractEventLoop
-) -> None:
-    """Write stdin, then demultiplex docker's framed stdout/stderr into the queue (blocking thread)."""
-
-    def put(item: ExecChunk | None) -> None:
-        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
-
-    # The client's socket timeout (docker.from_env(timeout=...)) is for API calls: on an exec stream, a
-    # quiet command would hit it and look like the end of its output. The command's own timeout is
-    # enforced inside the sandbox (`sandgate-forward run`), and a consumer that leaves closes the socket.
-    sock.settimeout(None)
-    try:
-        if stdin:
-            sock.sendall(stdin)
-        sock.shutdown(socket.SHUT_WR)
-        while header := _read_exact(sock, 8):
-            kind, size = struct.unpack(">BxxxL", header)
-            data = _read_exact(sock, size)
-            put(ExecChunk(stream="stderr" if kind == 2 else "stdout", data=data))
-    except OSError:
-        pass
-    finally:
-        put(None)
-
-
-def _read_exact(sock: socket.socket, size: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < size:
-        part = sock.recv(size - len(buf))
-        if not part:
-            return b""
-        buf += part
-    return bytes(buf)
-
-
-def _refuse_if_never_started(held: ExecChunk, code: int, info: dict[str, Any], session_id: str) -> None:
-    """After the last try nothing ran: docker's message names runsc's internals, so it goes to the log only."""
-    if code == 126 and not info.get("Pid"):
-        log.error("exec in session %s did not start after %d tries: %r", session_id, EXEC_ATTEMPTS, held.data[:500])
-        raise Unavailable(
-            f"the container runtime could not start the command in the sandbox of session {session_id} "
-            f"({EXEC_ATTEMPTS} tries). Try again; if it repeats, an operator finds the reason in the control plane log"
-        )
+    def exits(self, node_id: str) -> AsyncIterator[SandboxExit]:
+        return follow_exits(self._docker, node_id)
 
 
 def _unavailable(action: str, exc: docker.errors.DockerException) -> Unavailable:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -18,6 +18,7 @@ from control_plane.domain.policy import Policy, with_defaults
 from control_plane.domain.rules import EgressRule, RuleLimits, parse_rules
 from control_plane.domain.session import LimitBounds, Limits, MetadataLimits, Session, State
 from control_plane.errors import (
+    DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     PayloadTooLarge,
@@ -26,6 +27,7 @@ from control_plane.errors import (
 )
 from control_plane.sessions import socket_dir
 from control_plane.sessions.keyring import Keyring
+from control_plane.sessions.liveness import Liveness
 from control_plane.sessions.pool import WarmPool
 from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, ExecChunk
@@ -33,8 +35,6 @@ from control_plane.xds.publisher import ConfigPublisher, Expected
 
 log = logging.getLogger(__name__)
 SOCKET_WAIT_S = 5.0
-MAX_WRITE_BYTES = 16 << 20
-MAX_READ_BYTES = 64 << 20
 SCRATCH = PurePosixPath("/tmp")
 
 
@@ -75,6 +75,9 @@ class ManagerSettings:
     rule_limits: RuleLimits = field(default_factory=RuleLimits)
     metadata_limits: MetadataLimits = field(default_factory=MetadataLimits)
     allow_broad_wildcards: bool = False
+    max_write_bytes: int = 16 << 20
+    max_read_bytes: int = 64 << 20
+    file_timeout_s: float = 60.0
 
     @property
     def sessions_dir(self) -> Path:
@@ -104,6 +107,7 @@ class SessionManager:
         self._clock = clock
         self._reserved = Usage()  # admitted sessions not yet in the registry
         self.pool: WarmPool | None = None
+        self.liveness = Liveness()  # ends the calls in flight when a session ends or its sandbox dies
 
     def proxy_env(self, session: Session, token: str) -> dict[str, str]:
         url = f"http://sandgate:{token}@127.0.0.1:{self.settings.forward_port}"
@@ -227,6 +231,7 @@ class SessionManager:
     async def _teardown(self, session: Session) -> None:
         """Revoke first (ext_authz at once; open connections within the push latency), then remove."""
         self.registry.withdraw(session.id)
+        self.liveness.end(session.id, f"session {session.id} ended")
         revoked = self._publisher.deny_all(session)
         try:
             await asyncio.gather(self._runtime.remove(session.id), self._wait_quietly(revoked))
@@ -258,7 +263,8 @@ class SessionManager:
     def require_ready(self, session_id: str) -> Session:
         session = self.registry.get(session_id)
         if session.state != State.READY:
-            raise FailedPrecondition(f"session {session_id} is {session.state.value}, not READY")
+            why = f" ({session.failure_reason})" if session.failure_reason else ""
+            raise FailedPrecondition(f"session {session_id} is {session.state.value}{why}, not READY")
         return session
 
     def exec(
@@ -270,29 +276,49 @@ class SessionManager:
         extra = sess.validate_env(env, limits=self.settings.metadata_limits)
         token = (self.settings.socket_dir(session_id) / "token").read_text()
         full_env = {**session.env, **extra, **self.proxy_env(session, token)}
-        return self._busy_while(session_id, self._runtime.exec(session_id, argv, full_env, stdin, timeout_s))
+        chunks = self._runtime.exec(session_id, argv, full_env, stdin, timeout_s)
+        return self._busy_while(session_id, self.liveness.stream(session_id, chunks))
 
-    async def _busy_while(self, session_id: str, chunks: AsyncIterator[ExecChunk]) -> AsyncIterator[ExecChunk]:
-        """A session is not idle while an Exec runs, however long it takes."""
+    async def _busy_while(self, session_id: str, chunks: AsyncGenerator[ExecChunk, None]) -> AsyncIterator[ExecChunk]:
+        """A session is not idle while an Exec runs, however long it takes. A caller that leaves early
+        closes the Exec at once (its process group is killed), not when the generator is collected."""
         self.registry.in_use(session_id, +1)
         try:
-            async for chunk in chunks:
-                yield chunk
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    yield chunk
         finally:
             self.registry.in_use(session_id, -1)
 
     async def write_file(self, session_id: str, path: str, data: bytes) -> int:
         self.require_ready(session_id)
         self.registry.touch(session_id)
-        if len(data) > MAX_WRITE_BYTES:
-            raise PayloadTooLarge(f"at most {MAX_WRITE_BYTES} bytes, got {len(data)}", field="data")
-        await self._runtime.write_file(session_id, scratch_path(path), data, MAX_WRITE_BYTES)
+        limit = self.settings.max_write_bytes
+        if len(data) > limit:
+            raise PayloadTooLarge(f"at most {limit} bytes, got {len(data)}", field="data")
+        writing = self._runtime.write_file(session_id, scratch_path(path), data, limit)
+        try:
+            await self.liveness.call(session_id, writing, self._deadline())
+        except TimeoutError as exc:
+            raise self._too_slow("WriteFile", path) from exc
         return len(data)
 
-    def read_file(self, session_id: str, path: str) -> AsyncIterator[bytes]:
+    async def read_file(self, session_id: str, path: str) -> AsyncIterator[bytes]:
         self.require_ready(session_id)
         self.registry.touch(session_id)
-        return self._runtime.read_file(session_id, scratch_path(path), MAX_READ_BYTES)
+        reading = self._runtime.read_file(session_id, scratch_path(path), self.settings.max_read_bytes)
+        try:
+            async with contextlib.aclosing(self.liveness.stream(session_id, reading, self._deadline())) as chunks:
+                async for data in chunks:
+                    yield data
+        except TimeoutError as exc:
+            raise self._too_slow("ReadFile", path) from exc
+
+    def _deadline(self) -> float:
+        return asyncio.get_running_loop().time() + self.settings.file_timeout_s
+
+    def _too_slow(self, call: str, path: str) -> DeadlineExceeded:
+        return DeadlineExceeded(f"{call} of {path!r} took longer than {self.settings.file_timeout_s:g} s", field="path")
 
 
 async def _wait_for_path(path: Path, timeout: float) -> None:

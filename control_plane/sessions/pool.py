@@ -39,6 +39,7 @@ class WarmPool:
         self._starting: dict[str, asyncio.Future[str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._removing: set[asyncio.Task[None]] = set()
 
     @property
     def available(self) -> int:
@@ -52,6 +53,25 @@ class WarmPool:
         claimed = self._ready.popleft()
         self._wake.set()
         return claimed
+
+    def discard(self, session_id: str) -> bool:
+        """A pooled sandbox stopped: forget it (it is never claimed), remove its remains, start another."""
+        found = next((item for item in self._ready if item[0] == session_id), None)
+        if found is None:
+            return False
+        self._ready.remove(found)
+        removing = asyncio.create_task(self._remove(session_id))
+        self._removing.add(removing)
+        removing.add_done_callback(self._removing.discard)
+        self._wake.set()
+        return True
+
+    async def _remove(self, session_id: str) -> None:
+        try:
+            await self._runtime.remove(session_id)
+        except SandgateError as exc:  # the next start's reconcile removes what is left
+            log.warning("warm pool: cannot remove the stopped sandbox %s: %s", session_id, exc)
+        socket_dir.remove(self._spec_for(session_id).socket_dir)
 
     def start(self) -> None:
         if self._size > 0:
@@ -94,5 +114,6 @@ class WarmPool:
                 self._ready.append((session_id, await starting))
         while self._ready:
             session_id, _ = self._ready.popleft()
-            await self._runtime.remove(session_id)
-            socket_dir.remove(self._spec_for(session_id).socket_dir)
+            await self._remove(session_id)
+        for removing in list(self._removing):
+            await removing

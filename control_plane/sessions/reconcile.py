@@ -17,6 +17,7 @@ from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.runtime import ContainerRuntime
 
 log = logging.getLogger(__name__)
+NOT_RUNNING_AT_START = "sandbox-exited: its container was not running when the control plane started"
 
 
 @dataclass
@@ -37,7 +38,7 @@ async def reconcile(
         if session.state == State.READY and running.get(session.id):
             report.adopted.append(session.id)
         elif session.state in (State.READY, State.PENDING):
-            registry.save(replace(session, state=State.FAILED))
+            registry.save(replace(session, state=State.FAILED, failure_reason=NOT_RUNNING_AT_START))
             report.failed.append(session.id)
     live = set(report.adopted)
     for session_id in running:

@@ -12,7 +12,8 @@ from control_plane.domain.session import Limits
 SESSION_LABEL = "sandgate.session"
 NODE_LABEL = "sandgate.node"
 SANDBOX_MOUNT = "/run/sandgate"
-SANDBOX_USER = "65534:65534"
+SANDBOX_UID = 65534  # nobody: the user every sandbox runs as
+SANDBOX_USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
 FORWARDER = f"{SANDBOX_MOUNT}/sandgate-forward"
 
 
@@ -37,6 +38,28 @@ class ExecChunk:
     exit_code: int | None = None
 
 
+@dataclass(frozen=True)
+class SandboxExit:
+    """A session's sandbox stopped: its container's exit code, and whether the kernel's OOM killer ended it."""
+
+    session_id: str
+    exit_code: int
+    oom_killed: bool = False
+
+    @property
+    def reason(self) -> str:
+        """What a person reads on the session, e.g. "sandbox-exited: exit code 137 (OOM killed)"."""
+        why = " (OOM killed)" if self.oom_killed else " (killed)" if self.exit_code == 137 else ""
+        return f"sandbox-exited: exit code {self.exit_code}{why}"
+
+    @property
+    def cause(self) -> str:
+        """A closed set, for metrics and the decision log: oom-killed, killed, crashed."""
+        if self.oom_killed:
+            return "oom-killed"
+        return "killed" if self.exit_code > 128 else "crashed"
+
+
 class ContainerRuntime(Protocol):
     async def image_exists(self, image: str) -> bool: ...
     async def start(self, spec: ContainerSpec) -> str: ...
@@ -48,6 +71,9 @@ class ContainerRuntime(Protocol):
     ) -> AsyncIterator[ExecChunk]: ...
     async def write_file(self, session_id: str, path: str, data: bytes, max_bytes: int) -> None: ...
     def read_file(self, session_id: str, path: str, max_bytes: int) -> AsyncIterator[bytes]: ...
+    def exits(self, node_id: str) -> AsyncIterator[SandboxExit]:
+        """Every sandbox of `node_id` that stops, as it stops; endless (reconnects to the runtime)."""
+        ...
 
 
 def container_name(session_id: str) -> str:

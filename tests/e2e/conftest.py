@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -81,12 +83,23 @@ OwnSandgate = Callable[..., SandgateProcess]
 
 
 @pytest.fixture()
-def own_sandgate_with(tmp_path: Path, dns: DnsServer) -> Iterator[OwnSandgate]:
+def short_tmp() -> Iterator[Path]:
+    """A directory with a short path: a session's socket path must fit in 107 bytes, and pytest's
+    tmp_path (with the test's name, and a run number past 100) does not leave room. Its state
+    directories go with the test; its logs stay, next to them."""
+    path = Path(tempfile.mkdtemp(prefix="sg-"))
+    yield path
+    for state in path.glob("state*/"):
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture()
+def own_sandgate_with(short_tmp: Path, dns: DnsServer) -> Iterator[OwnSandgate]:
     """Starts a private control plane with extra settings; ends its sessions and stops it afterwards."""
     started: list[SandgateProcess] = []
 
     def start(**settings: object) -> SandgateProcess:
-        proc = SandgateProcess(tmp_path / f"state{len(started)}", dns.port, **settings)
+        proc = SandgateProcess(short_tmp / f"state{len(started)}", dns.port, **settings)
         started.append(proc)  # before start(): a failed start is still stopped
         return proc.start()
 

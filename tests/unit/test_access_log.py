@@ -22,6 +22,7 @@ from control_plane.audit.access_log import AccessLogReceiver
 from control_plane.audit.decisions import DecisionLog
 from control_plane.audit.entries import LoggedRequest
 from control_plane.audit.journal import DecisionJournal
+from control_plane.workers import Workers
 
 PATH = "/var/lib/sandgate/sessions/s-1/proxy.sock"
 
@@ -47,9 +48,9 @@ def logged(method: str, log_type: str, code: int = 200, stream: str = "t1") -> L
 
 
 def test_a_tunnel_is_one_decision_and_in_use_while_open(tmp_path: Path) -> None:
-    journal = DecisionJournal(tmp_path / "d.db", keep=100)
+    journal = DecisionJournal(tmp_path / "d.db", keep=100, keep_per_session=100)
     activity = Activity()
-    receiver = AccessLogReceiver(DecisionLog(journal), activity)
+    receiver = AccessLogReceiver(DecisionLog(journal, Workers("audit", 1)), activity)
     stream: Counter[str] = Counter()  # one Envoy worker's stream
     receiver.record([logged("CONNECT", "DownstreamTunnelSuccessfullyEstablished")], stream)
     assert activity.in_use_now == 1
@@ -63,8 +64,8 @@ def test_a_tunnel_is_one_decision_and_in_use_while_open(tmp_path: Path) -> None:
 
 
 def test_a_long_plain_request_is_logged_once_when_it_ends(tmp_path: Path) -> None:
-    journal = DecisionJournal(tmp_path / "d.db", keep=100)
-    receiver = AccessLogReceiver(DecisionLog(journal), Activity())
+    journal = DecisionJournal(tmp_path / "d.db", keep=100, keep_per_session=100)
+    receiver = AccessLogReceiver(DecisionLog(journal, Workers("audit", 1)), Activity())
     stream: Counter[str] = Counter()
     receiver.record([logged("GET", "DownstreamPeriodic"), logged("GET", "DownstreamPeriodic")], stream)
     receiver.record([logged("GET", "DownstreamEnd")], stream)
@@ -74,8 +75,8 @@ def test_a_long_plain_request_is_logged_once_when_it_ends(tmp_path: Path) -> Non
 
 
 def test_a_short_tunnel_opened_and_closed_in_one_batch_is_one_decision(tmp_path: Path) -> None:
-    journal = DecisionJournal(tmp_path / "d.db", keep=100)
-    receiver = AccessLogReceiver(DecisionLog(journal), Activity())
+    journal = DecisionJournal(tmp_path / "d.db", keep=100, keep_per_session=100)
+    receiver = AccessLogReceiver(DecisionLog(journal, Workers("audit", 1)), Activity())
     both = [logged("CONNECT", "DownstreamTunnelSuccessfullyEstablished"), logged("CONNECT", "DownstreamEnd")]
     receiver.record(both, Counter())
     journal.flush()
@@ -85,9 +86,9 @@ def test_a_short_tunnel_opened_and_closed_in_one_batch_is_one_decision(tmp_path:
 
 
 async def test_when_envoy_goes_away_its_open_tunnels_no_longer_hold_sessions(tmp_path: Path) -> None:
-    journal = DecisionJournal(tmp_path / "d.db", keep=100)
+    journal = DecisionJournal(tmp_path / "d.db", keep=100, keep_per_session=100)
     activity = Activity()
-    receiver = AccessLogReceiver(DecisionLog(journal), activity)
+    receiver = AccessLogReceiver(DecisionLog(journal, Workers("audit", 1)), activity)
     opening = StreamAccessLogsMessage(http_logs=StreamAccessLogsMessageHttpAccessLogEntries(log_entry=[
         HttpAccessLogEntry(
             common_properties=AccessLogCommon(

@@ -37,6 +37,9 @@ EXPECTED_FIELD = {
     "node_id_too_long": "node_id",
     "admin_socket_too_long": "envoy_admin_socket",
     "state_dir_too_long": "state_dir",
+    "one_session_takes_every_worker": "session_workers_per_session",
+    "session_retention_over_global": "decision_retention_per_session",
+    "huge_write": "max_write_bytes",
 }
 
 

@@ -12,10 +12,11 @@ import docker.errors
 import pytest
 
 from control_plane.domain.session import Limits, Session, State
-from control_plane.errors import InvalidArgument, Rejected, Unavailable
-from control_plane.sessions.docker_runtime import DockerRuntime
+from control_plane.errors import FailedPrecondition, InvalidArgument, Rejected, Unavailable
+from control_plane.sessions.docker_runtime import DockerRuntime, RuntimeWorkers
 from control_plane.sessions.runtime import ContainerSpec
 from control_plane.store import Store
+from control_plane.workers import FairWorkers, Workers
 from control_plane.xds.cache import SnapshotCache, StreamView
 
 DOCKER_TEXT = "OCI runtime create failed: runsc: /var/lib/docker/overlay2/abc: argument list too long: unknown"
@@ -37,8 +38,13 @@ class Failing:
         return fail
 
 
+def docker_runtime() -> DockerRuntime:
+    workers = RuntimeWorkers(Workers("control", 2), FairWorkers(Workers("session", 4), 2), 5.0, 8)
+    return DockerRuntime("runsc-sandgate", workers, runsc_binary="/nonexistent/runsc")  # no orphans to clean
+
+
 def runtime(exc: Exception) -> DockerRuntime:
-    rt = DockerRuntime(runsc_binary="/nonexistent/runsc")  # orphan cleanup finds nothing to run
+    rt = docker_runtime()
     rt._client = Failing(exc)
     return rt
 
@@ -55,8 +61,10 @@ SERVER_ERROR = docker.errors.APIError("500 Server Error", explanation=DOCKER_TEX
          "image 'img:1' is not present"),
         (lambda rt: rt.image_exists("img:1"), SERVER_ERROR, Unavailable, "could not look up image img:1"),
         (lambda rt: rt.remove(SPEC.session_id), SERVER_ERROR, Unavailable, "could not remove the sandbox"),
-        (lambda rt: rt.write_file(SPEC.session_id, "/tmp/x", b"", 1), docker.errors.NotFound(DOCKER_TEXT),
+        (lambda rt: rt.write_file(SPEC.session_id, "/tmp/x", b"", 1), SERVER_ERROR,
          Unavailable, "could not run a command in the sandbox"),
+        (lambda rt: rt.write_file(SPEC.session_id, "/tmp/x", b"", 1), docker.errors.NotFound(DOCKER_TEXT),
+         FailedPrecondition, "is gone"),
     ],
 )  # fmt: skip
 def test_docker_errors_become_stable_messages(
@@ -77,7 +85,7 @@ def test_dockerd_unreachable_is_unavailable_without_its_text(monkeypatch: pytest
 
     monkeypatch.setattr(docker, "from_env", unreachable)
     with pytest.raises(Unavailable) as err:
-        asyncio.run(DockerRuntime().image_exists("img"))
+        asyncio.run(docker_runtime().image_exists("img"))
     assert "dockerd" in str(err.value) and "docker.sock" not in str(err.value)
 
 
@@ -112,27 +120,27 @@ class ExecNeverStarts:
         self.api = self
         self.tries = 0
 
-    def exec_create(self, *args: object, **kwargs: object) -> str:
+    def exec_create(self, *args: object, **kwargs: object) -> dict[str, str]:
         self.tries += 1
-        return f"exec-{self.tries}"
+        return {"Id": f"exec-{self.tries}"}
 
     def exec_inspect(self, exec_id: str) -> dict[str, object]:
         return {"ExitCode": 126, "Pid": 0}
 
 
 def test_an_exec_that_never_starts_is_unavailable_without_dockers_words(monkeypatch: pytest.MonkeyPatch) -> None:
-    from control_plane.sessions import docker_runtime
+    from control_plane.sessions import docker_exec
     from control_plane.sessions.runtime import ExecChunk
 
-    async def output(api: object, exec_id: str, stdin: bytes) -> Any:
+    async def output(call: object, api: object, exec_id: str, stdin: bytes) -> Any:
         yield ExecChunk(stream="stdout", data=b"OCI runtime exec failed: exec failed: runsc: /proc/self/fd: unknown")
 
     async def no_wait(seconds: float) -> None:
         return None
 
-    monkeypatch.setattr(docker_runtime, "_output", output)
-    monkeypatch.setattr(docker_runtime.asyncio, "sleep", no_wait)
-    rt = DockerRuntime()
+    monkeypatch.setattr(docker_exec, "_output", output)
+    monkeypatch.setattr(docker_exec.asyncio, "sleep", no_wait)
+    rt = docker_runtime()
     rt._client = client = ExecNeverStarts()
 
     async def run() -> list[ExecChunk]:
@@ -141,4 +149,4 @@ def test_an_exec_that_never_starts_is_unavailable_without_dockers_words(monkeypa
     with pytest.raises(Unavailable) as err:
         asyncio.run(run())
     assert "could not start the command" in err.value.message and "OCI" not in err.value.message
-    assert client.tries >= docker_runtime.EXEC_ATTEMPTS
+    assert client.tries >= docker_exec.EXEC_ATTEMPTS

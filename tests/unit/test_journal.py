@@ -8,6 +8,7 @@ from pathlib import Path
 
 from control_plane.audit.decisions import DecisionEvent, DecisionLog
 from control_plane.audit.journal import DecisionJournal
+from control_plane.workers import Workers
 
 
 def event(
@@ -19,7 +20,7 @@ def event(
 
 
 def test_a_flush_returns_only_once_everything_queued_before_it_is_on_disk(tmp_path: Path) -> None:
-    journal = DecisionJournal(tmp_path / "d.db", keep=100_000)
+    journal = DecisionJournal(tmp_path / "d.db", keep=100_000, keep_per_session=100_000)
     for round_ in range(20):  # the writer is busy with earlier batches while later ones and the flush queue up
         for _ in range(100):
             journal.append([event(f"s-{round_}")])
@@ -29,7 +30,7 @@ def test_a_flush_returns_only_once_everything_queued_before_it_is_on_disk(tmp_pa
 
 
 def test_ids_are_consecutive_and_newest_first(tmp_path: Path) -> None:
-    journal = DecisionJournal(tmp_path / "d.db", keep=100)
+    journal = DecisionJournal(tmp_path / "d.db", keep=100, keep_per_session=100)
     first = journal.append([event(host="a"), event(host="b")])
     assert journal.append([event(host="c")]) == first + 2
     journal.flush()
@@ -38,7 +39,7 @@ def test_ids_are_consecutive_and_newest_first(tmp_path: Path) -> None:
 
 
 def test_retention_keeps_only_the_newest(tmp_path: Path) -> None:
-    journal = DecisionJournal(tmp_path / "d.db", keep=10)
+    journal = DecisionJournal(tmp_path / "d.db", keep=10, keep_per_session=10)
     for i in range(30):
         journal.append([event(host=f"h{i}")])
     journal.flush()
@@ -47,7 +48,7 @@ def test_retention_keeps_only_the_newest(tmp_path: Path) -> None:
 
 
 def test_filters_and_tunnel_completion(tmp_path: Path) -> None:
-    journal = DecisionJournal(tmp_path / "d.db", keep=100)
+    journal = DecisionJournal(tmp_path / "d.db", keep=100, keep_per_session=100)
     journal.append([event("s-1", stream="t1"), event("s-2", verdict="deny")])
     journal.complete(replace(event("s-1", stream="t1"), bytes_sent=10, bytes_received=20, duration_ms=3.5))
     journal.flush()
@@ -58,7 +59,7 @@ def test_filters_and_tunnel_completion(tmp_path: Path) -> None:
 
 
 def test_a_tunnel_whose_opening_was_never_recorded_is_recorded_when_it_closes(tmp_path: Path) -> None:
-    journal = DecisionJournal(tmp_path / "d.db", keep=100)
+    journal = DecisionJournal(tmp_path / "d.db", keep=100, keep_per_session=100)
     journal.complete(replace(event("s-1", host="late.test", stream="t9"), bytes_sent=7))
     journal.append([event("s-1", host="next.test")])  # ids stay unique: the completion reserved one
     journal.flush()
@@ -67,10 +68,10 @@ def test_a_tunnel_whose_opening_was_never_recorded_is_recorded_when_it_closes(tm
 
 
 def test_the_journal_survives_a_reopen(tmp_path: Path) -> None:
-    journal = DecisionJournal(tmp_path / "d.db", keep=100)
+    journal = DecisionJournal(tmp_path / "d.db", keep=100, keep_per_session=100)
     first = journal.append([event()])
     journal.close()
-    reopened = DecisionJournal(tmp_path / "d.db", keep=100)
+    reopened = DecisionJournal(tmp_path / "d.db", keep=100, keep_per_session=100)
     assert reopened.append([event()]) == first + 1
     reopened.flush()
     assert len(reopened.query()) == 2
@@ -79,8 +80,8 @@ def test_the_journal_survives_a_reopen(tmp_path: Path) -> None:
 
 async def test_a_query_includes_what_envoy_delivers_while_it_settles(tmp_path: Path) -> None:
     """Envoy batches access logs: a request that finished just before the query arrives during it."""
-    journal = DecisionJournal(tmp_path / "d.db", keep=100)
-    log = DecisionLog(journal, settle_seconds=0.3)
+    journal = DecisionJournal(tmp_path / "d.db", keep=100, keep_per_session=100)
+    log = DecisionLog(journal, Workers("audit", 1), settle_seconds=0.3)
     query = asyncio.create_task(log.query("s-1"))
     await asyncio.sleep(0.1)
     log.record_many([event("s-1", host="late.example")])
