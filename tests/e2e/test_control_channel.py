@@ -65,8 +65,8 @@ def probe_user() -> Iterator[str]:
 
 @pytest.fixture()
 def traversable_sandgate(dns: DnsServer) -> Iterator[SandgateProcess]:
-    """A control plane and its Envoy whose state dir any user may traverse to (as /var/lib/sandgate is: 0711),
-    so that only the control channel's own directory and socket modes stand in a host user's way."""
+    """A control plane and its Envoy whose state dir's parent any user may traverse (as /var/lib is), so that
+    only Sandgate's own directory and socket modes stand in a host user's way."""
     base = Path(tempfile.mkdtemp(prefix="sg-probe-", dir="/tmp"))
     base.chmod(0o711)
     proc = SandgateProcess(base / "state", dns.port)
@@ -89,17 +89,21 @@ def test_a_host_user_other_than_root_cannot_open_envoys_admin_nor_the_control_pl
 ) -> None:
     proc = traversable_sandgate
     sockets = (proc.envoy_admin_socket, proc.xds_socket)
-    assert proc.state_dir.stat().st_mode & 0o777 == 0o711 and proc.envoy_dir.stat().st_mode & 0o777 == 0o700
+    assert proc.state_dir.stat().st_mode & 0o777 == 0o700 and proc.envoy_dir.stat().st_mode & 0o777 == 0o700
     for path in sockets:
         assert path.stat().st_mode & 0o777 == 0o600, path
         assert connect_as(None, path) == "CONNECTED"  # root can: the socket is live
-        assert connect_as(probe_user, path) == str(errno.EACCES), path  # the directory stops the user
-    proc.envoy_dir.chmod(0o711)  # without the directory's barrier, the socket's own mode still holds
+        assert connect_as(probe_user, path) == str(errno.EACCES), path  # the state directory stops the user
+    proc.state_dir.chmod(0o711)  # without the state directory's barrier, the envoy directory's holds
     try:
+        for path in sockets:
+            assert connect_as(probe_user, path) == str(errno.EACCES), path
+        proc.envoy_dir.chmod(0o711)  # and without that one too, the socket's own mode still holds
         for path in sockets:
             assert connect_as(probe_user, path) == str(errno.EACCES), path
     finally:
         proc.envoy_dir.chmod(0o700)
+        proc.state_dir.chmod(0o700)
 
 
 def test_the_control_plane_is_not_on_any_tcp_port_of_its_own(sandgate: SandgateProcess) -> None:
