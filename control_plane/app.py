@@ -94,6 +94,7 @@ class App:
             dns_lookup_family=s.dns_lookup_family,
             forbidden_cidrs=parse_cidrs((*s.forbidden_cidrs, *own), "forbidden_cidrs"),
             forbidden_exceptions=parse_cidrs(s.forbidden_exceptions, "forbidden_exceptions"),
+            stream_idle_timeout_s=s.stream_idle_timeout_seconds,
         )
         forwarder = self._forwarder_path()
         publisher = ConfigPublisher(

@@ -40,6 +40,7 @@ class Settings:
     default_memory_mb: int = 512
     default_cpus: float = 1.0
     default_pids: int = 512
+    stream_idle_timeout_seconds: int = 3600
     dns_resolvers: tuple[str, ...] = ()
     dns_lookup_family: str = "V4_PREFERRED"
     apply_timeout_seconds: float = 10.0
@@ -116,6 +117,8 @@ def _validate(s: Settings) -> None:
         raise InvalidArgument("must be GRPC (state of the world) or DELTA_GRPC", field="xds_api")
     parse_cidrs(s.forbidden_cidrs, "forbidden_cidrs")
     parse_cidrs(s.forbidden_exceptions, "forbidden_exceptions")
+    if s.stream_idle_timeout_seconds < 0:
+        raise InvalidArgument("must be 0 (none) or more seconds", field="stream_idle_timeout_seconds")
     if s.default_pids < 512:
         raise InvalidArgument("must be at least 512: gVisor's own threads count against it", field="default_pids")
 

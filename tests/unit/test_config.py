@@ -22,6 +22,7 @@ EXPECTED_FIELD = {
     "wrong_type": "max_ttl_seconds",
     "ttl_over_max": "default_ttl_seconds",
     "not_toml": "config",
+    "negative_stream_idle_timeout": "stream_idle_timeout_seconds",
 }
 
 
