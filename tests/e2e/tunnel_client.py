@@ -2,7 +2,7 @@
 127.0.0.1:3128, with the token from /run/sandgate/token) or on the host (straight to the session's unix
 socket, with "unix" and "token" given).
 
-stdin: JSON {"mode": "many" | "half_close" | "download" | "quiet", "target": "host:port", ...};
+stdin: JSON {"mode": "many" | "rate" | "half_close" | "download" | "quiet", "target": "host:port", ...};
 stdout: JSON, one object, described with each mode.
 """
 
@@ -24,7 +24,7 @@ else:
 CREDENTIALS = base64.b64encode(f"sandgate:{token}".encode()).decode()
 
 
-def connect():
+def connect(target=None):
     """A socket to the session proxy, with the CONNECT request sent (its answer not yet read)."""
     if config.get("unix"):
         sock = socket.socket(socket.AF_UNIX)
@@ -32,7 +32,7 @@ def connect():
         sock.connect(config["unix"])
     else:
         sock = socket.create_connection(("127.0.0.1", 3128), timeout=30)
-    target = config["target"]
+    target = target or config["target"]
     request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: Basic {CREDENTIALS}\r\n\r\n"
     sock.sendall(request.encode())
     return sock
@@ -60,23 +60,32 @@ def recv_until_eof(sock):
 
 
 def many():
-    """{"count"}: opens count tunnels at once from this one thread (every CONNECT is sent before any
-    answer is read), then echoes a distinct message through each while all are open.
-    -> {"opened", "echoed", "errors"}"""
+    """{"count", "batch"?, "targets"?}: opens count tunnels from this one thread, batch at a time (default
+    all: every CONNECT of a batch is sent before any answer is read), to the targets in turn (default the
+    target), then echoes a distinct message through each while all are open.
+    -> {"opened", "echoed", "errors", "open_seconds"} (until every answer was read)"""
+    start = time.monotonic()
     socks, errors, opened, echoed = [], [], 0, 0
-    for _ in range(config["count"]):
-        try:
-            socks.append(connect())
-        except OSError as exc:
-            errors.append(f"connect: {exc}")
-    for sock in socks:
-        try:
-            status = read_head(sock)
-            opened += status == 200
-            if status != 200:
-                errors.append(f"status {status}")
-        except OSError as exc:
-            errors.append(f"head: {exc}")
+    batch = config.get("batch") or config["count"]
+    targets = config.get("targets") or [config["target"]]
+    for first in range(0, config["count"], batch):
+        new = []
+        for i in range(first, min(first + batch, config["count"])):
+            try:
+                new.append(connect(targets[i % len(targets)]))
+            except OSError as exc:
+                errors.append(f"connect: {exc}")
+        for sock in new:
+            try:
+                status = read_head(sock)
+                opened += status == 200
+                if status != 200:
+                    errors.append(f"status {status}")
+            except OSError as exc:
+                errors.append(f"head: {exc}")
+        socks += new
+        print(f"{len(socks)} tunnels", file=sys.stderr, flush=True)  # output: a long run is not a quiet one
+    open_seconds = time.monotonic() - start
     for i, sock in enumerate(socks):
         message = f"tunnel {i} says hello\n".encode() * 8
         try:
@@ -89,7 +98,27 @@ def many():
             errors.append(f"echo: {exc}")
     for sock in socks:
         sock.close()
-    return {"opened": opened, "echoed": echoed, "errors": errors[:5]}
+    return {"opened": opened, "echoed": echoed, "errors": errors[:5], "open_seconds": open_seconds}
+
+
+def rate():
+    """{"seconds"}: new tunnels one after another for that long: connect, CONNECT, answer, one byte echoed,
+    close. -> {"tunnels", "per_second", "p50_ms", "p99_ms", "failures"}"""
+    times, failures, end = [], 0, time.monotonic() + config["seconds"]
+    while time.monotonic() < end:
+        start = time.monotonic()
+        try:
+            with connect() as sock:
+                ok = read_head(sock) == 200
+                sock.sendall(b"x")
+                ok = ok and sock.recv(1) == b"x"
+        except OSError:
+            ok = False
+        failures += not ok
+        times.append(time.monotonic() - start)
+    times.sort()
+    return {"tunnels": len(times), "per_second": len(times) / config["seconds"], "failures": failures,
+            "p50_ms": times[len(times) // 2] * 1e3, "p99_ms": times[int(len(times) * 0.99)] * 1e3}  # fmt: skip
 
 
 def half_close():
@@ -162,4 +191,5 @@ def quiet():
             "b_failures": b_failures, "b_last_echo": b_last}  # fmt: skip
 
 
-print(json.dumps({"many": many, "half_close": half_close, "download": download, "quiet": quiet}[config["mode"]]()))
+MODES = {"many": many, "rate": rate, "half_close": half_close, "download": download, "quiet": quiet}
+print(json.dumps(MODES[config["mode"]]()))
