@@ -14,7 +14,8 @@ server on loopback. The client is tests/e2e/tunnel_client.py (stdlib Python, one
   the control-plane cluster's holds ext_authz to 1,024 checks in flight.)
 - new tunnels/s: tunnels opened one after another (connect, CONNECT, answer, one byte echoed, close) for
   --seconds, inside the sandbox through its forwarder and on the host at the session's socket,
-  alternating, --rounds times. Every tunnel goes through ext_authz.
+  alternating, --rounds times. Every tunnel goes through ext_authz. Then one tunnel's throughput: a
+  64 MiB download from a loopback server, inside and on the host, --rounds times each.
 - pids: for each limit, a default session whose host pids cgroup limit is then lowered to it holds 500
   tunnels and runs an Exec; the host pids of the sandbox are sampled.
 - fork bomb: a default session forks sleeping children (at most --fork-bomb) until fork fails or the
@@ -43,6 +44,7 @@ from control_plane.client import SessionsClient
 from control_plane.sessions.runtime import container_name
 from tests.support.dns import DnsServer
 from tests.support.service import SandgateProcess
+from tests.support.stream_servers import StreamServer
 
 SPREAD = [f"t{i}.test" for i in range(8)]
 CLIENT = Path(__file__).resolve().parent.parent / "tests" / "e2e" / "tunnel_client.py"
@@ -168,6 +170,25 @@ def rate(c: SessionsClient, proc: SandgateProcess, target: str, rounds: int, sec
     print(f"\ninside / host: {statistics.median(ratios):.2f} (spread {min(ratios):.2f}-{max(ratios):.2f})")
 
 
+def throughput(c: SessionsClient, proc: SandgateProcess, rounds: int, size_mib: int = 64) -> None:
+    with StreamServer.download() as server:
+        target = f"allowed.test:{server.port}"
+        session = c.create(egress=[{"host": "allowed.test", "ports": [server.port]}])
+        sock = proc.state_dir / "sessions" / session.id / "proxy.sock"
+        runs: dict[str, list[float]] = {"inside": [], "host": []}
+        for _ in range(rounds):
+            for where, run in (("inside", lambda **r: inside(c, session.id, **r)),
+                               ("host", lambda **r: on_host(sock, session.token, **r))):  # fmt: skip
+                r = run(mode="download", target=target, size=size_mib << 20)
+                assert r["intact"], r
+                runs[where].append(size_mib / r["seconds"])
+        c.delete(session.id)
+    print(f"| one tunnel, a {size_mib} MiB download | MiB/s (median) | spread |")
+    print("|---|---|---|")
+    for where, label in (("host", "on the host, at the session's unix socket"), ("inside", "inside the sandbox")):
+        print(f"| {label} | {statistics.median(runs[where]):.0f} | {min(runs[where]):.0f}-{max(runs[where]):.0f} |")
+
+
 def pids(c: SessionsClient, target: str, limits: list[int]) -> None:
     print("| pids limit | 500 tunnels held | Exec after | sandbox host pids (peak) |")
     print("|---|---|---|---|")
@@ -230,6 +251,8 @@ def main(args: argparse.Namespace) -> None:
                 held(c, port, [int(n) for n in args.ramp.split(",")])
                 print()
                 rate(c, proc, target, args.rounds, args.seconds)
+                print()
+                throughput(c, proc, args.rounds)
                 print()
                 pids(c, target, [int(n) for n in args.pids.split(",")])
                 print()

@@ -136,13 +136,16 @@ def half_close():
 
 def download():
     """{"size"}: asks the download server for size bytes, which it sends and then shuts its write side.
-    -> {"status", "received", "intact", "reset"}"""
+    -> {"status", "received", "intact", "reset", "seconds"} (from the request to EOF)"""
     with connect() as sock:
         status = read_head(sock)
+        start = time.monotonic()
         sock.sendall(f"{config['size']}\n".encode())
         data = recv_until_eof(sock)
+        seconds = time.monotonic() - start
     expected = b"".join(download_block(i) for i in range(-(-config["size"] // 4096)))[: config["size"]]
-    return {"status": status, "received": len(data), "intact": data == expected, "reset": data.endswith(b"<reset>")}
+    return {"status": status, "received": len(data), "intact": data == expected, "reset": data.endswith(b"<reset>"),
+            "seconds": seconds}  # fmt: skip
 
 
 def download_block(i):
