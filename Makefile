@@ -21,3 +21,4 @@ bench: setup
 	.venv/bin/python -m bench.push_latency --rounds 40 --scales 1,100,1000
 	.venv/bin/python -m bench.session_start --rounds 20
 	.venv/bin/python -m bench.in_sandbox --rounds 3 --seconds 5
+	.venv/bin/python -m bench.tunnels_in_sandbox --rounds 3 --seconds 5

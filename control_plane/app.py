@@ -143,6 +143,7 @@ class App:
             forbidden_exceptions=parse_cidrs(s.forbidden_exceptions, "forbidden_exceptions"),
             authz_every_connect=s.authz_every_connect,
             max_destinations=s.max_destinations,
+            stream_idle_timeout_s=s.stream_idle_timeout_seconds,
         )
         forwarder = self._forwarder_path()
         publisher = ConfigPublisher(

@@ -66,6 +66,7 @@ class Settings:
     max_labels_bytes: int = 16384
     max_env_vars: int = 128
     max_env_bytes: int = 65536
+    stream_idle_timeout_seconds: int = 3600
     dns_resolvers: tuple[str, ...] = ()
     dns_lookup_family: str = "V4_PREFERRED"
     apply_timeout_seconds: float = 10.0
@@ -182,6 +183,8 @@ def _validate(s: Settings) -> None:
         raise InvalidArgument("must be GRPC (state of the world) or DELTA_GRPC", field="xds_api")
     parse_cidrs(s.forbidden_cidrs, "forbidden_cidrs")
     parse_cidrs(s.forbidden_exceptions, "forbidden_exceptions")
+    if s.stream_idle_timeout_seconds < 0:
+        raise InvalidArgument("must be 0 (none) or more seconds", field="stream_idle_timeout_seconds")
     if s.default_pids < 512:
         raise InvalidArgument("must be at least 512: gVisor's own threads count against it", field="default_pids")
     _validate_session_limits(s)

@@ -3,7 +3,8 @@
  *
  *   sandgate-forward serve PORT SOCKET   accept TCP on 127.0.0.1:PORT and splice each
  *                                        connection to the unix SOCKET (the session's
- *                                        Envoy listener). Runs as PID 1: ignores SIGCHLD
+ *                                        Envoy listener), half-closes included, in one
+ *                                        process (epoll). Runs as PID 1: ignores SIGCHLD
  *                                        so exited children are reaped by the kernel.
  *   sandgate-forward run SECONDS ID ARGV...
  *                                        run ARGV in its own process group; after SECONDS
@@ -16,13 +17,17 @@
  *                                        (FIFO, socket, device, directory, symbolic link), and
  *                                        never open one: opening a FIFO blocks.
  *
- * Static, no libc features beyond POSIX sockets, so it works in any image.
+ * Static, no libc features beyond POSIX sockets and epoll, so it works in any image.
  */
+#define _GNU_SOURCE /* accept4 */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
-#include <poll.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,86 +39,296 @@
 
 enum { NOT_REGULAR = 4 }; /* exit code of read and write for a path that is not a regular file */
 
+/* ---- serve: one process, one epoll loop, every connection a small state machine ----
+ *
+ * No fork per connection: a sandbox's pids limit also counts gVisor's own host threads, and a
+ * workload that opened a few dozen tunnels at once used to exhaust it and kill PID 1. Nothing
+ * off the shelf fits: socat forks per connection; rinetd and 6tunnel do not connect to unix
+ * sockets and need a config file and a dynamic libc; haproxy and nginx are neither static nor
+ * small. The image can be anything, so this stays one static binary with no dependencies.
+ *
+ * Each connection relays two directions, client -> Envoy and Envoy -> client. A direction reads
+ * into a shared scratch buffer and writes at once; what the writer does not take is kept in a
+ * per-direction buffer (allocated only while something is pending) and that direction stops
+ * reading until it is written: back-pressure, and an idle connection holds no buffer memory.
+ * EOF on one side becomes shutdown(SHUT_WR) on the other once the pending bytes are out, and the
+ * other direction keeps going; both sockets close when both directions have ended, or at once on
+ * an error. Epoll is edge-triggered: every event on either socket runs both directions until
+ * they would block, a bounded number of reads at a time so that one busy tunnel cannot starve
+ * the others (a connection that used its turn goes on a list served before the next wait). */
+#define RELAY_CHUNK 65536  /* bytes read per call */
+#define READS_PER_TURN 16  /* reads per direction before another connection gets a turn */
+#define MAX_CONNS_WANTED 4096
+#define SPARE_FDS 16       /* stdio, the listener, epoll */
+#define CONNECT_TIMEOUT_S 2 /* a full Envoy backlog is waited on this long, then the client is closed */
+
+struct pending {              /* bytes read from one side that the other has not taken yet */
+    char *data;
+    size_t off, len;
+};
+struct conn {                 /* what epoll hands back, for either of its sockets */
+    int fd[2];                /* 0: the client's TCP socket, 1: Envoy's unix socket */
+    struct pending out[2];    /* out[i]: read from fd[i], to be written to fd[!i] */
+    unsigned char eof[2];     /* read EOF from fd[i] */
+    unsigned char shut[2];    /* passed that EOF on: shutdown(fd[!i], SHUT_WR) */
+    unsigned char queued;     /* on the run-again list */
+    struct conn *next_ready;  /* the run-again list */
+    struct conn *next_closed; /* closed in this round of events; freed after it */
+};
+
+static char relay_buf[RELAY_CHUNK];
+static int open_conns, max_conns, listener_paused;
+static struct conn *ready_list, *closed_list;
+
+/* Raises the soft descriptor limit as far as the hard limit allows (no further than needed);
+ * returns the limit in force. */
+static int raise_nofile(void) {
+    const rlim_t wanted = 2 * MAX_CONNS_WANTED + SPARE_FDS;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+    if (rl.rlim_cur < wanted) {
+        rl.rlim_cur = rl.rlim_max < wanted ? rl.rlim_max : wanted;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur > wanted ? (int)wanted : (int)rl.rlim_cur;
+}
+
+static int set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+/* A unix connect completes at once unless Envoy's accept backlog is full; then it waits up to
+ * CONNECT_TIMEOUT_S (SO_SNDTIMEO bounds a blocking unix connect), which briefly holds the loop but
+ * is back-pressure on the one thing that is overloaded. */
 static int connect_unix(const char *path) {
     struct sockaddr_un addr;
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct timeval tv = {CONNECT_TIMEOUT_S, 0};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
     strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || set_nonblocking(fd) < 0) {
         close(fd);
         return -1;
     }
     return fd;
 }
 
-/* Copy what is readable from `from` to `to`; returns 0 on EOF, -1 on error. */
-static int pump(int from, int to) {
-    char buf[65536];
-    ssize_t n = read(from, buf, sizeof buf);
-    if (n <= 0) return n == 0 ? 0 : -1;
-    for (ssize_t off = 0; off < n;) {
-        ssize_t w = write(to, buf + off, n - off);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        off += w;
+static void close_conn(int ep, struct conn *c) {
+    for (int i = 0; i < 2; i++) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd[i], NULL);
+        close(c->fd[i]);
+        free(c->out[i].data);
     }
+    /* Later events of this round, or the run-again list, may still point at it: freed after them. */
+    c->fd[0] = c->fd[1] = -1;
+    c->next_closed = closed_list;
+    closed_list = c;
+    open_conns--;
+    if (listener_paused) listener_paused = 2; /* a descriptor is free again: resume accepting */
+}
+
+/* Writes what is pending in direction `d`. Returns 1 when all of it is out, 0 if the writer would
+ * block, -1 on an error. */
+static int flush_pending(struct conn *c, int d) {
+    struct pending *p = &c->out[d];
+    while (p->off < p->len) {
+        ssize_t w = send(c->fd[!d], p->data + p->off, p->len - p->off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        p->off += (size_t)w;
+    }
+    free(p->data);
+    p->data = NULL;
+    p->off = p->len = 0;
     return 1;
 }
 
-static void splice_pair(int client, const char *sock_path) {
-    int upstream = connect_unix(sock_path);
-    if (upstream < 0) _exit(1);
-    struct pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
-    int open_dirs = 2;
-    while (open_dirs > 0) {
-        if (poll(fds, 2, -1) < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        for (int i = 0; i < 2; i++) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            int peer = i == 0 ? upstream : client;
-            int r = pump(fds[i].fd, peer);
-            if (r < 0) _exit(0);
-            if (r == 0) { /* half-close: pass the EOF on, keep reading the other way */
-                shutdown(peer, SHUT_WR);
-                fds[i].fd = -1;
-                open_dirs--;
-            }
-        }
-    }
-    _exit(0);
+/* Keeps what `send` did not take of relay_buf[0..n) for later. */
+static int keep_pending(struct conn *c, int d, size_t from, size_t n) {
+    struct pending *p = &c->out[d];
+    p->data = malloc(n - from);
+    if (!p->data) return -1;
+    memcpy(p->data, relay_buf + from, n - from);
+    p->off = 0;
+    p->len = n - from;
+    return 0;
 }
 
-static int serve(int port, const char *sock_path) {
-    signal(SIGCHLD, SIG_IGN);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGTERM, SIG_DFL);
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+/* Moves bytes from fd[d] to fd[!d] until one of them would block. Returns 1 if the direction still
+ * has work for another turn, 0 if it waits for epoll, -1 on an error (close the connection). */
+static int relay(struct conn *c, int d) {
+    for (int reads = 0; !c->shut[d]; reads++) {
+        int flushed = flush_pending(c, d);
+        if (flushed <= 0) return flushed;
+        if (c->eof[d]) { /* everything read is out: pass the EOF on */
+            shutdown(c->fd[!d], SHUT_WR);
+            c->shut[d] = 1;
+            break;
+        }
+        if (reads == READS_PER_TURN) return 1;
+        ssize_t n = recv(c->fd[d], relay_buf, sizeof relay_buf, 0);
+        if (n == 0) c->eof[d] = 1;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        }
+        ssize_t w = n > 0 ? send(c->fd[!d], relay_buf, (size_t)n, MSG_NOSIGNAL) : 0;
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
+        if (w < n && keep_pending(c, d, w < 0 ? 0 : (size_t)w, (size_t)n) < 0) return -1;
+    }
+    return 0;
+}
+
+/* Runs both directions of `c`; closes it when both have ended or one failed. */
+static void service(int ep, struct conn *c) {
+    int more = 0;
+    for (int d = 0; d < 2; d++) {
+        int r = relay(c, d);
+        if (r < 0) {
+            close_conn(ep, c);
+            return;
+        }
+        more |= r;
+    }
+    if (c->shut[0] && c->shut[1]) {
+        close_conn(ep, c);
+    } else if (more && !c->queued) {
+        c->queued = 1;
+        c->next_ready = ready_list;
+        ready_list = c;
+    }
+}
+
+/* Whether a socket whose EOF was already passed on has since failed (a reset): nothing reads it
+ * any more, so only its error says that the peer is gone. */
+static int ended_side_failed(struct conn *c) {
+    for (int i = 0; i < 2; i++) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (c->shut[i] && getsockopt(c->fd[i], SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err) return 1;
+    }
+    return 0;
+}
+
+static int watch(int ep, struct conn *c, int side) {
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = c};
+    return epoll_ctl(ep, EPOLL_CTL_ADD, c->fd[side], &ev);
+}
+
+static void start_conn(int ep, int client, const char *sock_path) {
+    struct conn *c = calloc(1, sizeof *c);
+    int upstream = c ? connect_unix(sock_path) : -1;
+    if (upstream < 0) {
+        free(c);
+        close(client);
+        return;
+    }
+    c->fd[0] = client;
+    c->fd[1] = upstream;
+    open_conns++;
+    if (watch(ep, c, 0) < 0 || watch(ep, c, 1) < 0) close_conn(ep, c);
+}
+
+/* Accepts until EAGAIN. Beyond max_conns a connection is accepted and closed at once; when the
+ * process is out of descriptors or memory the listener is paused until a connection ends. */
+static void accept_all(int ep, int lfd, const char *sock_path) {
+    for (;;) {
+        int client = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (client < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                struct epoll_event ev = {.events = 0, .data.ptr = NULL};
+                epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &ev);
+                listener_paused = 1;
+            }
+            return;
+        }
+        if (open_conns >= max_conns) {
+            close(client);
+            continue;
+        }
+        int one = 1;
+        setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        start_conn(ep, client, sock_path);
+    }
+}
+
+static void resume_listener(int ep, int lfd, const char *sock_path) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    listener_paused = 0;
+    epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &ev);
+    accept_all(ep, lfd, sock_path);
+}
+
+/* Gives each connection on the run-again list another turn, then frees the connections closed. */
+static void end_round(int ep) {
+    struct conn *list = ready_list;
+    ready_list = NULL;
+    while (list) {
+        struct conn *c = list;
+        list = c->next_ready;
+        c->queued = 0;
+        if (c->fd[0] >= 0) service(ep, c);
+    }
+    while (closed_list) {
+        struct conn *c = closed_list;
+        closed_list = c->next_closed;
+        free(c);
+    }
+}
+
+static int listen_tcp(int port) {
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in addr;
+    if (lfd < 0) return -1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons((unsigned short)port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(lfd, 128) < 0) {
+    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(lfd, SOMAXCONN) < 0) {
+        close(lfd);
+        return -1;
+    }
+    return lfd;
+}
+
+static int serve(int port, const char *sock_path) {
+    signal(SIGCHLD, SIG_IGN); /* PID 1: orphaned Exec processes are reaped by the kernel */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, SIG_DFL);
+    int nofile = raise_nofile();
+    max_conns = (nofile - SPARE_FDS) / 2 < MAX_CONNS_WANTED ? (nofile - SPARE_FDS) / 2 : MAX_CONNS_WANTED;
+    int lfd = listen_tcp(port);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (lfd < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) < 0) {
         perror("sandgate-forward: listen");
         return 1;
     }
+    struct epoll_event events[256];
     for (;;) {
-        int client = accept(lfd, NULL, NULL);
-        if (client < 0) continue;
-        pid_t pid = fork();
-        if (pid == 0) {
-            close(lfd);
-            splice_pair(client, sock_path);
+        int n = epoll_wait(ep, events, 256, ready_list ? 0 : -1);
+        if (n < 0 && errno != EINTR) {
+            perror("sandgate-forward: epoll_wait");
+            return 1;
         }
-        close(client);
+        for (int i = 0; i < n; i++) {
+            struct conn *c = events[i].data.ptr;
+            if (!c) accept_all(ep, lfd, sock_path);
+            else if (c->fd[0] >= 0) { /* not closed earlier in this round */
+                service(ep, c);
+                if (events[i].events & EPOLLERR && c->fd[0] >= 0 && ended_side_failed(c)) close_conn(ep, c);
+            }
+        }
+        end_round(ep);
+        if (listener_paused == 2) resume_listener(ep, lfd, sock_path);
     }
 }
 

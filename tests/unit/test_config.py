@@ -40,6 +40,7 @@ EXPECTED_FIELD = {
     "one_session_takes_every_worker": "session_workers_per_session",
     "session_retention_over_global": "decision_retention_per_session",
     "huge_write": "max_write_bytes",
+    "negative_stream_idle_timeout": "stream_idle_timeout_seconds",
 }
 
 

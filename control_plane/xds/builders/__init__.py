@@ -18,7 +18,8 @@ class EgressSettings:
     dns_resolvers: tuple[tuple[str, int], ...] = ()  # empty: the host's resolver
     dns_lookup_family: str = "V4_PREFERRED"
     connect_timeout_s: float = 5.0
-    idle_timeout_s: int = 300
+    idle_timeout_s: int = 300  # a downstream connection with no request or tunnel open
+    stream_idle_timeout_s: int = 3600  # a request or tunnel with no bytes either way; 0: none
     forbidden_cidrs: tuple[str, ...] = ()  # checked after DNS, on every request and tunnel
     forbidden_exceptions: tuple[str, ...] = ()
     authz_every_connect: bool = False  # ask the control plane's ext_authz on every CONNECT as well

@@ -63,6 +63,8 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
             "internal_address_config": {"unix_sockets": False},
             "upgrade_configs": [{"upgrade_type": "CONNECT"}, {"upgrade_type": "websocket"}],
             "common_http_protocol_options": {"idle_timeout": f"{settings.idle_timeout_s}s"},
+            # The only timeout on an open tunnel or stream (docs/COMPATIBILITY.md, "Tunnels"); 0s: none.
+            "stream_idle_timeout": f"{settings.stream_idle_timeout_s}s",
             "max_request_headers_kb": 60,
             "http_filters": [
                 _discovered(UNWRAP_TOKEN_FILTER, LUA_TYPE),
