@@ -57,7 +57,7 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
             "@type": TYPE + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": "session",
             "rds": {"route_config_name": name, "config_source": {"ads": {}, "resource_api_version": "V3"}},
-            "http_protocol_options": {"allow_absolute_url": True},
+            "http_protocol_options": {"allow_absolute_url": True, "accept_http_10": True},
             "upgrade_configs": [{"upgrade_type": "CONNECT"}],
             "common_http_protocol_options": {"idle_timeout": f"{settings.idle_timeout_s}s"},
             "max_request_headers_kb": 60,
