@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # One idempotent setup for a fresh Debian bookworm machine (run as root): Debian packages, dockerd with
-# the runsc runtime, the sandbox forwarder, the default sandbox image (cached by its inputs), the venv.
+# the runsc runtime, the sandbox forwarder, the default sandbox image and the tests' client image (each
+# cached by its inputs), the venv.
 # A second run only checks and returns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-PACKAGES=(docker.io docker-compose runsc debootstrap busybox-static wrk iproute2 gcc libc6-dev make curl python3-venv)
+PACKAGES=(docker.io docker-compose runsc debootstrap busybox-static wrk iproute2 gcc libc6-dev make curl git python3-venv)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -33,8 +34,14 @@ if [ ! -x build/sandgate-forward ] || [ sandbox/forward.c -nt build/sandgate-for
   gcc -static -Os -Wall -Wextra -o build/sandgate-forward sandbox/forward.c
 fi
 
-say "sandbox image"
-sandbox/build-image.sh sandgate-sandbox >/dev/null
+say "sandbox images: the default one and the client-matrix test image (a first build takes a few minutes)"
+# Side by side: a build mostly waits on dpkg unpacking small files, not on a CPU.
+sandbox/build-image.sh sandgate-sandbox >/dev/null &
+default_image=$!
+sandbox/build-image.sh sandgate-clients sandbox/packages-clients.txt >/dev/null &
+clients_image=$!
+wait "$default_image"
+wait "$clients_image"
 
 say "python venv"
 stamp=.venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-12)
