@@ -10,6 +10,7 @@ import pytest
 
 from tests.e2e.conftest import SandgateClient
 from tests.e2e.test_audit import wait_for
+from tests.e2e.test_resolved_addresses import Counting
 from tests.support.dns import DnsServer
 from tests.support.upstream import Upstream
 
@@ -122,3 +123,26 @@ def test_the_proxy_is_transparent(client: SandgateClient, http_upstream: Upstrea
     assert sorted(line.split(":")[0].lower() for line in head.splitlines()[1:] if line.strip()) == [
         "content-length", "content-type", "date"
     ]  # fmt: skip
+
+
+def test_an_https_url_sent_as_a_plain_request_is_refused_not_sent_in_clear(
+    client: SandgateClient, tls_upstream: Upstream
+) -> None:
+    """`GET https://host/ HTTP/1.1` to the proxy (busybox wget does this) must not reach the host unencrypted."""
+    s = client.create(egress=[{"host": "secure.test", "ports": [tls_upstream.port]}])
+    script = (
+        "python3 -c \"import socket,base64,os; s=socket.create_connection(('127.0.0.1',3128)); "
+        "t=open('/run/sandgate/token').read().strip(); a=base64.b64encode(('x:'+t).encode()).decode(); "
+        f"s.sendall(('GET https://secure.test:{tls_upstream.port}/secret HTTP/1.1\\r\\nHost: secure.test\\r\\n'"
+        "+'Proxy-Authorization: Basic '+a+'\\r\\nConnection: close\\r\\n\\r\\n').encode()); "
+        "print(s.recv(4096).decode(errors='replace'))\""
+    )
+    with Counting("127.0.0.1") as plain_listener:
+        s2 = client.create(egress=[{"host": "allowed.test", "ports": [plain_listener.port]}])
+        plain = script.replace(f"secure.test:{tls_upstream.port}", f"allowed.test:{plain_listener.port}")
+        reply2 = client.sh(s2.id, plain)[1]
+    reply = client.sh(s.id, script)[1]
+    # Envoy refuses an https:// request on a plain connection before routing it: nothing is sent in clear.
+    assert reply.startswith("HTTP/1.1 403") and reply2.startswith("HTTP/1.1 403"), (reply, reply2)
+    assert plain_listener.hits == 0
+    assert [(d["verdict"], d["reason"]) for d in wait_for(client, s.id, 1)] == [("deny", "bad-request")]
