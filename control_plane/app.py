@@ -28,7 +28,13 @@ from control_plane.authz.service import AuthorizationService
 from control_plane.config import Settings, split_addr
 from control_plane.domain.destinations import parse_cidrs
 from control_plane.domain.session import Limits
-from control_plane.envoy_process import EnvoyOptions, ManagedEnvoy, default_binary
+from control_plane.envoy_process import (
+    EnvoyOptions,
+    ManagedEnvoy,
+    default_binary,
+    default_max_downstream_connections,
+    default_max_heap_bytes,
+)
 from control_plane.host_addresses import host_addresses
 from control_plane.metrics import Registry
 from control_plane.secrets import load_or_create_token
@@ -43,11 +49,21 @@ from control_plane.sessions.rotation import KeyRotation
 from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec
 from control_plane.store import Store
 from control_plane.xds.builders import EgressSettings
+from control_plane.xds.builders.limits import TenantLimits
 from control_plane.xds.cache import SnapshotCache
 from control_plane.xds.publisher import ConfigPublisher
 from control_plane.xds.server import AdsServer
 
 log = logging.getLogger(__name__)
+
+
+def tenant_limits(s: Settings) -> TenantLimits:
+    return TenantLimits(
+        max_connections=s.session_max_connections, requests_per_second=s.session_requests_per_second,
+        request_burst=s.session_request_burst, buffer_bytes=s.connection_buffer_bytes,
+        egress_max_connections=s.egress_max_connections, egress_max_pending_requests=s.egress_max_pending_requests,
+        egress_max_requests=s.egress_max_requests, egress_max_retries=s.egress_max_retries,
+    )  # fmt: skip
 
 
 @dataclass
@@ -94,6 +110,7 @@ class App:
             dns_lookup_family=s.dns_lookup_family,
             forbidden_cidrs=parse_cidrs((*s.forbidden_cidrs, *own), "forbidden_cidrs"),
             forbidden_exceptions=parse_cidrs(s.forbidden_exceptions, "forbidden_exceptions"),
+            limits=tenant_limits(s),
         )
         forwarder = self._forwarder_path()
         publisher = ConfigPublisher(
@@ -212,7 +229,10 @@ class App:
         s = self.settings
         binary = Path(s.envoy_binary) if s.envoy_binary else default_binary()
         options = EnvoyOptions(binary, s.node_id, s.envoy_admin_port, self.ports.xds, s.state_dir,
-                               s.envoy_concurrency, s.xds_api)  # fmt: skip
+                               s.envoy_concurrency, s.xds_api,
+                               max_downstream_connections=s.envoy_max_downstream_connections
+                               or default_max_downstream_connections(),
+                               max_heap_bytes=s.envoy_max_heap_bytes or default_max_heap_bytes())  # fmt: skip
         self.envoy = ManagedEnvoy(options)
         await self.envoy.start()
 

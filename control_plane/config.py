@@ -50,6 +50,19 @@ class Settings:
     decision_retention: int = 100_000
     warm_pool_size: int = 2
     end_sessions_on_shutdown: bool = False
+    # What one session may take of Envoy (docs/SECURITY.md, "Tenants").
+    session_max_connections: int = 1024
+    session_requests_per_second: int = 500
+    session_request_burst: int = 1000
+    connection_buffer_bytes: int = 32 << 10
+    # The egress cluster's circuit breakers, shared by all sessions: kept above any one session's reach.
+    egress_max_connections: int = 100_000
+    egress_max_pending_requests: int = 100_000
+    egress_max_requests: int = 100_000
+    egress_max_retries: int = 1024
+    # The managed Envoy as a whole; 0 picks a value from this host (see docs/CONFIG.md).
+    envoy_max_downstream_connections: int = 0
+    envoy_max_heap_bytes: int = 0
 
 
 ENV_OVERRIDES = {
@@ -118,6 +131,25 @@ def _validate(s: Settings) -> None:
     parse_cidrs(s.forbidden_exceptions, "forbidden_exceptions")
     if s.default_pids < 512:
         raise InvalidArgument("must be at least 512: gVisor's own threads count against it", field="default_pids")
+    _validate_limits(s)
+
+
+def _validate_limits(s: Settings) -> None:
+    for key in ("session_max_connections", "session_requests_per_second", "session_request_burst"):
+        if getattr(s, key) < 1:
+            raise InvalidArgument("must be at least 1", field=key)
+    if s.connection_buffer_bytes < 1024:
+        raise InvalidArgument("must be at least 1024", field="connection_buffer_bytes")
+    for key in ("egress_max_connections", "egress_max_pending_requests", "egress_max_requests"):
+        if getattr(s, key) <= s.session_max_connections:
+            raise InvalidArgument("must be above session_max_connections, or one session could take it all", field=key)
+    if s.egress_max_retries < 0:
+        raise InvalidArgument("must not be negative", field="egress_max_retries")
+    if s.envoy_max_downstream_connections and s.envoy_max_downstream_connections < s.session_max_connections:
+        raise InvalidArgument("must be 0 (automatic) or at least session_max_connections",
+                              field="envoy_max_downstream_connections")  # fmt: skip
+    if s.envoy_max_heap_bytes and s.envoy_max_heap_bytes < 1 << 20:
+        raise InvalidArgument("must be 0 (automatic) or at least 1 MiB", field="envoy_max_heap_bytes")
 
 
 def split_addr(addr: str, key: str) -> tuple[str, int]:

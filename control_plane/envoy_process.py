@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ import yaml
 
 log = logging.getLogger(__name__)
 BOOTSTRAP = Path(__file__).resolve().parent.parent / "envoy" / "bootstrap.yaml"
+HEAP_MONITOR = "envoy.resource_monitors.fixed_heap"
+CONNECTIONS_MONITOR = "envoy.resource_monitors.global_downstream_max_connections"
+RESERVED_FDS = 1024  # listeners (one a session), the control plane's streams, files
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class EnvoyOptions:
     concurrency: int = 1
     api_type: str = "DELTA_GRPC"
     log_level: str = "warning"
+    max_downstream_connections: int = 50_000  # all listeners together (the overload manager's monitor)
+    max_heap_bytes: int = 2 << 30  # the overload manager sheds load as the heap nears this
 
     @property
     def bootstrap_path(self) -> Path:
@@ -48,11 +54,27 @@ def render_bootstrap(options: EnvoyOptions, template: Path = BOOTSTRAP) -> dict[
     config["node"]["id"] = options.node_id
     config["admin"]["address"]["socket_address"]["port_value"] = options.admin_port
     config["dynamic_resources"]["ads_config"]["api_type"] = options.api_type
+    monitors = {m["name"]: m["typed_config"] for m in config["overload_manager"]["resource_monitors"]}
+    monitors[HEAP_MONITOR]["max_heap_size_bytes"] = options.max_heap_bytes
+    monitors[CONNECTIONS_MONITOR]["max_active_downstream_connections"] = options.max_downstream_connections
     for cluster in config["static_resources"]["clusters"]:
         for group in cluster["load_assignment"]["endpoints"]:
             for endpoint in group["lb_endpoints"]:
                 endpoint["endpoint"]["address"]["socket_address"]["port_value"] = options.control_plane_port
     return config
+
+
+def default_max_downstream_connections() -> int:
+    """Half the open files Envoy inherits, less a reserve: a tunnel holds two (downstream and upstream)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20  # Linux's own ceiling (fs.nr_open's default)
+    return max(256, (soft - RESERVED_FDS) // 2)
+
+
+def default_max_heap_bytes() -> int:
+    """A quarter of this host's memory."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
 
 
 def default_binary() -> Path:

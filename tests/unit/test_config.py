@@ -22,6 +22,10 @@ EXPECTED_FIELD = {
     "wrong_type": "max_ttl_seconds",
     "ttl_over_max": "default_ttl_seconds",
     "not_toml": "config",
+    "empty_bucket": "session_request_burst",
+    "breaker_within_one_session": "egress_max_connections",
+    "tiny_buffer": "connection_buffer_bytes",
+    "global_below_one_session": "envoy_max_downstream_connections",
 }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from control_plane.xds.builders.limits import TenantLimits
 
 CONTROL_PLANE_CLUSTER = "sandgate_control_plane"
 EGRESS_CLUSTER = "sandgate_egress"
@@ -21,6 +23,7 @@ class EgressSettings:
     idle_timeout_s: int = 300
     forbidden_cidrs: tuple[str, ...] = ()  # checked after DNS, on every request and tunnel
     forbidden_exceptions: tuple[str, ...] = ()
+    limits: TenantLimits = field(default_factory=TenantLimits)
 
 
 def session_resource_name(session_id: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from control_plane.authz.decide import AUTHZ_UNAVAILABLE, PROXY_OVERLOADED, RATE_LIMITED, UPSTREAM_OVERFLOW
 from control_plane.domain.tokens import ISSUER
 from control_plane.xds.builders import (
     CONTROL_PLANE_CLUSTER,
@@ -12,6 +13,12 @@ from control_plane.xds.builders import (
     EgressSettings,
     dns_cache_config,
     session_resource_name,
+)
+from control_plane.xds.builders.limits import (
+    RATE_LIMITED_DETAILS,
+    TenantLimits,
+    connection_limit_filter,
+    rate_limit_filter,
 )
 from control_plane.xds.builders.shared import (
     ACCESS_LOG_FLUSH_SECONDS,
@@ -31,6 +38,19 @@ FORBIDDEN_BODY = (
     "reach (loopback, private, link-local, metadata or this host's own). An operator can change the forbidden "
     "ranges in the control plane's configuration.\n"
 )
+AUTHZ_UNAVAILABLE_BODY = (
+    "Sandgate could not check this tunnel (authz-unavailable): its control plane did not answer in time. "
+    "Nothing was forwarded; retry shortly.\n"
+)
+OVERLOADED_BODY = (
+    "Sandgate's proxy is short of memory (proxy-overloaded) and takes no new requests until it recovers; "
+    "retry shortly.\n"
+)
+OVERFLOW_BODY = (
+    "Sandgate's proxy has reached its limit of upstream connections or requests for all sessions together "
+    "(upstream-overflow); retry shortly. An operator sets it with the egress_max_* settings.\n"
+)
+REQUEST_HEADERS_TIMEOUT = "10s"  # a request's headers arrive at once from any real client
 AUTH_REQUIRED_BODY = (
     "Sandgate: proxy authentication required. Requests must carry this session's token as proxy "
     "credentials (HTTP_PROXY=http://sandgate:TOKEN@127.0.0.1:3128); it is in /run/sandgate/token.\n"
@@ -47,8 +67,11 @@ def render_session_listener(
         # One set of listener stats for all sessions, not one per socket path (about 13 KiB a session);
         # what each session did is in the decision log.
         "stat_prefix": "sessions",
-        "per_connection_buffer_limit_bytes": 1 << 20,
-        "filter_chains": [{"filters": [_connection_manager(session_id, jwks, settings)]}],
+        # Bounds what Envoy buffers for each connection (the egress cluster has the same bound upstream).
+        "per_connection_buffer_limit_bytes": settings.limits.buffer_bytes,
+        "filter_chains": [
+            {"filters": [connection_limit_filter(settings.limits), _connection_manager(session_id, jwks, settings)]}
+        ],
     }
 
 
@@ -60,11 +83,16 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
             "@type": TYPE + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": "session",
             "rds": {"route_config_name": name, "config_source": {"ads": {}, "resource_api_version": "V3"}},
+            # Proxy clients speak HTTP/1.1 to their proxy; HTTP/2 (multiplexed floods for the cost of one
+            # connection) is refused here and still works inside a CONNECT tunnel, which Envoy does not read.
+            "codec_type": "HTTP1",
             "http_protocol_options": {"allow_absolute_url": True},
+            "request_headers_timeout": REQUEST_HEADERS_TIMEOUT,
             "upgrade_configs": [{"upgrade_type": "CONNECT"}],
             "common_http_protocol_options": {"idle_timeout": f"{settings.idle_timeout_s}s"},
             "max_request_headers_kb": 60,
             "http_filters": [
+                rate_limit_filter(settings.limits),  # first: a flood costs neither a token check nor ext_authz
                 _discovered(UNWRAP_TOKEN_FILTER, LUA_TYPE),
                 _jwt_filter(session_id, jwks),
                 _ext_authz_filter(),
@@ -83,7 +111,7 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
                 "flush_log_on_tunnel_successfully_established": True,
                 "access_log_flush_interval": f"{PERIODIC_LOG_SECONDS}s",
             },
-            "local_reply_config": {"mappers": [_auth_failure_mapper(), _forbidden_destination_mapper()]},
+            "local_reply_config": {"mappers": _mappers(settings.limits)},
         },
     }
 
@@ -171,6 +199,33 @@ def _forbidden_destination_mapper() -> dict[str, Any]:
         "headers_to_add": [_header("x-sandgate-deny-reason", "destination-ip-forbidden")],
         "body": {"inline_string": FORBIDDEN_BODY},
     }
+
+
+def _mappers(limits: TenantLimits) -> list[dict[str, Any]]:
+    return [_auth_failure_mapper(), _forbidden_destination_mapper(), *_limit_mappers(limits)]
+
+
+def _limit_mappers(limits: TenantLimits) -> list[dict[str, Any]]:
+    """Name each refusal that Envoy answers itself, so the sandbox (and the decision log) can tell them apart."""
+    rate_body = (
+        f"Sandgate: this session sent more than {limits.requests_per_second} requests a second (bursts up to "
+        f"{limits.request_burst}) and this one was refused (rate-limited); retry later. An operator sets the limit "
+        "with session_requests_per_second and session_request_burst.\n"
+    )
+    named = (
+        (f"response.code_details == '{RATE_LIMITED_DETAILS}'", RATE_LIMITED, rate_body),
+        ("response.code_details.startsWith('ext_authz_error')", AUTHZ_UNAVAILABLE, AUTHZ_UNAVAILABLE_BODY),
+        ("response.code_details == 'overload'", PROXY_OVERLOADED, OVERLOADED_BODY),
+        ("response.code_details.endsWith('{overflow}')", UPSTREAM_OVERFLOW, OVERFLOW_BODY),
+    )
+    return [
+        {
+            "filter": _cel(expression),
+            "headers_to_add": [_header("x-sandgate-deny-reason", reason)],
+            "body": {"inline_string": body},
+        }
+        for expression, reason, body in named
+    ]
 
 
 def _cel(expression: str) -> dict[str, Any]:

@@ -1,0 +1,77 @@
+"""What one session may take of Envoy's shared resources, and the shared egress cluster's thresholds.
+
+Every session listener embeds its own connection limit and token bucket (not served once over ECDS):
+each is a counter inside its filter config, so one config per listener is what makes them per session.
+The egress cluster's circuit breakers are shared by every session; they are set far above what any one
+session can reach (its connection limit), so the per-session limits, not the breakers, decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from control_plane.xds.types import PREFIX as TYPE
+
+RATE_LIMITED_DETAILS = "local_rate_limited"  # the response code details of the token bucket's 429
+
+
+@dataclass(frozen=True)
+class TenantLimits:
+    """Per-session bounds (each session listener) and the shared egress cluster's circuit breakers."""
+
+    max_connections: int = 1024  # open connections per session listener; more are closed at once
+    requests_per_second: int = 500  # requests and CONNECTs per session, sustained
+    request_burst: int = 1000  # and at once, from a full bucket
+    buffer_bytes: int = 32 << 10  # per connection and direction, downstream and upstream
+    egress_max_connections: int = 100_000
+    egress_max_pending_requests: int = 100_000
+    egress_max_requests: int = 100_000
+    egress_max_retries: int = 1024
+
+
+def connection_limit_filter(limits: TenantLimits) -> dict[str, Any]:
+    """Closes a session's connections beyond `max_connections` as soon as Envoy accepts them."""
+    return {
+        "name": "envoy.filters.network.connection_limit",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit",
+            "stat_prefix": "session",  # connection_limit.session.limited_connections, summed over sessions
+            "max_connections": limits.max_connections,
+        },
+    }
+
+
+def rate_limit_filter(limits: TenantLimits) -> dict[str, Any]:
+    """A token bucket for every request and CONNECT of one session; an empty bucket answers 429."""
+    always = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}, "runtime_key": "sandgate_rate_limit"}
+    return {
+        "name": "envoy.filters.http.local_ratelimit",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            "stat_prefix": "session",
+            "token_bucket": {
+                "max_tokens": limits.request_burst,
+                "tokens_per_fill": limits.requests_per_second,
+                "fill_interval": "1s",
+            },
+            "filter_enabled": always,
+            "filter_enforced": always,
+        },
+    }
+
+
+def circuit_breakers(limits: TenantLimits) -> dict[str, Any]:
+    """The egress cluster's thresholds: a backstop above any one session's reach (see `TenantLimits`)."""
+    return {
+        "thresholds": [
+            {
+                "priority": "DEFAULT",
+                "max_connections": limits.egress_max_connections,
+                "max_pending_requests": limits.egress_max_pending_requests,
+                "max_requests": limits.egress_max_requests,
+                "max_retries": limits.egress_max_retries,
+                "track_remaining": True,
+            }
+        ]
+    }
