@@ -60,7 +60,8 @@ log = logging.getLogger(__name__)
 def tenant_limits(s: Settings) -> TenantLimits:
     return TenantLimits(
         max_connections=s.session_max_connections, requests_per_second=s.session_requests_per_second,
-        request_burst=s.session_request_burst, buffer_bytes=s.connection_buffer_bytes,
+        request_burst=s.session_request_burst, tunnels_per_second=s.session_tunnels_per_second,
+        tunnel_burst=s.session_tunnel_burst, buffer_bytes=s.connection_buffer_bytes,
         egress_max_connections=s.egress_max_connections, egress_max_pending_requests=s.egress_max_pending_requests,
         egress_max_requests=s.egress_max_requests, egress_max_retries=s.egress_max_retries,
     )  # fmt: skip

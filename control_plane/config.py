@@ -54,6 +54,8 @@ class Settings:
     session_max_connections: int = 1024
     session_requests_per_second: int = 500
     session_request_burst: int = 1000
+    session_tunnels_per_second: int = 100
+    session_tunnel_burst: int = 500
     connection_buffer_bytes: int = 32 << 10
     # The egress cluster's circuit breakers, shared by all sessions: kept above any one session's reach.
     egress_max_connections: int = 100_000
@@ -135,7 +137,13 @@ def _validate(s: Settings) -> None:
 
 
 def _validate_limits(s: Settings) -> None:
-    for key in ("session_max_connections", "session_requests_per_second", "session_request_burst"):
+    rates = (
+        "session_requests_per_second",
+        "session_request_burst",
+        "session_tunnels_per_second",
+        "session_tunnel_burst",
+    )
+    for key in ("session_max_connections", *rates):
         if getattr(s, key) < 1:
             raise InvalidArgument("must be at least 1", field=key)
     if s.connection_buffer_bytes < 1024:

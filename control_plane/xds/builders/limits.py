@@ -14,6 +14,7 @@ from typing import Any
 from control_plane.xds.types import PREFIX as TYPE
 
 RATE_LIMITED_DETAILS = "local_rate_limited"  # the response code details of the token bucket's 429
+TUNNEL = "tunnel"
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class TenantLimits:
     max_connections: int = 1024  # open connections per session listener; more are closed at once
     requests_per_second: int = 500  # requests and CONNECTs per session, sustained
     request_burst: int = 1000  # and at once, from a full bucket
+    tunnels_per_second: int = 100  # CONNECTs alone (each costs a check in the control plane), sustained
+    tunnel_burst: int = 500  # and at once
     buffer_bytes: int = 32 << 10  # per connection and direction, downstream and upstream
     egress_max_connections: int = 100_000
     egress_max_pending_requests: int = 100_000
@@ -43,22 +46,34 @@ def connection_limit_filter(limits: TenantLimits) -> dict[str, Any]:
 
 
 def rate_limit_filter(limits: TenantLimits) -> dict[str, Any]:
-    """A token bucket for every request and CONNECT of one session; an empty bucket answers 429."""
+    """Two token buckets per session: every request and CONNECT takes from the first, a CONNECT from the
+    second as well (a tunnel costs an ext_authz check in the control plane). Either empty answers 429."""
     always = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}, "runtime_key": "sandgate_rate_limit"}
+    is_connect = {"name": ":method", "string_match": {"exact": "CONNECT"}}
     return {
         "name": "envoy.filters.http.local_ratelimit",
         "typed_config": {
             "@type": TYPE + "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
             "stat_prefix": "session",
-            "token_bucket": {
-                "max_tokens": limits.request_burst,
-                "tokens_per_fill": limits.requests_per_second,
-                "fill_interval": "1s",
-            },
+            "token_bucket": _bucket(limits.request_burst, limits.requests_per_second),
+            "rate_limits": [
+                {"actions": [{"header_value_match": {"descriptor_value": TUNNEL, "headers": [is_connect]}}]}
+            ],
+            "descriptors": [
+                {
+                    "entries": [{"key": "header_match", "value": TUNNEL}],
+                    "token_bucket": _bucket(limits.tunnel_burst, limits.tunnels_per_second),
+                }
+            ],
+            "always_consume_default_token_bucket": True,
             "filter_enabled": always,
             "filter_enforced": always,
         },
     }
+
+
+def _bucket(size: int, per_second: int) -> dict[str, Any]:
+    return {"max_tokens": size, "tokens_per_fill": per_second, "fill_interval": "1s"}
 
 
 def circuit_breakers(limits: TenantLimits) -> dict[str, Any]:

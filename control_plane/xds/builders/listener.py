@@ -208,9 +208,10 @@ def _mappers(limits: TenantLimits) -> list[dict[str, Any]]:
 def _limit_mappers(limits: TenantLimits) -> list[dict[str, Any]]:
     """Name each refusal that Envoy answers itself, so the sandbox (and the decision log) can tell them apart."""
     rate_body = (
-        f"Sandgate: this session sent more than {limits.requests_per_second} requests a second (bursts up to "
-        f"{limits.request_burst}) and this one was refused (rate-limited); retry later. An operator sets the limit "
-        "with session_requests_per_second and session_request_burst.\n"
+        f"Sandgate refused this request (rate-limited): this session sent more than {limits.requests_per_second} "
+        f"requests a second (bursts up to {limits.request_burst}), or opened more than "
+        f"{limits.tunnels_per_second} tunnels a second (bursts up to {limits.tunnel_burst}). Retry later. An "
+        "operator sets the limits with session_requests_per_second, session_tunnels_per_second and their bursts.\n"
     )
     named = (
         (f"response.code_details == '{RATE_LIMITED_DETAILS}'", RATE_LIMITED, rate_body),
