@@ -11,10 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from control_plane.authz.decide import AUTHZ_UNAVAILABLE, PROXY_OVERLOADED, RATE_LIMITED, UPSTREAM_OVERFLOW
 from control_plane.xds.types import PREFIX as TYPE
 
-RATE_LIMITED_DETAILS = "local_rate_limited"  # the response code details of the token bucket's 429
 TUNNEL = "tunnel"
+AUTHZ_UNAVAILABLE_BODY = (
+    "Sandgate could not check this tunnel (authz-unavailable): its control plane did not answer in time. "
+    "Nothing was forwarded; retry shortly.\n"
+)
+OVERLOADED_BODY = (
+    "Sandgate's proxy is short of memory (proxy-overloaded) and takes no new requests until it recovers; "
+    "retry shortly.\n"
+)
+OVERFLOW_BODY = (
+    "Sandgate's proxy has reached its limit of upstream connections or requests for all sessions together "
+    "(upstream-overflow); retry shortly. An operator sets it with the egress_max_* settings.\n"
+)
 
 
 @dataclass(frozen=True)
@@ -90,3 +102,20 @@ def circuit_breakers(limits: TenantLimits) -> dict[str, Any]:
             }
         ]
     }
+
+
+def limit_refusals(limits: TenantLimits) -> list[tuple[str, str, str]]:
+    """What Envoy answers itself at a limit (or when a check cannot be made): for each, a CEL condition on
+    the response (its code details), the deny reason it carries, and the body. See `audit.entries.verdict`."""
+    rate_body = (
+        f"Sandgate refused this request (rate-limited): this session sent more than {limits.requests_per_second} "
+        f"requests a second (bursts up to {limits.request_burst}), or opened more than "
+        f"{limits.tunnels_per_second} tunnels a second (bursts up to {limits.tunnel_burst}). Retry later. An "
+        "operator sets the limits with session_requests_per_second, session_tunnels_per_second and their bursts.\n"
+    )
+    return [
+        ("response.code_details == 'local_rate_limited'", RATE_LIMITED, rate_body),
+        ("response.code_details.startsWith('ext_authz_error')", AUTHZ_UNAVAILABLE, AUTHZ_UNAVAILABLE_BODY),
+        ("response.code_details == 'overload'", PROXY_OVERLOADED, OVERLOADED_BODY),
+        ("response.code_details.endsWith('{overflow}')", UPSTREAM_OVERFLOW, OVERFLOW_BODY),
+    ]

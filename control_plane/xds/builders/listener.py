@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from control_plane.authz.decide import AUTHZ_UNAVAILABLE, PROXY_OVERLOADED, RATE_LIMITED, UPSTREAM_OVERFLOW
 from control_plane.domain.tokens import ISSUER
 from control_plane.xds.builders import (
     CONTROL_PLANE_CLUSTER,
@@ -14,12 +13,7 @@ from control_plane.xds.builders import (
     dns_cache_config,
     session_resource_name,
 )
-from control_plane.xds.builders.limits import (
-    RATE_LIMITED_DETAILS,
-    TenantLimits,
-    connection_limit_filter,
-    rate_limit_filter,
-)
+from control_plane.xds.builders.limits import TenantLimits, connection_limit_filter, limit_refusals, rate_limit_filter
 from control_plane.xds.builders.shared import (
     ACCESS_LOG_FLUSH_SECONDS,
     DESTINATIONS_FILTER,
@@ -29,6 +23,7 @@ from control_plane.xds.builders.shared import (
 )
 
 TOKEN_HEADER = "x-sandgate-token"
+DENY_HEADER = "x-sandgate-deny-reason"
 PERIODIC_LOG_SECONDS = 10
 JWT_PROVIDER = "session"
 JWT_METADATA_KEY = "jwt_payload"
@@ -37,18 +32,6 @@ FORBIDDEN_BODY = (
     "Sandgate denied this request (destination-ip-forbidden): the host resolved to an address no sandbox may "
     "reach (loopback, private, link-local, metadata or this host's own). An operator can change the forbidden "
     "ranges in the control plane's configuration.\n"
-)
-AUTHZ_UNAVAILABLE_BODY = (
-    "Sandgate could not check this tunnel (authz-unavailable): its control plane did not answer in time. "
-    "Nothing was forwarded; retry shortly.\n"
-)
-OVERLOADED_BODY = (
-    "Sandgate's proxy is short of memory (proxy-overloaded) and takes no new requests until it recovers; "
-    "retry shortly.\n"
-)
-OVERFLOW_BODY = (
-    "Sandgate's proxy has reached its limit of upstream connections or requests for all sessions together "
-    "(upstream-overflow); retry shortly. An operator sets it with the egress_max_* settings.\n"
 )
 REQUEST_HEADERS_TIMEOUT = "10s"  # a request's headers arrive at once from any real client
 AUTH_REQUIRED_BODY = (
@@ -202,31 +185,12 @@ def _forbidden_destination_mapper() -> dict[str, Any]:
 
 
 def _mappers(limits: TenantLimits) -> list[dict[str, Any]]:
-    return [_auth_failure_mapper(), _forbidden_destination_mapper(), *_limit_mappers(limits)]
-
-
-def _limit_mappers(limits: TenantLimits) -> list[dict[str, Any]]:
-    """Name each refusal that Envoy answers itself, so the sandbox (and the decision log) can tell them apart."""
-    rate_body = (
-        f"Sandgate refused this request (rate-limited): this session sent more than {limits.requests_per_second} "
-        f"requests a second (bursts up to {limits.request_burst}), or opened more than "
-        f"{limits.tunnels_per_second} tunnels a second (bursts up to {limits.tunnel_burst}). Retry later. An "
-        "operator sets the limits with session_requests_per_second, session_tunnels_per_second and their bursts.\n"
-    )
-    named = (
-        (f"response.code_details == '{RATE_LIMITED_DETAILS}'", RATE_LIMITED, rate_body),
-        ("response.code_details.startsWith('ext_authz_error')", AUTHZ_UNAVAILABLE, AUTHZ_UNAVAILABLE_BODY),
-        ("response.code_details == 'overload'", PROXY_OVERLOADED, OVERLOADED_BODY),
-        ("response.code_details.endsWith('{overflow}')", UPSTREAM_OVERFLOW, OVERFLOW_BODY),
-    )
-    return [
-        {
-            "filter": _cel(expression),
-            "headers_to_add": [_header("x-sandgate-deny-reason", reason)],
-            "body": {"inline_string": body},
-        }
-        for expression, reason, body in named
+    """First match wins: the limits first, so that no broader mapper names their refusals otherwise."""
+    named = [
+        {"filter": _cel(expression), "headers_to_add": [_header(DENY_HEADER, reason)], "body": {"inline_string": body}}
+        for expression, reason, body in limit_refusals(limits)
     ]
+    return [*named, _auth_failure_mapper(), _forbidden_destination_mapper()]
 
 
 def _cel(expression: str) -> dict[str, Any]:
