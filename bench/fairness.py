@@ -3,28 +3,32 @@
 
     gcc -O2 -o build/tunnels bench/tunnels.c && .venv/bin/python -m bench.fairness [--rounds 3] [--seconds 8]
 
-The real service (`sandgate serve`, its managed Envoy, real sandboxes), once with the default limits and
-once with every per-session limit set out of reach. Both sessions may reach the same loopback upstream (a
-second Envoy answering 200).
-From the host, straight at each session's unix socket (the bytes a sandbox's forwarder would pass on,
-without gVisor's cost in the way of either side):
-- the attacker runs bench/tunnels.c: up to 16 new connections in flight and 1,000 a second, each a
+The real service (`sandgate serve`, its managed Envoy, real sandboxes) twice, side by side: with the
+default limits, and with every per-session limit set out of reach. In each, two sessions may reach the
+same loopback upstream (a second Envoy answering 200). From the host, straight at each session's unix
+socket (the bytes a sandbox's forwarder would pass on, without gVisor's cost in the way of either side):
+- the attacker runs bench/tunnels.c: up to 128 new connections in flight and 1,000 a second, each a
   CONNECT to that upstream, its response head, and close, for the round. Unlimited, that saturates the
   control plane's ext_authz. (Paced: at full speed the flood tool and Envoy's accept loop take both
   cores of this machine from everyone, which no per-session limit in Envoy can give back; in production
   the flood runs inside a sandbox, under its CPU limit.)
-- the victim, meanwhile, alternates a plain-HTTP GET on one keep-alive connection and a new CONNECT
-  tunnel (connect, CONNECT, response head, close), one at a time, and times each.
-Rounds alternate quiet (no attacker) and flood. Loopback only; every round has a fixed duration.
+- the victim, meanwhile, sends 50 plain-HTTP GETs a second on one keep-alive connection and opens 50
+  new CONNECT tunnels a second (connect, CONNECT, response head, close), one at a time, and times each.
+Each round runs three modes on one service, then on the other: quiet (the victim alone), cpu (two busy
+loops that take both cores and send nothing: what plain CPU contention does to the victim on this
+2-core machine), flood. Medians over rounds.
+Loopback only; every round has a fixed duration.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import os
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -38,12 +42,15 @@ from tests.support.service import SandgateProcess
 from tests.support.upstream import EnvoyUpstream
 
 REPO = Path(__file__).resolve().parent.parent
-FLOOD, FLOOD_RATE = 16, 1000
+FLOOD, FLOOD_RATE = 128, 1000
 OUT_OF_REACH = {
     "session_max_connections": 1_000_000, "session_requests_per_second": 1_000_000,
     "session_request_burst": 1_000_000, "session_tunnels_per_second": 1_000_000, "session_tunnel_burst": 1_000_000,
     "egress_max_connections": 2_000_000, "egress_max_pending_requests": 2_000_000, "egress_max_requests": 2_000_000,
 }  # fmt: skip
+CONFIGS: dict[str, dict[str, object]] = {"defaults": {}, "out of reach": OUT_OF_REACH}
+MODES = ("quiet", "cpu", "flood")
+VICTIM_RATE = 50  # plain-HTTP requests, and new tunnels, a second
 
 
 class Session:
@@ -85,8 +92,9 @@ def victim(session: Session, seconds: float) -> tuple[list[float], list[float], 
     tunnels: list[float] = []
     failures: Counter[str] = Counter()
     keepalive = session.connect()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    began = time.monotonic()
+    for i in range(int(seconds * VICTIM_RATE)):
+        time.sleep(max(0.0, began + i / VICTIM_RATE - time.monotonic()))  # paced: well within its own limits
         start = time.monotonic()
         try:
             keepalive.sendall(session.request("GET"))
@@ -122,9 +130,13 @@ def attack(session: Session, seconds: float) -> dict[str, int]:
     return {"attacker_ok": int(out[0]), "attacker_refused": int(out[1])}
 
 
-def run_round(attacker: Session, target: Session, seconds: float, flood: bool) -> dict[str, object]:
-    if not flood:
+def run_round(attacker: Session, target: Session, seconds: float, mode: str) -> dict[str, object]:
+    if mode != "flood":
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 if mode == "cpu" else 0)]
         plain, tunnels, failures = victim(target, seconds)
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
         return {"plain": plain, "tunnels": tunnels, "failures": failures}
     got: dict[str, int] = {}
     flooder = threading.Thread(target=lambda: got.update(attack(attacker, seconds + 1)))
@@ -135,28 +147,42 @@ def run_round(attacker: Session, target: Session, seconds: float, flood: bool) -
     return {"plain": plain, "tunnels": tunnels, "failures": failures, **got}
 
 
-def measure(label: str, settings: dict[str, object], rounds: int, seconds: float, tmp: Path, dns: DnsServer) -> None:
+Pair = tuple[Session, Session]  # attacker, victim
+
+
+def start(label: str, settings: dict[str, object], tmp: Path, dns: DnsServer, port: int) -> tuple[object, Pair]:
+    proc = SandgateProcess(tmp / f"state-{label}", dns.port, **settings).start()
+    with proc.client() as c:
+        rule = [{"host": "allowed.test", "ports": [port]}]
+        a, v = c.create(egress=rule), c.create(egress=rule)
+    authority = f"allowed.test:{port}"
+    pair = Session(proc, a.id, a.token, authority), Session(proc, v.id, v.token, authority)
+    victim(pair[1], 1)  # warm-up: DNS, pools
+    return proc, pair
+
+
+def measure(rounds: int, seconds: float, tmp: Path, dns: DnsServer) -> dict[tuple[str, str], list[dict[str, object]]]:
+    """Both services run side by side; each round runs quiet and flood on each, so load from outside the
+    benchmark falls on both alike."""
+    results: dict[tuple[str, str], list[dict[str, object]]] = {}
     with EnvoyUpstream(default_binary(), tmp) as upstream:
-        proc = SandgateProcess(tmp / f"state-{label}", dns.port, **settings).start()
+        stacks = {}
         try:
-            with proc.client() as c:
-                rule = [{"host": "allowed.test", "ports": [upstream.port]}]
-                a, v = c.create(egress=rule), c.create(egress=rule)
-                authority = f"allowed.test:{upstream.port}"
-                attacker, target = Session(proc, a.id, a.token, authority), Session(proc, v.id, v.token, authority)
-                victim(target, 1)  # warm-up: DNS, pools
-                results: dict[str, list[dict[str, object]]] = {"quiet": [], "flood": []}
-                for _ in range(rounds):
-                    for mode in ("quiet", "flood"):
-                        results[mode].append(run_round(attacker, target, seconds, mode == "flood"))
+            for label, settings in CONFIGS.items():
+                stacks[label] = start(label, settings, tmp, dns, upstream.port)
+            for _ in range(rounds):
+                for label, (_, (attacker, target)) in stacks.items():
+                    for mode in MODES:
+                        results.setdefault((label, mode), []).append(run_round(attacker, target, seconds, mode))
                         time.sleep(1)  # let the flood's connections close
-                report(label, results)
         finally:
-            proc.stop()
+            for proc, _ in stacks.values():
+                proc.stop()
+    return results
 
 
-def report(label: str, results: dict[str, list[dict[str, object]]]) -> None:
-    for mode, runs in results.items():
+def report(results: dict[tuple[str, str], list[dict[str, object]]]) -> None:
+    for (label, mode), runs in results.items():
         cells = []
         for kind in ("plain", "tunnels"):
             p50 = statistics.median(percentile(r[kind], 50) for r in runs)  # type: ignore[arg-type]
@@ -178,8 +204,8 @@ def main(rounds: int, seconds: float) -> None:
           " victim failures | attacker got |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp, DnsServer({"allowed.test": "127.0.0.1"}) as dns:
-        measure("defaults", {}, rounds, seconds, Path(tmp), dns)
-        measure("out of reach", OUT_OF_REACH, rounds, seconds, Path(tmp), dns)
+        report(measure(rounds, seconds, Path(tmp), dns))
+    print(f"load average after the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
