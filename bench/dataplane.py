@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.dataplane [--rounds 5] [--seconds 5]
 
 Two TCP listeners in the managed Envoy (`--concurrency 1`), pushed over xDS, side by side:
-- policy: a twin of a session's listener, the identical filter chain and routes (token unwrap, jwt_authn,
-  ext_authz on CONNECT, dynamic forward proxy, forbidden-address RBAC, the session's allowlist);
+- policy: a twin of a session's listener, the identical filter chain and routes (connection limit, rate
+  limit, token unwrap, jwt_authn, ext_authz on CONNECT, dynamic forward proxy, forbidden-address RBAC,
+  the session's allowlist), with the session's rate limits set out of reach: this measures the path;
 - baseline: the same Envoy, dynamic forward proxy and router only, every destination allowed.
 The upstream is a second Envoy answering 200 directly, so neither Python nor a slow server bounds the run.
 Load: wrk (1 thread, 16 connections) for plain-HTTP keep-alive; bench/tunnels.c (1 thread, 16 tunnels
@@ -26,7 +27,7 @@ from typing import Any
 from envoy_data_plane.envoy.config.listener.v3 import Listener
 from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
 
-from bench.harness import control_plane, proxy_auth
+from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth
 from control_plane.app import App
 from control_plane.envoy_process import default_binary
 from control_plane.sessions.manager import CreateRequest
@@ -151,7 +152,7 @@ async def main(rounds: int, seconds: int) -> None:
         flags = ["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]
         upstream = await asyncio.create_subprocess_exec(str(default_binary()), "-c", str(config), *flags)
         try:
-            async with control_plane(warm_pool_size=0) as app:
+            async with control_plane(warm_pool_size=0, **RATES_OUT_OF_REACH) as app:
                 await run(app, up_port, policy_port, base_port, rounds, seconds, Path(tmp))
         finally:
             upstream.terminate()

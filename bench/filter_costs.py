@@ -17,7 +17,7 @@ from typing import Any
 from envoy_data_plane.envoy.config.listener.v3 import Listener
 
 from bench import dataplane
-from bench.harness import control_plane, proxy_auth
+from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth
 from control_plane.envoy_process import default_binary
 from control_plane.sessions.manager import CreateRequest
 from control_plane.xds.builders import dns_cache_config
@@ -32,7 +32,8 @@ VARIANTS: dict[str, list[str]] = {
     "without jwt_authn": ["jwt_authn"],
     "without the forbidden-address RBAC": ["sandgate.forbidden-destinations"],
     "forward proxy and router only": ["access_log", "sandgate.unwrap-token", "jwt_authn",
-                                      "sandgate.forbidden-destinations", "ext_authz", "local_reply_config"],
+                                      "sandgate.forbidden-destinations", "ext_authz", "local_reply_config",
+                                      "local_ratelimit"],
 }  # fmt: skip
 
 
@@ -40,7 +41,7 @@ def variant(app: Any, session_id: str, port: int, drop: list[str], references: A
     config = render_session_listener(session_id, "unused", app.keyring.jwks(), app.publisher.egress)
     config["name"] = f"bench-variant-{port}"
     config["address"] = {"socket_address": {"address": "127.0.0.1", "port_value": port}}
-    hcm = config["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm = config["filter_chains"][0]["filters"][-1]["typed_config"]  # after the connection limit
     hcm["http_filters"] = [f for f in hcm["http_filters"] if not any(d in f["name"] for d in drop)]
     for key in ("access_log", "access_log_options") if "access_log" in drop else ():
         hcm.pop(key)
@@ -57,7 +58,7 @@ async def main(seconds: int) -> None:
         flags = ["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]
         upstream = await asyncio.create_subprocess_exec(str(default_binary()), "-c", str(config), *flags)
         try:
-            async with control_plane(warm_pool_size=0) as app:
+            async with control_plane(warm_pool_size=0, **RATES_OUT_OF_REACH) as app:
                 await run(app, up, seconds, Path(tmp))
         finally:
             upstream.terminate()

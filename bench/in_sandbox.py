@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from bench.dataplane import UPSTREAM
+from bench.harness import RATES_OUT_OF_REACH
 from control_plane.envoy_process import default_binary
 from tests.support.dns import DnsServer
 from tests.support.service import SandgateProcess, free_port
@@ -59,7 +60,7 @@ def main(rounds: int, seconds: int) -> None:
         config.write_text(UPSTREAM.read_text().replace("PORT", str(up)))
         flags = ["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]
         upstream = subprocess.Popen([str(default_binary()), "-c", str(config), *flags])
-        service = SandgateProcess(Path(tmp) / "state", dns.port).start()
+        service = SandgateProcess(Path(tmp) / "state", dns.port, **RATES_OUT_OF_REACH).start()
         try:
             with service.client() as c:
                 session = c.create(egress=[{"host": "allowed.test", "ports": [up]}])

@@ -2,18 +2,21 @@
  * keeps CONNECTIONS tunnels being set up at once (the shape of `wrk -t1 -cN`): each connection sends one
  * CONNECT, reads the response head, and closes; then a new one starts. Prints tunnels opened, failures,
  * and the median and 99th percentile of the setup time (connect to response head) in microseconds.
- *   tunnels PROXY_PORT AUTHORITY AUTH_HEADER_VALUE SECONDS CONNECTIONS
- * Loopback only. */
+ *   tunnels PROXY AUTHORITY AUTH_HEADER_VALUE SECONDS CONNECTIONS [RATE]
+ * PROXY is a port on 127.0.0.1, or the path of a unix socket (a session's listener). RATE, if given, caps
+ * new connections a second (a paced flood). Loopback only. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,9 +30,12 @@ struct conn {
 };
 
 static struct sockaddr_in addr;
+static struct sockaddr_un unix_addr;
+static int use_unix;
 static char request[4096];
 static int request_len, epfd;
-static long ok, failed, nsamples;
+static long ok, failed, nsamples, started;
+static double rate, began;
 static float *samples;
 
 static double now(void) {
@@ -40,11 +46,18 @@ static double now(void) {
 
 static void start(struct conn *c) {
     int one = 1;
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (rate > 0 && started >= (now() - began) * rate) { /* paced: wait for its turn (the main loop retries) */
+        c->fd = -1;
+        return;
+    }
+    started++;
+    c->fd = socket(use_unix ? AF_UNIX : AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (!use_unix) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->got = c->sent = 0;
     c->started = now();
-    if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) != 0 && errno != EINPROGRESS) {
+    struct sockaddr *to = use_unix ? (struct sockaddr *)&unix_addr : (struct sockaddr *)&addr;
+    socklen_t len = use_unix ? sizeof unix_addr : sizeof addr;
+    if (connect(c->fd, to, len) != 0 && errno != EINPROGRESS) {
         failed++;
         close(c->fd);
         c->fd = -1;
@@ -94,10 +107,14 @@ static int by_value(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s PROXY_PORT AUTHORITY AUTH SECONDS CONNECTIONS\n", argv[0]);
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: %s PROXY AUTHORITY AUTH SECONDS CONNECTIONS [RATE]\n", argv[0]);
         return 2;
     }
+    signal(SIGPIPE, SIG_IGN); /* a connection the proxy closed is a failure, not the end of the run */
+    use_unix = strchr(argv[1], '/') != NULL;
+    unix_addr.sun_family = AF_UNIX;
+    strncpy(unix_addr.sun_path, argv[1], sizeof unix_addr.sun_path - 1);
     addr.sin_family = AF_INET;
     addr.sin_port = htons(atoi(argv[1]));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -112,11 +129,13 @@ int main(int argc, char **argv) {
     samples = malloc(sizeof(float) * MAX_SAMPLES);
     epfd = epoll_create1(0);
     static struct conn conns[MAX_CONNECTIONS];
-    double deadline = now() + atoi(argv[4]);
+    rate = argc == 7 ? atof(argv[6]) : 0;
+    began = now();
+    double deadline = began + atoi(argv[4]);
     for (int i = 0; i < connections; i++) start(&conns[i]);
     struct epoll_event events[MAX_CONNECTIONS];
     while (now() < deadline) {
-        int n = epoll_wait(epfd, events, MAX_CONNECTIONS, 100);
+        int n = epoll_wait(epfd, events, MAX_CONNECTIONS, rate > 0 ? 1 : 100);
         for (int i = 0; i < n; i++) {
             struct conn *c = events[i].data.ptr;
             if (step(c, events[i].events)) start(c);

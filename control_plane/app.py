@@ -35,7 +35,13 @@ from control_plane.channel.server import start_control_server
 from control_plane.config import Settings
 from control_plane.domain.destinations import parse_cidrs
 from control_plane.domain.session import Session
-from control_plane.envoy_process import EnvoyOptions, ManagedEnvoy, default_binary
+from control_plane.envoy_process import (
+    EnvoyOptions,
+    ManagedEnvoy,
+    default_binary,
+    default_max_downstream_connections,
+    default_max_heap_bytes,
+)
 from control_plane.host_addresses import host_addresses, watch_host_addresses
 from control_plane.metrics import Registry
 from control_plane.secrets import load_or_create_token
@@ -53,6 +59,7 @@ from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, Sand
 from control_plane.store import Store
 from control_plane.workers import FairWorkers, Workers
 from control_plane.xds.builders import EgressSettings
+from control_plane.xds.builders.limits import TenantLimits
 from control_plane.xds.cache import SnapshotCache
 from control_plane.xds.publisher import ConfigPublisher
 from control_plane.xds.server import AdsServer
@@ -71,6 +78,16 @@ class AppWorkers:
     def shutdown(self) -> None:
         for workers in (self.runtime.control, self.runtime.sessions.workers, self.audit):
             workers.shutdown()
+
+
+def tenant_limits(s: Settings) -> TenantLimits:
+    return TenantLimits(
+        max_connections=s.session_max_connections, requests_per_second=s.session_requests_per_second,
+        request_burst=s.session_request_burst, tunnels_per_second=s.session_tunnels_per_second,
+        tunnel_burst=s.session_tunnel_burst, buffer_bytes=s.connection_buffer_bytes,
+        egress_max_connections=s.egress_max_connections, egress_max_pending_requests=s.egress_max_pending_requests,
+        egress_max_requests=s.egress_max_requests, egress_max_retries=s.egress_max_retries,
+    )  # fmt: skip
 
 
 @dataclass
@@ -144,6 +161,7 @@ class App:
             authz_every_connect=s.authz_every_connect,
             max_destinations=s.max_destinations,
             stream_idle_timeout_s=s.stream_idle_timeout_seconds,
+            limits=tenant_limits(s),
         )
         forwarder = self._forwarder_path()
         publisher = ConfigPublisher(
@@ -246,7 +264,11 @@ class App:
         """Envoy's bootstrap: this node, its admin socket, where the control plane is and (TCP) its certificate."""
         s = self.settings
         tls = EnvoyTls(self.pki.ca.cert_pem, self.pki.envoy) if self.pki else None
-        options = BootstrapOptions(s.node_id, s.envoy_admin_path, self.control_address, s.xds_api, tls)
+        options = BootstrapOptions(
+            s.node_id, s.envoy_admin_path, self.control_address, s.xds_api, tls,
+            max_downstream_connections=s.envoy_max_downstream_connections or default_max_downstream_connections(),
+            max_heap_bytes=s.envoy_max_heap_bytes or default_max_heap_bytes(),
+        )  # fmt: skip
         return bootstrap_text(options)
 
     async def _start_api_server(self) -> int:

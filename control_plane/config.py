@@ -89,6 +89,22 @@ class Settings:
     max_write_bytes: int = 16 << 20
     max_read_bytes: int = 64 << 20
 
+    # What one session may take of Envoy (docs/SECURITY.md, "Tenants").
+    session_max_connections: int = 1024
+    session_requests_per_second: int = 500
+    session_request_burst: int = 1000
+    session_tunnels_per_second: int = 100
+    session_tunnel_burst: int = 500
+    connection_buffer_bytes: int = 32 << 10
+    # The egress cluster's circuit breakers, shared by all sessions: kept above any one session's reach.
+    egress_max_connections: int = 100_000
+    egress_max_pending_requests: int = 100_000
+    egress_max_requests: int = 100_000
+    egress_max_retries: int = 1024
+    # The managed Envoy as a whole; 0 picks a value from this host (see docs/CONFIG.md).
+    envoy_max_downstream_connections: int = 0
+    envoy_max_heap_bytes: int = 0
+
     @property
     def envoy_dir(self) -> Path:
         """What Envoy shares with the control plane (0700): its bootstrap, its admin socket, the xDS socket."""
@@ -191,6 +207,31 @@ def _validate(s: Settings) -> None:
     _validate_sizes(s)
     _validate_workers(s)
     _validate_io(s)
+    _validate_limits(s)
+
+
+def _validate_limits(s: Settings) -> None:
+    rates = (
+        "session_requests_per_second",
+        "session_request_burst",
+        "session_tunnels_per_second",
+        "session_tunnel_burst",
+    )
+    for key in ("session_max_connections", *rates):
+        if getattr(s, key) < 1:
+            raise InvalidArgument("must be at least 1", field=key)
+    if s.connection_buffer_bytes < 1024:
+        raise InvalidArgument("must be at least 1024", field="connection_buffer_bytes")
+    for key in ("egress_max_connections", "egress_max_pending_requests", "egress_max_requests"):
+        if getattr(s, key) <= s.session_max_connections:
+            raise InvalidArgument("must be above session_max_connections, or one session could take it all", field=key)
+    if s.egress_max_retries < 0:
+        raise InvalidArgument("must not be negative", field="egress_max_retries")
+    if s.envoy_max_downstream_connections and s.envoy_max_downstream_connections < s.session_max_connections:
+        raise InvalidArgument("must be 0 (automatic) or at least session_max_connections",
+                              field="envoy_max_downstream_connections")  # fmt: skip
+    if s.envoy_max_heap_bytes and s.envoy_max_heap_bytes < 1 << 20:
+        raise InvalidArgument("must be 0 (automatic) or at least 1 MiB", field="envoy_max_heap_bytes")
 
 
 def _within(s: Settings, key: str, low: float, high: float, why: str = "") -> None:

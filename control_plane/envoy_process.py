@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 from control_plane.channel.bootstrap import install_bootstrap
 
 log = logging.getLogger(__name__)
+RESERVED_FDS = 1024  # listeners (one a session), the control plane's streams, files
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,25 @@ class EnvoyOptions:
     state_dir: Path  # its pid file and log
     concurrency: int = 1
     log_level: str = "warning"
+    max_downstream_connections: int = 50_000  # all listeners together (the overload manager's monitor)
+    max_heap_bytes: int = 2 << 30  # the overload manager sheds load as the heap nears this
 
     @property
     def pid_path(self) -> Path:
         return self.state_dir / "envoy.pid"
+
+
+def default_max_downstream_connections() -> int:
+    """Half the open files Envoy inherits, less a reserve: a tunnel holds two (downstream and upstream)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20  # Linux's own ceiling (fs.nr_open's default)
+    return max(256, (soft - RESERVED_FDS) // 2)
+
+
+def default_max_heap_bytes() -> int:
+    """A quarter of this host's memory."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
 
 
 def default_binary() -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from control_plane.authz.decide import AUTHZ_UNAVAILABLE, PROXY_OVERLOADED, RATE_LIMITED, UPSTREAM_OVERFLOW
 from control_plane.domain.rules import split_authority
 
 # Envoy's response code details for an upstream it could not reach, and for one that did not answer.
@@ -60,6 +61,9 @@ def session_of(listener_path: str) -> str:
 
 def verdict(entry: LoggedRequest) -> tuple[str, str]:
     details, route = entry.details, entry.route_name
+    refused = _refused_by_envoy(details)
+    if refused:  # before the route: Envoy may have chosen an allow route before it answered itself
+        return "deny", refused
     if details.startswith("jwt_authn_access_denied"):
         return "deny", "token-invalid"
     if details.startswith("rbac_access_denied"):
@@ -95,6 +99,19 @@ def _allowed_route(entry: LoggedRequest) -> tuple[str, str]:
     if entry.response_code >= 500:
         return "error", "upstream-unreachable"
     return "deny", "bad-request"
+
+
+def _refused_by_envoy(details: str) -> str:
+    """The reason when Envoy answered itself for a limit or an unavailable check; "" otherwise."""
+    if details == "local_rate_limited":
+        return RATE_LIMITED
+    if details.startswith("ext_authz_error"):
+        return AUTHZ_UNAVAILABLE
+    if details == "overload":
+        return PROXY_OVERLOADED
+    if details.endswith("{overflow}"):
+        return UPSTREAM_OVERFLOW
+    return ""
 
 
 def destination(entry: LoggedRequest) -> tuple[str, int]:

@@ -16,6 +16,12 @@ TOKEN_REVOKED = "token-revoked"
 HOST_NOT_ALLOWED = "host-not-allowed"
 BAD_REQUEST = "bad-request"
 INTERNAL_ERROR = "internal-error"
+# Envoy answers these itself: a session over its request rate, a check that could not be made (timeout,
+# control plane down), Envoy short of memory, the shared egress cluster's circuit breakers open.
+RATE_LIMITED = "rate-limited"
+AUTHZ_UNAVAILABLE = "authz-unavailable"
+PROXY_OVERLOADED = "proxy-overloaded"
+UPSTREAM_OVERFLOW = "upstream-overflow"
 REASONS = frozenset(
     {
         ALLOWED,
@@ -26,6 +32,10 @@ REASONS = frozenset(
         HOST_NOT_ALLOWED,
         BAD_REQUEST,
         INTERNAL_ERROR,
+        RATE_LIMITED,
+        AUTHZ_UNAVAILABLE,
+        PROXY_OVERLOADED,
+        UPSTREAM_OVERFLOW,
     }
 )
 AUTH_REASONS = frozenset({TOKEN_INVALID, TOKEN_REVOKED})

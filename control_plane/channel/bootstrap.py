@@ -20,6 +20,8 @@ from control_plane.xds.builders import CONTROL_PLANE_CLUSTER
 
 BOOTSTRAP = Path(__file__).resolve().parents[2] / "envoy" / "bootstrap.yaml"
 ADMIN_SOCKET_MODE = 0o600
+HEAP_MONITOR = "envoy.resource_monitors.fixed_heap"
+CONNECTIONS_MONITOR = "envoy.resource_monitors.global_downstream_max_connections"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class BootstrapOptions:
     control_plane: ControlAddress
     api_type: str = "DELTA_GRPC"
     tls: EnvoyTls | None = None  # required when control_plane is TCP
+    max_downstream_connections: int = 50_000  # all listeners together (the overload manager's monitor)
+    max_heap_bytes: int = 2 << 30  # the overload manager sheds load as the heap nears this
 
     def __post_init__(self) -> None:
         if self.control_plane.path is None and self.tls is None:
@@ -49,6 +53,9 @@ def render_bootstrap(options: BootstrapOptions, template: Path = BOOTSTRAP) -> d
     config["node"]["id"] = options.node_id
     config["admin"]["address"] = {"pipe": {"path": str(options.admin_socket), "mode": ADMIN_SOCKET_MODE}}
     config["dynamic_resources"]["ads_config"]["api_type"] = options.api_type
+    monitors = {m["name"]: m["typed_config"] for m in config["overload_manager"]["resource_monitors"]}
+    monitors[HEAP_MONITOR]["max_heap_size_bytes"] = options.max_heap_bytes
+    monitors[CONNECTIONS_MONITOR]["max_active_downstream_connections"] = options.max_downstream_connections
     (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == CONTROL_PLANE_CLUSTER]
     endpoint = {"endpoint": {"address": _address(options.control_plane)}}
     cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": [endpoint]}]

@@ -1,11 +1,14 @@
-"""Test upstreams on loopback: plain HTTP, and HTTPS with a certificate from a test CA."""
+"""Test upstreams on loopback: plain HTTP, HTTPS with a certificate from a test CA, HTTP/2, and a tarpit."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import socket
 import ssl
+import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -85,3 +88,71 @@ def make_test_ca(directory: Path, hostnames: list[str]) -> tuple[Path, ssl.SSLCo
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     return ca_path, context
+
+
+class Tarpit:
+    """A loopback TCP port whose connections complete (into the listen backlog) and are never read: an
+    upstream that holds tunnels open for nothing, without a thread per connection."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+
+    def __enter__(self) -> Tarpit:
+        self._sock.listen(4096)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()
+
+
+ENVOY_UPSTREAM = """
+static_resources:
+  listeners:
+  - address: {socket_address: {address: 127.0.0.1, port_value: PORT}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: upstream
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes: [{match: {prefix: "/"}, direct_response: {status: 200, body: {inline_string: ok}}}]
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+"""
+
+
+class EnvoyUpstream:
+    """A second Envoy on loopback answering 200 itself, over HTTP/1.1 or HTTP/2 (h2c, prior knowledge)."""
+
+    def __init__(self, binary: Path, directory: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self._config = directory / "envoy-upstream.yaml"
+        self._config.write_text(ENVOY_UPSTREAM.replace("PORT", str(self.port)))
+        self._binary = binary
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> EnvoyUpstream:
+        flags = ["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]
+        self._proc = subprocess.Popen([str(self._binary), "-c", str(self._config), *flags])
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                assert self._proc.poll() is None and time.monotonic() < deadline, "the upstream Envoy did not start"
+                time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc:
+            self._proc.terminate()
+            self._proc.wait(10)

@@ -41,6 +41,10 @@ EXPECTED_FIELD = {
     "session_retention_over_global": "decision_retention_per_session",
     "huge_write": "max_write_bytes",
     "negative_stream_idle_timeout": "stream_idle_timeout_seconds",
+    "empty_bucket": "session_request_burst",
+    "breaker_within_one_session": "egress_max_connections",
+    "tiny_buffer": "connection_buffer_bytes",
+    "global_below_one_session": "envoy_max_downstream_connections",
 }
 
 

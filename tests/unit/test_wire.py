@@ -113,6 +113,13 @@ def test_truncated_input_is_an_error_not_a_wrong_answer() -> None:
         ("via_upstream", "would-deny:host-not-allowed", "", ("would_deny", "host-not-allowed")),
         ("upstream_reset_before_response_started{connection_failure}", "allow:a.test", "", ("allow", "allowed")),
         ("http1.codec_error", "", "", ("deny", "bad-request")),  # refused before any route: never an allow
+        # Envoy answered itself after it chose an allow route: a limit or an unavailable check, never an allow.
+        ("local_rate_limited", "allow:a.test", "rate-limited", ("deny", "rate-limited")),
+        ("local_rate_limited", "allow:a.test", "", ("deny", "rate-limited")),
+        ("ext_authz_error", "allow:a.test", "", ("deny", "authz-unavailable")),
+        ("ext_authz_denied", "allow:a.test", "host-not-allowed", ("deny", "host-not-allowed")),
+        ("overload", "", "", ("deny", "proxy-overloaded")),
+        ("upstream_reset_before_response_started{overflow}", "allow:a.test", "", ("deny", "upstream-overflow")),
     ],
 )
 def test_verdicts_come_only_from_envoy(details: str, route: str, header: str, expected: tuple[str, str]) -> None:

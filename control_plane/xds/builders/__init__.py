@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from control_plane.xds.builders.limits import TenantLimits
 
 CONTROL_PLANE_CLUSTER = "sandgate_control_plane"
 EGRESS_CLUSTER = "sandgate_egress"
@@ -24,6 +26,7 @@ class EgressSettings:
     forbidden_exceptions: tuple[str, ...] = ()
     authz_every_connect: bool = False  # ask the control plane's ext_authz on every CONNECT as well
     max_destinations: int = 8192  # distinct host:port destinations Envoy keeps resolved at once, for all sessions
+    limits: TenantLimits = field(default_factory=TenantLimits)
 
 
 def session_resource_name(session_id: str) -> str:

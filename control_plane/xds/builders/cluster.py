@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from control_plane.xds.builders import EGRESS_CLUSTER, TYPE, EgressSettings, dns_resolver_config
+from control_plane.xds.builders.limits import circuit_breakers
 from control_plane.xds.builders.shared import DESTINATIONS_FILTER, RBAC_TYPE
 
 # How long an unused destination's sub-cluster (and its resolved addresses) is kept. Each costs Envoy about
@@ -25,6 +26,8 @@ def render_egress_cluster(settings: EgressSettings) -> dict[str, Any]:
         "name": EGRESS_CLUSTER,
         "connect_timeout": f"{settings.connect_timeout_s}s",
         "lb_policy": "CLUSTER_PROVIDED",
+        "circuit_breakers": circuit_breakers(settings.limits),
+        "per_connection_buffer_limit_bytes": settings.limits.buffer_bytes,
         "cluster_type": {
             "name": "envoy.clusters.dynamic_forward_proxy",
             "typed_config": {

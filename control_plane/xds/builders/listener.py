@@ -12,6 +12,7 @@ from control_plane.xds.builders import (
     EgressSettings,
     session_resource_name,
 )
+from control_plane.xds.builders.limits import connection_limit_filter, limit_refusals, rate_limit_filter
 from control_plane.xds.builders.local_reply import DENY_HEADER, local_reply_mappers
 from control_plane.xds.builders.shared import (
     ACCESS_LOG_FLUSH_SECONDS,
@@ -24,6 +25,7 @@ PERIODIC_LOG_SECONDS = 10
 JWT_PROVIDER = "session"
 JWT_METADATA_KEY = "jwt_payload"
 EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz"
+REQUEST_HEADERS_TIMEOUT = "10s"  # a request's headers arrive at once from any real client
 
 
 def render_session_listener(
@@ -36,8 +38,11 @@ def render_session_listener(
         # One set of listener stats for all sessions, not one per socket path (about 13 KiB a session);
         # what each session did is in the decision log.
         "stat_prefix": "sessions",
-        "per_connection_buffer_limit_bytes": 1 << 20,
-        "filter_chains": [{"filters": [_connection_manager(session_id, jwks, settings)]}],
+        # Bounds what Envoy buffers for each connection (the egress cluster has the same bound upstream).
+        "per_connection_buffer_limit_bytes": settings.limits.buffer_bytes,
+        "filter_chains": [
+            {"filters": [connection_limit_filter(settings.limits), _connection_manager(session_id, jwks, settings)]}
+        ],
     }
 
 
@@ -49,6 +54,10 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
             "@type": TYPE + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": "session",
             "rds": {"route_config_name": name, "config_source": {"ads": {}, "resource_api_version": "V3"}},
+            # Proxy clients speak HTTP/1.1 to their proxy; HTTP/2 (multiplexed floods for the cost of one
+            # connection) is refused here and still works inside a CONNECT tunnel, which Envoy does not read.
+            "codec_type": "HTTP1",
+            "request_headers_timeout": REQUEST_HEADERS_TIMEOUT,
             # HTTP/1.0 too: Python up to 3.11 opens tunnels with `CONNECT host:port HTTP/1.0` (docs/COMPATIBILITY.md).
             "http_protocol_options": {"allow_absolute_url": True, "accept_http_10": True},
             # `allowed.test.` is `allowed.test`: a trailing dot must not make a name miss its rule.
@@ -67,6 +76,7 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
             "stream_idle_timeout": f"{settings.stream_idle_timeout_s}s",
             "max_request_headers_kb": 60,
             "http_filters": [
+                rate_limit_filter(settings.limits),  # first: a flood costs neither a token check nor ext_authz
                 _discovered(UNWRAP_TOKEN_FILTER, LUA_TYPE),
                 _jwt_filter(session_id, jwks),
                 _ext_authz_filter(),
@@ -87,7 +97,7 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
                 "flush_log_on_tunnel_successfully_established": True,
                 "access_log_flush_interval": f"{PERIODIC_LOG_SECONDS}s",
             },
-            "local_reply_config": {"mappers": local_reply_mappers()},
+            "local_reply_config": {"mappers": local_reply_mappers(limit_refusals(settings.limits))},
         },
     }
 

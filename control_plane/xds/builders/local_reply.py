@@ -39,9 +39,12 @@ LIMIT_BODY = (
 TIMEOUT_BODY = "Sandgate allowed this request, but the destination did not answer in time (upstream-timeout).\n"
 
 
-def local_reply_mappers() -> list[dict[str, Any]]:
-    """The HCM's local_reply_config mappers, first match wins."""
+def local_reply_mappers(first: list[tuple[str, str, str]] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+    """The HCM's local_reply_config mappers, first match wins. `first`: (CEL condition, deny reason, body) of
+    refusals that must be named before any broader mapper could name them otherwise (the limits')."""
+    named = [_mapper(expression, DENY_HEADER, reason, body) for expression, reason, body in first]
     return [
+        *named,
         _mapper(
             _starts_with("jwt_authn_access_denied"),
             DENY_HEADER, "token-invalid", AUTH_REQUIRED_BODY, status=407,
