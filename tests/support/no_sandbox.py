@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 
-from control_plane.sessions.runtime import ContainerSpec, ExecChunk
+from control_plane.sessions.runtime import ContainerSpec, ExecChunk, SandboxExit
 
 
 class NoSandboxRuntime:
@@ -35,3 +36,8 @@ class NoSandboxRuntime:
 
     async def read_file(self, session_id: str, path: str, max_bytes: int) -> AsyncIterator[bytes]:
         yield b""
+
+    async def exits(self, node_id: str) -> AsyncIterator[SandboxExit]:
+        """No sandbox ever stops on its own here: waits until cancelled."""
+        await asyncio.Event().wait()
+        yield SandboxExit("", 0)  # never reached; makes this an async generator
