@@ -288,8 +288,9 @@ def test_one_sessions_flood_refuses_nothing_of_another(own_sandgate_with: OwnSan
     assert set(counts) == {"200", "429 rate-limited", "closed"}, counts
 
 
-def test_an_unanswered_check_is_a_named_deny(own_sandgate: SandgateProcess, tls_upstream: Upstream) -> None:
-    proc = own_sandgate
+def test_an_unanswered_check_is_a_named_deny(own_sandgate_with: OwnSandgate, tls_upstream: Upstream) -> None:
+    """With `authz_every_connect` (the only case in which a CONNECT to an allowed host waits on the control plane)."""
+    proc = own_sandgate_with(authz_every_connect=True)
     with proc.client() as c:
         s = c.create(egress=[{"host": "secure.test", "ports": [tls_upstream.port]}])
     assert proc.proc is not None
