@@ -88,8 +88,6 @@ def _allowed_route(entry: LoggedRequest) -> tuple[str, str]:
         return "allow", "allowed"
     if details == "upgrade_failed":
         return "deny", "upgrade-not-supported"
-    if details.startswith("local_rate_limited"):
-        return "deny", "rate-limited"
     if details == DESTINATION_LIMIT_DETAILS:
         return "error", "destination-limit"
     if details.startswith(UNREACHABLE_DETAILS):

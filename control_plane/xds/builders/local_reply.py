@@ -8,6 +8,7 @@ details, and those of a direct response are `direct_response`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from control_plane.audit.entries import DESTINATION_LIMIT_DETAILS, TIMEOUT_DETAILS, UNREACHABLE_DETAILS
@@ -39,7 +40,7 @@ LIMIT_BODY = (
 TIMEOUT_BODY = "Sandgate allowed this request, but the destination did not answer in time (upstream-timeout).\n"
 
 
-def local_reply_mappers(first: list[tuple[str, str, str]] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+def local_reply_mappers(first: Sequence[tuple[str, str, str]] = ()) -> list[dict[str, Any]]:
     """The HCM's local_reply_config mappers, first match wins. `first`: (CEL condition, deny reason, body) of
     refusals that must be named before any broader mapper could name them otherwise (the limits')."""
     named = [_mapper(expression, DENY_HEADER, reason, body) for expression, reason, body in first]
