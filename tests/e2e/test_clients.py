@@ -325,8 +325,15 @@ def test_busybox_wget(sandbox: Sandbox, hosts: Hosts) -> None:
     code, out = sandbox.run(f"busybox wget -q -O - {hosts.url('http', ALLOWED)}/simple/")
     assert code == 0 and pypi_index.PROJECT in out, out
     for scheme in SCHEMES:  # a denied host is refused either way: Sandgate decides on the URL's host
-        code, out = sandbox.run(f"busybox wget -O - {hosts.url(scheme, DENIED)}/simple/")
-        assert_denied(code, out, "server returned error: HTTP/1.1 403 Forbidden")
+        path = f"/busybox-{scheme}/"
+        code, out = sandbox.run(f"busybox wget -O - {hosts.url(scheme, DENIED)}{path}")
+        if scheme == "https":
+            # The half-close races the 403: Envoy 1.40 resets an HTTP/1 stream on the client's FIN (COMPATIBILITY.md),
+            # so wget sees either the refusal or no response at all. Either way nothing reached the host.
+            assert code != 0 and ("403 Forbidden" in out or "error getting response" in out), out
+        else:
+            assert_denied(code, out, "server returned error: HTTP/1.1 403 Forbidden")
+        assert all(path not in site.requested for site in hosts.files.values()), path
 
 
 # ---- the README's list ----------------------------------------------------------------------------------------
