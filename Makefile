@@ -14,6 +14,7 @@ lint: setup
 bench: setup
 	gcc -O2 -o build/tunnels bench/tunnels.c
 	.venv/bin/python -m bench.dataplane --rounds 5 --seconds 5
+	.venv/bin/python -m bench.audit --rounds 3 --seconds 10
 	.venv/bin/python -m bench.filter_costs --seconds 4
 	.venv/bin/python -m bench.decode --rounds 5
 	.venv/bin/python -m bench.memory --scales 1,100,1000
