@@ -24,9 +24,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from envoy_data_plane.envoy.config.listener.v3 import Listener
-from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
-
 from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth
 from control_plane.app import App
 from control_plane.envoy_process import default_binary
@@ -41,7 +38,7 @@ from control_plane.xds.builders import (
 from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.builders.shared import DESTINATIONS_FILTER, UNWRAP_TOKEN_FILTER
 from control_plane.xds.resource import build
-from control_plane.xds.types import FILTER_CONFIG, ROUTE
+from control_plane.xds.types import FILTER_CONFIG, LISTENER, ROUTE
 from tests.support.envoy_admin import envoy_admin_get
 from tests.support.service import free_port
 
@@ -63,7 +60,7 @@ def twin_listener(app: App, session_id: str, port: int) -> Any:
     config["address"] = {"socket_address": {"address": "127.0.0.1", "port_value": port}}
     needs = ((ROUTE, session_resource_name(session_id)), (FILTER_CONFIG, UNWRAP_TOKEN_FILTER),
              (FILTER_CONFIG, DESTINATIONS_FILTER))  # fmt: skip
-    return build(Listener, config, references=needs)
+    return build(LISTENER, config, references=needs)
 
 
 def _forward(connect: bool) -> dict[str, Any]:
@@ -98,7 +95,7 @@ def baseline(port: int, dns_cache: dict[str, Any]) -> list[Any]:
         "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
         "filter_chains": [{"filters": [manager]}],
     }
-    return [build(RouteConfiguration, routes), build(Listener, listener, references=((ROUTE, "bench-baseline"),))]
+    return [build(ROUTE, routes), build(LISTENER, listener, references=((ROUTE, "bench-baseline"),))]
 
 
 CONNECTIONS = 16  # for wrk and for tunnels: one client thread, this many connections at once

@@ -14,8 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from envoy_data_plane.envoy.config.listener.v3 import Listener
-
 from bench import dataplane
 from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth
 from control_plane.envoy_process import default_binary
@@ -23,6 +21,7 @@ from control_plane.sessions.manager import CreateRequest
 from control_plane.xds.builders import dns_cache_config
 from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.resource import build
+from control_plane.xds.types import LISTENER
 from tests.support.service import free_port
 
 VARIANTS: dict[str, list[str]] = {
@@ -47,7 +46,7 @@ def variant(app: Any, session_id: str, port: int, drop: list[str], references: A
         hcm.pop(key)
     if "local_reply_config" in drop:
         hcm.pop("local_reply_config")
-    return build(Listener, config, references=references)
+    return build(LISTENER, config, references=references)
 
 
 async def main(seconds: int) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import datetime
 import logging
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,9 @@ from control_plane.xds.builders import EgressSettings
 from control_plane.xds.builders.limits import TenantLimits
 from control_plane.xds.cache import SnapshotCache
 from control_plane.xds.publisher import ConfigPublisher
+from control_plane.xds.serialize import SERIALIZER, message_class
 from control_plane.xds.server import AdsServer
+from control_plane.xds.types import LISTENER
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 17 << 20  # WriteFile takes up to 16 MiB; every other request is far smaller
@@ -106,6 +109,7 @@ class App:
         socket_dir.prepare_root(state / "sessions")
         settings.envoy_dir.mkdir(exist_ok=True, mode=0o700)
         settings.envoy_dir.chmod(0o700)  # Envoy's admin socket, the xDS socket, the bootstrap: root only
+        SERIALIZER.attach(settings.envoy_dir / "rendered.db")  # a restart re-serializes nothing (serialize.py)
         self.api_token = load_or_create_token(settings.api_token, state / "api-token")
         self.admin_token = load_or_create_token(settings.admin_token, state / "admin-token")
         self.store = Store(state / "sandgate.db")
@@ -228,6 +232,8 @@ class App:
         if s.forbid_host_addresses:
             self._tasks.append(asyncio.create_task(watch_host_addresses(self._forbid_host_addresses)))
         log.info("sandgate: sessions API on %s, xDS on %s", s.grpc_addr, self.control_address.grpc_target)
+        # Serving already: envoy-data-plane's classes (seconds of CPU) load now, not on the first new config.
+        threading.Thread(target=message_class, args=(LISTENER,), name="load-envoy-classes", daemon=True).start()
 
     def _forbid_host_addresses(self, own: tuple[str, ...]) -> None:
         cidrs = parse_cidrs((*self.settings.forbidden_cidrs, *own), "forbidden_cidrs")

@@ -1,4 +1,6 @@
-"""Envoy's ext_authz Check on grpc.aio: parse, decide, answer. Any exception is a deny."""
+"""Envoy's ext_authz Check on grpc.aio: parse, decide, answer. Any exception is a deny.
+
+Requests and answers are the wire subsets of protos/sandgate/wire/authz.proto (Envoy's field numbers)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,16 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from envoy_data_plane.envoy.config.core.v3 import HeaderValue, HeaderValueOption
-from envoy_data_plane.envoy.service.auth.v3 import CheckResponse, DeniedHttpResponse, OkHttpResponse
-from envoy_data_plane.envoy.type.v3 import HttpStatus, StatusCode
-from envoy_data_plane.google.rpc import Status
 
+from control_plane.api.gen.sandgate.wire.authz_pb2 import (
+    CheckResponse,
+    DeniedHttpResponse,
+    HeaderValue,
+    HeaderValueOption,
+    HttpStatus,
+    OkHttpResponse,
+    RpcStatus,
+)
 from control_plane.authz.check_wire import check_input
 from control_plane.authz.decide import INTERNAL_ERROR, CheckInput, Decision, SessionView, decide
 from control_plane.xds.builders.local_reply import DENY_HEADER
@@ -19,7 +26,7 @@ from control_plane.xds.builders.route import deny_body
 
 log = logging.getLogger(__name__)
 SERVICE = "envoy.service.auth.v3.Authorization"
-_OK = bytes(CheckResponse(status=Status(code=0), ok_response=OkHttpResponse()))
+_OK = CheckResponse(status=RpcStatus(code=0), ok_response=OkHttpResponse()).SerializeToString()
 
 SessionLookup = Callable[[str], SessionView | None]
 DecisionSink = Callable[[CheckInput, Decision], None]
@@ -30,11 +37,12 @@ def deny_response(session_id: str, decision: Decision) -> bytes:
     if decision.http_status == 407:
         headers.append(HeaderValueOption(header=HeaderValue(key="proxy-authenticate", value='Basic realm="sandgate"')))
     denied = DeniedHttpResponse(
-        status=HttpStatus(code=StatusCode(decision.http_status)),
+        status=HttpStatus(code=decision.http_status),
         headers=headers,
         body=deny_body(session_id, decision.reason),
     )
-    return bytes(CheckResponse(status=Status(code=grpc.StatusCode.PERMISSION_DENIED.value[0]), denied_response=denied))
+    status = RpcStatus(code=grpc.StatusCode.PERMISSION_DENIED.value[0])
+    return CheckResponse(status=status, denied_response=denied).SerializeToString()
 
 
 class AuthorizationService:

@@ -9,6 +9,7 @@ CLUSTER = PREFIX + "envoy.config.cluster.v3.Cluster"
 LISTENER = PREFIX + "envoy.config.listener.v3.Listener"
 ROUTE = PREFIX + "envoy.config.route.v3.RouteConfiguration"
 FILTER_CONFIG = PREFIX + "envoy.config.core.v3.TypedExtensionConfig"  # ECDS
+VIRTUAL_HOST = PREFIX + "envoy.config.route.v3.VirtualHost"  # not a resource: serialized into routes
 
 # Make-before-break order: clusters and shared filter configs before the listeners that use them,
 # listeners before their routes.

@@ -54,4 +54,3 @@ def test_responses_read_back_in_envoys_classes() -> None:
     (full,) = sotw.responses(snapshot)
     parsed_full = DiscoveryResponse.parse(full.SerializeToString())
     assert parsed_full.version_info == full.version_info and parsed_full.resources[0].value == b"\x0a\x01l"
-
