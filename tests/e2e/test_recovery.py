@@ -11,6 +11,8 @@ import urllib.request
 from collections.abc import Callable
 
 import docker
+import grpc
+import pytest
 
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
@@ -92,6 +94,13 @@ def test_kill_9_of_envoy_comes_back_and_readyz_shows_the_outage(
     assert curl_codes(proc, s.id, port) == ["200", "403"]
 
 
+def ready_within(proc: SandgateProcess, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while (status := proc.admin("GET", "/readyz", token="")[0]) != 200:
+        assert time.monotonic() < deadline, f"/readyz still {status} after the restart"
+        time.sleep(0.05)
+
+
 def outage_codes(docker_client: docker.DockerClient, session: object, hp: int, tp: int) -> list[str]:
     """Plain HTTP allowed, denied; a new tunnel allowed, denied. Run with docker: Exec needs the control plane."""
     container = docker_client.containers.get(f"sandgate-{session.id}")  # type: ignore[attr-defined]
@@ -118,8 +127,18 @@ def test_while_the_control_plane_is_down_live_sessions_keep_their_egress(
     proc.stop(signal.SIGKILL)
     try:
         assert outage_codes(docker_client, s, hp, tp) == ["200", "403", "200", "403"]
+        with pytest.raises(grpc.RpcError) as down, proc.client() as c:
+            c.create(egress=rules)  # no new session while the control plane is down
+        assert down.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         proc.start()
+    # Back without any write: the reconnected Envoy already holds the config, and its ACK of the
+    # reconnection makes the control plane ready (before, /readyz waited for the next edit).
+    ready_within(proc, 30)
+    assert outage_codes(docker_client, s, hp, tp) == ["200", "403", "200", "403"]
+    status, _ = proc.admin("POST", f"/v1/sessions/{s.id}/egress?wait=applied", {"host": "other.test", "ports": [hp]})
+    assert status in (200, 201)
+    assert outage_codes(docker_client, s, hp, tp) == ["200", "200", "200", "403"]
     with proc.client() as c:
         fresh = c.create(egress=rules)
         assert outage_codes(docker_client, fresh, hp, tp) == ["200", "403", "200", "403"]
