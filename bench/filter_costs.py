@@ -27,6 +27,7 @@ from tests.support.service import free_port
 VARIANTS: dict[str, list[str]] = {
     "full policy": [],
     "without the access log": ["access_log"],
+    "the access log as a JSON-lines file, unread (instead of gRPC)": ["file_log"],
     "without the Lua token unwrap": ["sandgate.unwrap-token"],
     "without jwt_authn": ["jwt_authn"],
     "without the forbidden-address RBAC": ["sandgate.forbidden-destinations"],
@@ -44,9 +45,30 @@ def variant(app: Any, session_id: str, port: int, drop: list[str], references: A
     hcm["http_filters"] = [f for f in hcm["http_filters"] if not any(d in f["name"] for d in drop)]
     for key in ("access_log", "access_log_options") if "access_log" in drop else ():
         hcm.pop(key)
+    if "file_log" in drop:
+        hcm["access_log"] = [file_access_log(Path(tempfile.gettempdir()) / f"sandgate-bench-{port}.jsonl")]
     if "local_reply_config" in drop:
         hcm.pop("local_reply_config")
     return build(LISTENER, config, references=references)
+
+
+def file_access_log(path: Path) -> dict[str, Any]:
+    """What a decision needs, as one JSON object a line: the alternative audit transport (issue 12, decision 3)."""
+    fields = {
+        "start_time": "%START_TIME%", "listener": "%DOWNSTREAM_LOCAL_ADDRESS%", "method": "%REQ(:METHOD)%",
+        "authority": "%REQ(:AUTHORITY)%", "route": "%ROUTE_NAME%", "code": "%RESPONSE_CODE%",
+        "details": "%RESPONSE_CODE_DETAILS%", "deny_reason": "%RESP(X-SANDGATE-DENY-REASON)%",
+        "bytes_sent": "%BYTES_SENT%", "bytes_received": "%BYTES_RECEIVED%", "duration_ms": "%DURATION%",
+        "stream_id": "%STREAM_ID%", "type": "%ACCESS_LOG_TYPE%",
+    }  # fmt: skip
+    return {
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": str(path),
+            "log_format": {"json_format": fields},
+        },
+    }
 
 
 async def main(seconds: int) -> None:

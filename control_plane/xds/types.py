@@ -21,6 +21,7 @@ _MESSAGE_MODULES = (
     "envoy.config.core.v3",
     "envoy.config.listener.v3",
     "envoy.config.route.v3",
+    "envoy.extensions.access_loggers.file.v3",
     "envoy.extensions.access_loggers.filters.cel.v3",
     "envoy.extensions.access_loggers.grpc.v3",
     "envoy.extensions.clusters.dynamic_forward_proxy.v3",
