@@ -263,7 +263,7 @@ class SessionManager:
             await self._wait_quietly(self._publisher.remove_session(session))
             socket_dir.remove(self.settings.socket_dir(session.id))
             self.registry.forget(session.id)
-        log.info("session %s ended", session.id)
+        log.info("session %s ended", session.id, extra={"session_id": session.id})
 
     async def _wait_quietly(self, expected: Expected) -> None:
         """Ending a session does not fail because an Envoy is slow or away: it gets the state on reconnect."""
@@ -277,7 +277,7 @@ class SessionManager:
             now = self._clock()
             for session in self.registry.all():
                 if why := session.is_over(now, self.registry.last_active(session)):
-                    log.info("session %s ended: %s", session.id, why)
+                    log.info("session %s ended: %s", session.id, why, extra={"session_id": session.id, "reason": why})
                     with contextlib.suppress(SandgateError):
                         await self._teardown(session)
                         self._count_deleted(why)
