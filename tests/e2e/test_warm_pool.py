@@ -51,6 +51,10 @@ def test_create_claims_a_warm_sandbox_and_the_pool_refills(
         cold = c.create(limits={"memory_mb": 256})  # not the pool's limits: started cold
         assert cold.id not in warm
         assert len(wait_pool(pooled, docker_client, {s.id, cold.id})) == 2
+    text = scrape(pooled.admin_port)  # this stack's own: one create of each kind, timed by how it started
+    for start in ("warm", "cold"):
+        assert sample(text, "sandgate_session_create_seconds_count", start=start) == 1
+        assert sample(text, "sandgate_sessions_created_total", start=start) == 1
 
 
 def test_sigterm_keeps_sessions_for_the_next_start(
