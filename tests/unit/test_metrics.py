@@ -136,3 +136,15 @@ def test_every_ext_authz_check_is_timed_even_one_that_fails_closed() -> None:
     service = AuthorizationService(lambda sid: None, timer=metrics.ext_authz_seconds.observe)
     asyncio.run(service.check(b"\xff\xff\xff", None))
     assert value(metrics, "sandgate_ext_authz_check_seconds_count") == 1
+
+
+def test_the_observability_doc_lists_every_metric_with_its_type() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "OBSERVABILITY.md").read_text()
+    rows = [line[2:-2].split(" | ")[:2] for line in doc.splitlines() if line.startswith("| `sandgate_")]
+    documented = {name.strip("`"): kind for name, kind in rows}
+    registered = {
+        f.name + ("_total" if f.type == "counter" else ""): f.type
+        for f in text_string_to_metric_families(new_metrics().render()[0].decode())
+        if f.name.startswith("sandgate_") and not (f.type == "gauge" and f.name.endswith("_created"))
+    }  # (an unlabelled histogram's creation time reads as a gauge)
+    assert {name: kind for name, kind in documented.items() if kind != "gauge"} == registered
