@@ -225,7 +225,8 @@ def _named(error: ErrorDetails, from_env: Mapping[str, Any]) -> InvalidArgument:
     if error["type"] == "extra_forbidden":
         return InvalidArgument(f"unknown setting {key!r}", field=str(key))
     where = f" (from {variable(str(key))})" if key in from_env else ""
-    expected = "a list of strings" if error["type"] == "tuple_type" else error["msg"][0].lower() + error["msg"][1:]
+    message = "Input should be a list of strings" if error["type"] == "tuple_type" else error["msg"]
+    expected = message[0].lower() + message[1:]
     return InvalidArgument(f"{expected}, got {error['input']!r}{where}", field=field)
 
 
