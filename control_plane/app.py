@@ -44,7 +44,7 @@ from control_plane.envoy_process import (
     default_max_heap_bytes,
 )
 from control_plane.host_addresses import host_addresses, watch_host_addresses
-from control_plane.metrics import Registry
+from control_plane.metrics import new_metrics
 from control_plane.secrets import load_or_create_token
 from control_plane.sessions import socket_dir
 from control_plane.sessions.docker_runtime import DockerRuntime, RuntimeWorkers
@@ -116,18 +116,13 @@ class App:
         self.keyring = Keyring(self.store, time.time, settings.max_ttl_seconds)
         self.cache = SnapshotCache()
         self.registry = SessionRegistry(self.store, time.time)
-        self.metrics = Registry()
+        self.metrics = new_metrics()  # this App's own registry: several Apps may share a process
         self.journal = DecisionJournal(
-            state / "decisions.db", settings.decision_retention, settings.decision_retention_per_session
-        )
+            state / "decisions.db", settings.decision_retention, settings.decision_retention_per_session,
+            lost=lambda count: self.decisions.lost("write-failed", count),
+        )  # fmt: skip
         self.workers = self._workers()
-        self.decisions = DecisionLog(
-            self.journal,
-            self.workers.audit,
-            self.metrics.counter("sandgate_decisions_total", "Egress decisions", "verdict", "reason"),
-        )
-        self._checks = self.metrics.counter("sandgate_ext_authz_checks_total", "ext_authz checks", "reason")
-        self._exits = self.metrics.counter("sandgate_sandbox_exits_total", "Sandboxes that died", "cause")
+        self.decisions = DecisionLog(self.journal, self.workers.audit, self.metrics.audit)
         self.runtime: ContainerRuntime = runtime or DockerRuntime(settings.container_runtime, self.workers.runtime)
         self.manager = self._manager(self.runtime)
         self.exit_watch = ExitWatch(
@@ -151,7 +146,7 @@ class App:
         return AppWorkers(runtime, Workers("audit", s.audit_workers))
 
     def _sandbox_exited(self, session: Session, ended: SandboxExit) -> None:
-        self._exits.inc(cause=ended.cause)
+        self.metrics.sandbox_exits.labels(cause=ended.cause).inc()
         self.decisions.record_many([sandbox_exit_event(session.id, ended.cause, time.time())])
 
     def _manager(self, runtime: ContainerRuntime) -> SessionManager:
@@ -172,7 +167,10 @@ class App:
             self.cache, egress, lambda sid: s.state_dir / "sessions" / sid / "proxy.sock", self.keyring.jwks,
             lambda: self.egress.policy(), s.apply_timeout_seconds,
         )  # fmt: skip
-        self.egress = EgressEditor(self.registry, self.store, publisher, s.allow_broad_wildcards, config.rule_limits(s))
+        self.egress = EgressEditor(
+            self.registry, self.store, publisher, s.allow_broad_wildcards, config.rule_limits(s),
+            lambda write, seconds: self.metrics.admin_write_ack_seconds.labels(write=write).observe(seconds),
+        )  # fmt: skip
         capacity = config.capacity(s, config.host_size())
         log.info("admission: at most %d sessions holding %d MiB and %g CPUs in all",
                  capacity.max_sessions, capacity.total_memory_mb, capacity.total_cpus)  # fmt: skip
@@ -186,7 +184,10 @@ class App:
             file_timeout_s=s.file_timeout_seconds,
         )  # fmt: skip
         self.publisher = publisher
-        return SessionManager(settings, self.registry, runtime, publisher, self.keyring, self.egress.policy)
+        return SessionManager(
+            settings, self.registry, runtime, publisher, self.keyring, self.egress.policy,
+            metrics=self.metrics.sessions,
+        )  # fmt: skip
 
     def _channel_pki(self) -> ChannelPki | None:
         """Over TCP, Envoy and the control plane authenticate each other with certificates kept in the state dir."""
@@ -259,9 +260,11 @@ class App:
         tmp.replace(dst)
 
     async def _start_xds_server(self) -> int:
-        authz = AuthorizationService(self.registry.view, self._record_check)
+        authz = AuthorizationService(self.registry.view, self._record_check, self.metrics.ext_authz_seconds.observe)
         als = AccessLogReceiver(self.decisions, self.registry)
-        handlers = [AdsServer(self.cache).handler(), authz.handler(), als.handler()]
+        nacks = self.metrics.xds_nacks
+        ads = AdsServer(self.cache, lambda type_url: nacks.labels(type_url=type_url).inc())
+        handlers = [ads.handler(), authz.handler(), als.handler()]
         server, self.control_address = await start_control_server(self.settings.control_address, self.pki, handlers)
         self._servers.append(server)
         return self.control_address.port
@@ -303,7 +306,7 @@ class App:
         return port
 
     def _record_check(self, check: CheckInput, decision: Decision) -> None:
-        self._checks.inc(reason=decision.reason)
+        self.metrics.ext_authz_checks.labels(decision.reason).inc()  # positional: the cheaper form, per check
 
     async def _start_admin_server(self) -> int:
         keys = KeyRotation(self.keyring, self.registry, self.publisher)

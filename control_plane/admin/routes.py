@@ -14,7 +14,7 @@ from control_plane.admin.openapi import spec
 from control_plane.audit.decisions import DecisionLog
 from control_plane.domain.session import Session
 from control_plane.errors import InvalidArgument
-from control_plane.metrics import Registry
+from control_plane.metrics import Metrics
 from control_plane.sessions.egress import EgressEditor
 from control_plane.sessions.manager import SessionManager
 from control_plane.sessions.rotation import KeyRotation
@@ -30,7 +30,7 @@ class AdminDeps:
     egress: EgressEditor
     decisions: DecisionLog
     cache: SnapshotCache
-    metrics: Registry
+    metrics: Metrics
     node_id: str
     keys: KeyRotation
 
@@ -143,7 +143,8 @@ class AdminRoutes:
         return web.json_response(body, status=200 if in_sync else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(text=self.d.metrics.render(), content_type="text/plain", charset="utf-8")
+        body, content_type = self.d.metrics.render(request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(spec())

@@ -54,6 +54,7 @@ class AccessLogReceiver:
                     entries = logged_requests(message)
                 except ValueError:  # a message we cannot read must not end the stream
                     log.exception("access log: cannot read a message of %d bytes", len(message))
+                    self._decisions.lost("unreadable-message")  # at least one entry
                     continue
                 self.record(entries, open_tunnels)
         finally:  # the stream ended (Envoy went away): its tunnels are gone with it

@@ -13,6 +13,7 @@ import logging
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,9 @@ def _connect(path: Path) -> sqlite3.Connection:
 class DecisionJournal:
     """At most `keep` decisions; each session's newest `keep_per_session` and its allows go last."""
 
-    def __init__(self, path: Path, keep: int, keep_per_session: int) -> None:
+    def __init__(self, path: Path, keep: int, keep_per_session: int, lost: Callable[[int], None] | None = None) -> None:
+        """`lost(count)` is told, from the writer thread, how many events a failed write dropped."""
+        self._lost = lost
         self._writer = _connect(path)
         path.chmod(0o600)
         self._writer.executescript(_SCHEMA)
@@ -140,6 +143,8 @@ class DecisionJournal:
             log.exception("decision journal: a batch of %d writes failed", len(batch))
             self._writer.execute("ROLLBACK")
             self._rows.recount()  # the counts included rows that were rolled back
+            if self._lost:
+                self._lost(sum(len(rows) for _, rows in batch))
 
 
 def _values(e: DecisionEvent) -> tuple[object, ...]:

@@ -5,6 +5,7 @@ Requests and answers are the wire subsets of protos/sandgate/wire/authz.proto (E
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ _OK = CheckResponse(status=RpcStatus(code=0), ok_response=OkHttpResponse()).Seri
 
 SessionLookup = Callable[[str], SessionView | None]
 DecisionSink = Callable[[CheckInput, Decision], None]
+Timer = Callable[[float], None]  # told each check's duration, in seconds
 
 
 def deny_response(session_id: str, decision: Decision) -> bytes:
@@ -46,15 +48,24 @@ def deny_response(session_id: str, decision: Decision) -> bytes:
 
 
 class AuthorizationService:
-    def __init__(self, lookup: SessionLookup, sink: DecisionSink | None = None) -> None:
+    def __init__(self, lookup: SessionLookup, sink: DecisionSink | None = None, timer: Timer | None = None) -> None:
         self._lookup = lookup
         self._sink = sink
+        self._timer = timer
 
     def handler(self) -> grpc.GenericRpcHandler:
         method = grpc.unary_unary_rpc_method_handler(self.check, request_deserializer=None, response_serializer=None)
         return grpc.method_handlers_generic_handler(SERVICE, {"Check": method})
 
     async def check(self, request: bytes, context: Any) -> bytes:
+        started = time.perf_counter()
+        try:
+            return self._answer(request)
+        finally:
+            if self._timer:
+                self._timer(time.perf_counter() - started)
+
+    def _answer(self, request: bytes) -> bytes:
         try:
             check = check_input(request)
             decision = decide(check, self._lookup(check.session_id))

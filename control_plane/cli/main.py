@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", parents=[common], help="run the control plane and a managed Envoy")
     serve.add_argument("--log-level", default="INFO")
+    serve.add_argument("--log-format", choices=["text", "json"], help="log lines (default: the log_format setting)")
     image = sub.add_parser("image", parents=[common], help="the default sandbox image")
     image.add_argument("action", choices=["build"])
     _session_parsers(sub.add_parser("session", help="create, list, inspect, end and use sessions").add_subparsers(
@@ -121,7 +122,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from control_plane.cli.serve import serve
 
-        return serve(ctx.settings, args.log_level)
+        return serve(ctx.settings, args.log_level, args.log_format)
     handler: Handler = args.handler
     return handler(ctx, args)
 

@@ -3,7 +3,8 @@ then pushed; only the touched routes are re-rendered, so no connection of anothe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 from control_plane.domain.expansion import route_size_problem, session_domains
 from control_plane.domain.hostnames import canonical_host
@@ -24,7 +25,10 @@ class EgressEditor:
         publisher: ConfigPublisher,
         allow_broad: bool = False,
         limits: RuleLimits = DEFAULT_LIMITS,
+        ack_timer: Callable[[str, float], None] | None = None,
     ) -> None:
+        """`ack_timer(write, seconds)` is told how long a waited write ("egress", "policy") took to be ACKed."""
+        self._ack_timer = ack_timer
         self._registry = registry
         self._store = store
         self._publisher = publisher
@@ -68,11 +72,17 @@ class EgressEditor:
         expected = self._publisher.put_routes(updated)
         if wait is not None:
             try:
-                await self._publisher.wait(expected, wait)
+                await self._wait("egress", expected, wait)
             except Rejected:
                 self._restore(before)
                 raise
         return updated
+
+    async def _wait(self, write: str, expected: Expected, timeout: float) -> None:
+        started = time.monotonic()
+        await self._publisher.wait(expected, timeout)
+        if self._ack_timer:
+            self._ack_timer(write, time.monotonic() - started)
 
     def _restore(self, before: Session) -> None:
         """Envoy refused the change: keep the last good rules, in the store and in the cache."""
@@ -87,7 +97,7 @@ class EgressEditor:
         expected: Expected = self._publisher.put_routes(*self._registry.all())
         if wait is not None:
             try:
-                await self._publisher.wait(expected, wait)
+                await self._wait("policy", expected, wait)
             except Rejected:
                 self._policy = previous
                 self._store.put_policy(previous)

@@ -25,6 +25,7 @@ from control_plane.errors import (
     SandgateError,
     Unavailable,
 )
+from control_plane.metrics import SessionMetrics
 from control_plane.sessions import socket_dir
 from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.liveness import Liveness
@@ -97,8 +98,10 @@ class SessionManager:
         keyring: Keyring,
         policy: Callable[[], Policy],
         clock: Callable[[], float] = time.time,
+        metrics: SessionMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self._metrics = metrics
         self.registry = registry
         self._runtime = runtime
         self._publisher = publisher
@@ -164,7 +167,23 @@ class SessionManager:
         """Start a sandbox (or claim a warm one); READY only once Envoy has ACKed its listener.
 
         Everything is validated, then capacity is checked (CapacityExhausted naming what is exhausted),
-        before anything is created."""
+        before anything is created. Counted and timed by how the sandbox started (warm or cold), and
+        failures by their error code."""
+        started = time.monotonic()
+        try:
+            session, token, warm = await self._create(req)
+        except Exception as exc:
+            if self._metrics:
+                reason = exc.code if isinstance(exc, SandgateError) else "internal"
+                self._metrics.create_failures.labels(reason=reason).inc()
+            raise
+        if self._metrics:
+            start = "warm" if warm else "cold"
+            self._metrics.create_seconds.labels(start=start).observe(time.monotonic() - started)
+            self._metrics.created.labels(start=start).inc()
+        return session, token
+
+    async def _create(self, req: CreateRequest) -> tuple[Session, str, bool]:
         session = self._validate(req)
         admit(self.usage(), session.limits, self.settings.capacity)
         self._reserved = self._reserved.plus(session.limits)  # admitted, not yet in the registry: counted here
@@ -185,7 +204,7 @@ class SessionManager:
         except BaseException:
             await self._teardown(session)
             raise
-        return session, token
+        return session, token, warm is not None
 
     def container_spec(self, session: Session, env: Mapping[str, str]) -> ContainerSpec:
         st = self.settings
@@ -227,6 +246,11 @@ class SessionManager:
         session = self.registry.find(session_id)
         if session is not None:
             await self._teardown(session)
+            self._count_deleted("requested")
+
+    def _count_deleted(self, reason: str) -> None:
+        if self._metrics:
+            self._metrics.deleted.labels(reason=reason).inc()
 
     async def _teardown(self, session: Session) -> None:
         """Revoke first (ext_authz at once; open connections within the push latency), then remove."""
@@ -239,7 +263,7 @@ class SessionManager:
             await self._wait_quietly(self._publisher.remove_session(session))
             socket_dir.remove(self.settings.socket_dir(session.id))
             self.registry.forget(session.id)
-        log.info("session %s ended", session.id)
+        log.info("session %s ended", session.id, extra={"session_id": session.id})
 
     async def _wait_quietly(self, expected: Expected) -> None:
         """Ending a session does not fail because an Envoy is slow or away: it gets the state on reconnect."""
@@ -253,9 +277,10 @@ class SessionManager:
             now = self._clock()
             for session in self.registry.all():
                 if why := session.is_over(now, self.registry.last_active(session)):
-                    log.info("session %s ended: %s", session.id, why)
+                    log.info("session %s ended: %s", session.id, why, extra={"session_id": session.id, "reason": why})
                     with contextlib.suppress(SandgateError):
                         await self._teardown(session)
+                        self._count_deleted(why)
             await asyncio.sleep(interval)
 
     # ---- use -----------------------------------------------------------------------------------
@@ -283,12 +308,15 @@ class SessionManager:
         """A session is not idle while an Exec runs, however long it takes. A caller that leaves early
         closes the Exec at once (its process group is killed), not when the generator is collected."""
         self.registry.in_use(session_id, +1)
+        started = time.monotonic()
         try:
             async with contextlib.aclosing(chunks):
                 async for chunk in chunks:
                     yield chunk
         finally:
             self.registry.in_use(session_id, -1)
+            if self._metrics:
+                self._metrics.exec_seconds.observe(time.monotonic() - started)
 
     async def write_file(self, session_id: str, path: str, data: bytes) -> int:
         self.require_ready(session_id)

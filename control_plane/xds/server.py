@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 import grpc
@@ -33,8 +33,10 @@ class _Stream(Protocol):
 
 
 class AdsServer:
-    def __init__(self, cache: SnapshotCache) -> None:
+    def __init__(self, cache: SnapshotCache, on_nack: Callable[[str], None] | None = None) -> None:
+        """`on_nack(type_url)` is told of every response an Envoy rejected."""
         self._cache = cache
+        self._on_nack = on_nack
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
@@ -85,6 +87,8 @@ class AdsServer:
             async for req in requests:
                 if (error := rejection(req)) is not None:
                     log.warning("xds: node %s NACKed %s: %s", stream.node_id, req.type_url, error)
+                    if self._on_nack:
+                        self._on_nack(req.type_url)
                 stream.on_request(req)
                 await self._cache.report()
                 stream.wakeup.set()

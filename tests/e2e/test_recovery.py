@@ -7,13 +7,13 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 
 import docker
 import grpc
 import pytest
 
+from tests.support.metrics import sample, scrape
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
 
@@ -156,7 +156,7 @@ def test_authz_every_connect_puts_the_second_check_back_and_fails_closed(
     with proc.client() as c:
         s = c.create(egress=[{"host": "allowed.test", "ports": [hp]}, {"host": "secure.test", "ports": [tp]}])
         assert outage_codes(docker_client, s, hp, tp) == ["200", "403", "200", "403"]
-    assert 'sandgate_ext_authz_checks_total{reason="allowed"} 1' in metrics(proc)
+    assert sample(scrape(proc.admin_port), "sandgate_ext_authz_checks_total", reason="allowed") == 1
     proc.stop(signal.SIGKILL)
     try:
         # The second check cannot be asked: a new tunnel fails closed, plain HTTP is still decided natively.
@@ -165,8 +165,3 @@ def test_authz_every_connect_puts_the_second_check_back_and_fails_closed(
         proc.start()
     with proc.client() as c:
         c.delete(s.id)
-
-
-def metrics(proc: SandgateProcess) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{proc.admin_port}/metrics", timeout=5) as resp:
-        return str(resp.read().decode())
