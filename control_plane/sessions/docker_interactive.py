@@ -15,7 +15,7 @@ import struct
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-from control_plane.sessions.docker_exec import Call, _ended, _Frames, _start
+from control_plane.sessions.docker_exec import OCI_EXEC_FAILED, Call, _ended, _Frames, _refuse_if_never_started, _start
 from control_plane.sessions.runtime import (
     FORWARDER,
     SANDBOX_USER,
@@ -50,9 +50,18 @@ async def attach_interactive(
     applying = asyncio.create_task(_apply(inputs, writer, _Resizer(call, api, exec_id), send_signal, pty is None))
     applying.add_done_callback(lambda task: _end_if_failed(task, writer))
     output = _raw(reader, early) if pty is not None else _framed(reader, early)
+    held: ExecChunk | None = None  # a first chunk that may be docker's "did not start" message
+    first = True
     try:
         async with contextlib.aclosing(output):
             async for chunk in output:
+                if first and chunk.data.startswith(OCI_EXEC_FAILED):
+                    held, first = chunk, False
+                    continue
+                first = False
+                if held is not None:  # more output: the program did run, and said so
+                    yield held
+                    held = None
                 yield chunk
         if applying.done() and not applying.cancelled() and (failed := applying.exception()):
             raise failed
@@ -60,10 +69,14 @@ async def attach_interactive(
         applying.cancel()
         writer.close()
         del handle
-        with contextlib.suppress(asyncio.CancelledError, OSError):
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # its failure, if any, was raised above
             await applying
     info = await _ended(call, api, exec_id)
-    yield ExecChunk(exit_code=int(info["ExitCode"]))
+    code = int(info["ExitCode"])
+    if held is not None:
+        _refuse_if_never_started(held, code, info, container)  # not tried again: stdin may have been used
+        yield held
+    yield ExecChunk(exit_code=code)
 
 
 def terminal_env(command: InteractiveCommand) -> dict[str, str]:

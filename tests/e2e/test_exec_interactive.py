@@ -4,6 +4,7 @@ command sees and that can be resized, signals delivered to the command's process
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -11,6 +12,7 @@ import pytest
 
 from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
 from tests.e2e.conftest import SandgateClient
+from tests.e2e.test_exec import running
 
 SIGINT, SIGTERM = 2, 15
 
@@ -123,6 +125,18 @@ def test_sigint_on_a_pty_ends_a_foreground_program(client: SandgateClient) -> No
     run.read_until(b"ready")
     run.send(signal=SIGINT)
     assert run.wait() == 128 + SIGINT
+
+
+def test_leaving_early_kills_the_process_group(client: SandgateClient) -> None:
+    s = client.create()
+    run = Interactive(client, start(s.id, "sh", "-c", "sleep 303 & echo started; sleep 304", pty=(24, 80)))
+    run.read_until(b"started")
+    assert running(client, s.id, "sleep 303") and running(client, s.id, "sleep 304")
+    run.responses.cancel()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while running(client, s.id, "sleep 30"):
+        assert time.monotonic() < deadline, "the process group outlived its cancelled call"
+        time.sleep(0.2)
 
 
 CAT = pb.ExecInput(start=pb.ExecStart(argv=["cat"]))
