@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -26,7 +26,7 @@ class Portal:
             raise RuntimeError("a sync Sandgate call from inside its own loop; use AsyncSandgate there")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
+    def iterate(self, items: AsyncIterator[T]) -> Generator[T, None, None]:
         """`items`, one at a time, on the caller's thread; leaving early closes them on the loop."""
         try:
             while True:
@@ -34,8 +34,8 @@ class Portal:
                     yield self.run(_next(items))
                 except StopAsyncIteration:
                     return
-        finally:
-            if aclose := getattr(items, "aclose", None):
+        finally:  # also when collected: perhaps after the client closed, when there is nothing left to close
+            if (aclose := getattr(items, "aclose", None)) and not self._loop.is_closed():
                 self.run(aclose())
 
     def close(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -252,7 +252,7 @@ class AsyncDecisions:
         body = await self._admin.call("GET", path("decisions"), None, query)
         return [Decision.from_json(d) for d in body.get("decisions", ())]
 
-    async def follow(self, session_id: str = "", verdict: str = "") -> AsyncIterator[Decision]:
+    async def follow(self, session_id: str = "", verdict: str = "") -> AsyncGenerator[Decision, None]:
         """New decisions as they happen (server-sent events), endlessly; break out to stop."""
         query = {k: v for k, v in {"session_id": session_id, "verdict": verdict}.items() if v}
         async for event in self._admin.events(path("decisions"), query):

@@ -3,7 +3,7 @@ client on the client's own loop thread (see `_portal`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +212,7 @@ class Decisions:
     def list(self, session_id: str = "", verdict: str = "", limit: int = 100) -> list[Decision]:
         return self._portal.run(self._async.list(session_id, verdict, limit))
 
-    def follow(self, session_id: str = "", verdict: str = "") -> Iterator[Decision]:
+    def follow(self, session_id: str = "", verdict: str = "") -> Generator[Decision, None, None]:
         """New decisions as they happen; stop by leaving the loop (the generator closes the stream)."""
         return self._portal.iterate(self._async.follow(session_id, verdict))
 

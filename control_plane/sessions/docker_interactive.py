@@ -49,19 +49,10 @@ async def attach_interactive(
     reader, writer = await asyncio.open_connection(sock=sock)
     applying = asyncio.create_task(_apply(inputs, writer, _Resizer(call, api, exec_id), send_signal, pty is None))
     applying.add_done_callback(lambda task: _end_if_failed(task, writer))
-    output = _raw(reader, early) if pty is not None else _framed(reader, early)
-    held: ExecChunk | None = None  # a first chunk that may be docker's "did not start" message
-    first = True
+    output = _FirstChunkHeld(_raw(reader, early) if pty is not None else _framed(reader, early))
     try:
-        async with contextlib.aclosing(output):
-            async for chunk in output:
-                if first and chunk.data.startswith(OCI_EXEC_FAILED):
-                    held, first = chunk, False
-                    continue
-                first = False
-                if held is not None:  # more output: the program did run, and said so
-                    yield held
-                    held = None
+        async with contextlib.aclosing(output.chunks()) as chunks:
+            async for chunk in chunks:
                 yield chunk
         if applying.done() and not applying.cancelled() and (failed := applying.exception()):
             raise failed
@@ -73,10 +64,32 @@ async def attach_interactive(
             await applying
     info = await _ended(call, api, exec_id)
     code = int(info["ExitCode"])
-    if held is not None:
-        _refuse_if_never_started(held, code, info, container)  # not tried again: stdin may have been used
-        yield held
+    if output.held is not None:
+        _refuse_if_never_started(output.held, code, info, container)  # not tried again: stdin may have been used
+        yield output.held
     yield ExecChunk(exit_code=code)
+
+
+class _FirstChunkHeld:
+    """The output, except a first chunk that is docker's "did not start" message: that one is `held`
+    until the exit code says whether the program ran (more output also says it did)."""
+
+    def __init__(self, output: AsyncGenerator[ExecChunk, None]) -> None:
+        self._output = output
+        self.held: ExecChunk | None = None
+
+    async def chunks(self) -> AsyncGenerator[ExecChunk, None]:
+        first = True
+        async with contextlib.aclosing(self._output):
+            async for chunk in self._output:
+                if first and chunk.data.startswith(OCI_EXEC_FAILED):
+                    self.held, first = chunk, False
+                    continue
+                first = False
+                if self.held is not None:
+                    yield self.held
+                    self.held = None
+                yield chunk
 
 
 def terminal_env(command: InteractiveCommand) -> dict[str, str]:

@@ -81,7 +81,7 @@ def test_sync_follow_streams_new_decisions(sg: Sandgate, http_upstream: Upstream
         requests = session.exec(f"while :; do {CURL}{url}; sleep 0.2; done")  # until we have seen one
         follow = sg.decisions.follow(session_id=session.id)
         decision = next(d for d in follow if d.host == "other.test")
-        follow.close()  # type: ignore[attr-defined]
+        follow.close()
         requests.kill()
         assert decision.verdict == "deny" and decision.reason == "host-not-allowed"
 
@@ -133,7 +133,7 @@ async def test_async_client(sandgate: SandgateProcess, http_upstream: Upstream) 
             async for decision in follow:
                 if decision.host == "allowed.test":
                     break
-            await follow.aclose()  # type: ignore[attr-defined]
+            await follow.aclose()
             await requests.kill()
             assert (await requests.wait()).exit_code == 128 + signal.SIGKILL
         with pytest.raises(sdk.NotFound):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -10,6 +11,7 @@ import pytest
 
 import sandgate as sdk
 from sandgate import errors
+from sandgate._portal import Portal
 from sandgate._transport import path
 from sandgate.discovery import discover
 
@@ -120,3 +122,19 @@ def test_a_bad_config_names_its_key(tmp_path: Path) -> None:
     with pytest.raises(sdk.ConfigurationError) as raised:
         discover(config, environ={})
     assert raised.value.field == "grpc_addr"
+
+
+async def _count(n: int) -> AsyncIterator[int]:
+    for i in range(n):
+        yield i
+
+
+def test_the_sync_portal_iterates_and_closes_what_is_left() -> None:
+    portal = Portal()
+    try:
+        assert list(portal.iterate(_count(3))) == [0, 1, 2]
+        left_open = portal.iterate(_count(3))
+        assert next(left_open) == 0
+    finally:
+        portal.close()
+    left_open.close()  # after the client closed: nothing to close, and no error
