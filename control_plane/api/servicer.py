@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import empty_pb2
 
-from control_plane.api import convert, paging
+from control_plane.api import convert, interactive, paging
 from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
 from control_plane.domain.session import check_env_count, check_label_count
 from control_plane.errors import SandgateError
 from control_plane.sessions.manager import SessionManager
+from control_plane.sessions.runtime import ExecChunk
 
 log = logging.getLogger(__name__)
 SERVICE = "sandgate.v1.Sessions"
@@ -25,6 +26,14 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException
         await context.abort(grpc.StatusCode[exc.grpc_code], str(exc))
     log.exception("sessions API: unexpected error", exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the control plane log")
+
+
+def _exec_response(chunk: ExecChunk) -> pb.ExecResponse:
+    if chunk.exit_code is not None:
+        return pb.ExecResponse(exit_code=chunk.exit_code)
+    if chunk.stream == "stderr":
+        return pb.ExecResponse(stderr=chunk.data)
+    return pb.ExecResponse(stdout=chunk.data)
 
 
 class SessionsService:
@@ -80,12 +89,19 @@ class SessionsService:
             check_env_count(len(req.env), "env", self._manager.settings.metadata_limits)
             chunks = self._manager.exec(req.session_id, list(req.argv), dict(req.env), req.stdin, req.timeout_seconds)
             async for chunk in chunks:
-                if chunk.exit_code is not None:
-                    yield pb.ExecResponse(exit_code=chunk.exit_code)
-                elif chunk.stream == "stderr":
-                    yield pb.ExecResponse(stderr=chunk.data)
-                else:
-                    yield pb.ExecResponse(stdout=chunk.data)
+                yield _exec_response(chunk)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def exec_interactive(
+        self, requests: AsyncIterator[pb.ExecInput], context: Any
+    ) -> AsyncIterator[pb.ExecResponse]:
+        try:
+            session_id, command = await interactive.first_command(requests)
+            check_env_count(len(command.env), "env", self._manager.settings.metadata_limits)
+            inputs = interactive.inputs(requests, command.pty is not None)
+            async for chunk in self._manager.exec_interactive(session_id, command, inputs):
+                yield _exec_response(chunk)
         except Exception as exc:
             await _abort(context, exc)
 
@@ -118,6 +134,11 @@ class SessionsService:
                 "Exec": grpc.unary_stream_rpc_method_handler(
                     self.exec,
                     request_deserializer=pb.ExecRequest.FromString,
+                    response_serializer=pb.ExecResponse.SerializeToString,
+                ),
+                "ExecInteractive": grpc.stream_stream_rpc_method_handler(
+                    self.exec_interactive,
+                    request_deserializer=pb.ExecInput.FromString,
                     response_serializer=pb.ExecResponse.SerializeToString,
                 ),
                 "WriteFile": unary(self.write_file, pb.WriteFileRequest, pb.WriteFileResponse),

@@ -31,7 +31,13 @@ from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.liveness import Liveness
 from control_plane.sessions.pool import WarmPool
 from control_plane.sessions.registry import SessionRegistry
-from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, ExecChunk
+from control_plane.sessions.runtime import (
+    ContainerRuntime,
+    ContainerSpec,
+    ExecChunk,
+    ExecInput,
+    InteractiveCommand,
+)
 from control_plane.xds.publisher import ConfigPublisher, Expected
 
 log = logging.getLogger(__name__)
@@ -295,14 +301,26 @@ class SessionManager:
     def exec(
         self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
     ) -> AsyncIterator[ExecChunk]:
+        full_env = self._exec_env(session_id, argv, env)
+        chunks = self._runtime.exec(session_id, argv, full_env, stdin, timeout_s)
+        return self._busy_while(session_id, self.liveness.stream(session_id, chunks))
+
+    def exec_interactive(
+        self, session_id: str, command: InteractiveCommand, inputs: AsyncIterator[ExecInput]
+    ) -> AsyncIterator[ExecChunk]:
+        """`exec` with stdin streamed, an optional PTY, resizes and signals (`inputs`, applied as they come)."""
+        full = replace(command, env=self._exec_env(session_id, command.argv, command.env))
+        chunks = self._runtime.exec_interactive(session_id, full, inputs)
+        return self._busy_while(session_id, self.liveness.stream(session_id, chunks))
+
+    def _exec_env(self, session_id: str, argv: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
+        """The environment an exec runs with: the session's, the caller's (checked), then the proxy's."""
         session = self.require_ready(session_id)
         if not argv or not argv[0]:
             raise InvalidArgument("must name a program to run", field="argv")
         extra = sess.validate_env(env, limits=self.settings.metadata_limits)
         token = (self.settings.socket_dir(session_id) / "token").read_text()
-        full_env = {**session.env, **extra, **self.proxy_env(session, token)}
-        chunks = self._runtime.exec(session_id, argv, full_env, stdin, timeout_s)
-        return self._busy_while(session_id, self.liveness.stream(session_id, chunks))
+        return {**session.env, **extra, **self.proxy_env(session, token)}
 
     async def _busy_while(self, session_id: str, chunks: AsyncGenerator[ExecChunk, None]) -> AsyncIterator[ExecChunk]:
         """A session is not idle while an Exec runs, however long it takes. A caller that leaves early

@@ -39,6 +39,35 @@ class ExecChunk:
 
 
 @dataclass(frozen=True)
+class TerminalSize:
+    """A terminal's size in character cells."""
+
+    rows: int
+    cols: int
+
+
+@dataclass(frozen=True)
+class ExecInput:
+    """One thing a caller does to a running interactive exec: stdin bytes, the end of stdin, a new
+    terminal size, or a signal (a number) for the command's process group. Exactly one is set."""
+
+    stdin: bytes = b""
+    close_stdin: bool = False
+    resize: TerminalSize | None = None
+    signal: int = 0
+
+
+@dataclass(frozen=True)
+class InteractiveCommand:
+    """What an interactive exec runs: `pty` set means on a pseudo-terminal of that size."""
+
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    timeout_s: int = 0
+    pty: TerminalSize | None = None
+
+
+@dataclass(frozen=True)
 class SandboxExit:
     """A session's sandbox stopped: its container's exit code, and whether the kernel's OOM killer ended it."""
 
@@ -69,6 +98,12 @@ class ContainerRuntime(Protocol):
     def exec(
         self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
     ) -> AsyncIterator[ExecChunk]: ...
+    def exec_interactive(
+        self, session_id: str, command: InteractiveCommand, inputs: AsyncIterator[ExecInput]
+    ) -> AsyncIterator[ExecChunk]:
+        """Run `command`, applying `inputs` as they come, while its output streams; ends with the exit code."""
+        ...
+
     async def write_file(self, session_id: str, path: str, data: bytes, max_bytes: int) -> None: ...
     def read_file(self, session_id: str, path: str, max_bytes: int) -> AsyncIterator[bytes]: ...
     def exits(self, node_id: str) -> AsyncIterator[SandboxExit]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 
-from control_plane.sessions.runtime import ContainerSpec, ExecChunk, SandboxExit
+from control_plane.sessions.runtime import ContainerSpec, ExecChunk, ExecInput, InteractiveCommand, SandboxExit
 
 
 class NoSandboxRuntime:
@@ -28,6 +28,11 @@ class NoSandboxRuntime:
 
     async def exec(
         self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
+    ) -> AsyncIterator[ExecChunk]:
+        yield ExecChunk(exit_code=0)
+
+    async def exec_interactive(
+        self, session_id: str, command: InteractiveCommand, inputs: AsyncIterator[ExecInput]
     ) -> AsyncIterator[ExecChunk]:
         yield ExecChunk(exit_code=0)
 
