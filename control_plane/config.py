@@ -17,6 +17,7 @@ from control_plane.channel.address import (
     socket_path,
     split_addr,
 )
+from control_plane.db.backend import kind_of, sqlite_url
 from control_plane.domain.capacity import Capacity
 from control_plane.domain.destinations import DEFAULT_FORBIDDEN, parse_cidrs
 from control_plane.domain.rules import RuleLimits
@@ -33,6 +34,7 @@ class Settings:
     grpc_addr: str = "127.0.0.1:50051"
     admin_addr: str = "127.0.0.1:8081"
     xds_addr: str = ""  # "": unix:<state_dir>/envoy/xds.sock
+    database_url: str = ""  # "": sqlite://<state_dir>/sandgate.db; or postgresql://...
     api_token: str = ""
     admin_token: str = ""
     node_id: str = "sandgate-local"
@@ -121,6 +123,11 @@ class Settings:
         return parse_control_address(self.xds_addr or f"unix:{self.envoy_dir / 'xds.sock'}", "xds_addr")
 
     @property
+    def database(self) -> str:
+        """The state database's URL: `database_url`, else the SQLite file in the state dir."""
+        return self.database_url or sqlite_url(self.state_dir / "sandgate.db")
+
+    @property
     def envoy_admin_path(self) -> Path:
         """Envoy's admin unix socket (0600)."""
         if not self.envoy_admin_socket:
@@ -139,6 +146,7 @@ ENV_OVERRIDES = {
     "SANDGATE_DEFAULT_IMAGE": "default_image",
     "SANDGATE_DNS_RESOLVERS": "dns_resolvers",
     "SANDGATE_ENVOY_ADMIN_SOCKET": "envoy_admin_socket",
+    "SANDGATE_DATABASE_URL": "database_url",
 }
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
@@ -181,6 +189,7 @@ def _validate(s: Settings) -> None:
     for key in ("grpc_addr", "admin_addr"):
         split_addr(getattr(s, key), key)
     _ = s.control_address, s.envoy_admin_path  # each raises InvalidArgument naming its key
+    kind_of(s.database)  # InvalidArgument naming database_url
     if len(str(s.state_dir / "sessions" / SESSION_DIR_EXAMPLE / "proxy.sock").encode()) > MAX_SOCKET_PATH:
         raise InvalidArgument(f"too long: its session sockets would pass {MAX_SOCKET_PATH} bytes", field="state_dir")
     if not 1 <= len(s.node_id) <= 64:
