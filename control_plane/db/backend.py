@@ -20,6 +20,7 @@ from control_plane.errors import InvalidArgument
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 _MIGRATION_LOCK = 0x5A6E_6761_7465  # PostgreSQL advisory lock held while a replica migrates ("Sngate")
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_QUERY_PASSWORD = re.compile(r"((?:^|&)password=)[^&]*")
 Params = Mapping[str, object]
 
 
@@ -41,9 +42,11 @@ def kind_of(url: str) -> str:
 def describe(url: str) -> str:
     """The URL without its password, for logs and messages."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if parts.password is None and not _QUERY_PASSWORD.search(parts.query):
         return url
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+    if parts.password is not None:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+    return parts._replace(query=_QUERY_PASSWORD.sub(r"\1***", parts.query)).geturl()
 
 
 def driver_errors(kind: str) -> tuple[type[Exception], ...]:
@@ -79,7 +82,11 @@ class Database:
         else:
             import psycopg
 
-            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            # A peer that vanished (no RST) fails a call within about 30 s instead of holding the store.
+            self._conn = psycopg.connect(
+                self.url, autocommit=True, connect_timeout=10, keepalives=1, keepalives_idle=10,
+                keepalives_interval=5, keepalives_count=3, tcp_user_timeout=30_000,
+            )  # fmt: skip
 
     def _ready(self) -> Any:
         if self.kind == POSTGRESQL and (self._conn.closed or self._conn.broken):
@@ -114,10 +121,10 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")  # the write lock now, not at the first write
             try:
                 yield self
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("COMMIT")
+            finally:
+                if conn.in_transaction:  # an error, also in COMMIT; SQLite may have rolled back already
+                    conn.execute("ROLLBACK")
         else:
             with conn.transaction():
                 if exclusive:
