@@ -17,7 +17,7 @@ from control_plane.channel.address import (
     socket_path,
     split_addr,
 )
-from control_plane.db.backend import kind_of, sqlite_url
+from control_plane.db.url import kind_of, sqlite_url
 from control_plane.domain.capacity import Capacity
 from control_plane.domain.destinations import DEFAULT_FORBIDDEN, parse_cidrs
 from control_plane.domain.rules import RuleLimits

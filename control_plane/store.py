@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from control_plane.db import migrations
-from control_plane.db.backend import Database, Params, describe, driver_errors, kind_of, sqlite_url
+from control_plane.db.backend import Database, Params, driver_errors
+from control_plane.db.url import describe, kind_of, sqlite_url
 from control_plane.domain.policy import Policy
 from control_plane.domain.rules import EgressRule
 from control_plane.domain.session import Limits, Session, State

@@ -13,40 +13,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from control_plane.errors import InvalidArgument
+from control_plane.db.url import POSTGRESQL, SQLITE, describe, kind_of
 
-SQLITE, POSTGRESQL = "sqlite", "postgresql"
 _MIGRATION_LOCK = 0x5A6E_6761_7465  # PostgreSQL advisory lock held while a replica migrates ("Sngate")
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-_QUERY_PASSWORD = re.compile(r"((?:^|&)password=)[^&]*")
 Params = Mapping[str, object]
-
-
-def sqlite_url(path: Path) -> str:
-    """The URL of an SQLite file: `sqlite:///absolute/path` (the path after `sqlite://`)."""
-    return f"sqlite://{path.resolve()}"
-
-
-def kind_of(url: str) -> str:
-    """`sqlite` or `postgresql`; InvalidArgument (field database_url) for any other scheme."""
-    scheme = url.split("://", 1)[0] if "://" in url else ""
-    if scheme == SQLITE and url[len("sqlite://") :]:
-        return SQLITE
-    if scheme in {"postgresql", "postgres"}:
-        return POSTGRESQL
-    raise InvalidArgument("must be sqlite:///absolute/path or postgresql://...", field="database_url")
-
-
-def describe(url: str) -> str:
-    """The URL without its password, for logs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None and not _QUERY_PASSWORD.search(parts.query):
-        return url
-    if parts.password is not None:
-        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
-    return parts._replace(query=_QUERY_PASSWORD.sub(r"\1***", parts.query)).geturl()
 
 
 def driver_errors(kind: str) -> tuple[type[Exception], ...]:

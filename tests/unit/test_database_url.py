@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.db.backend import describe, kind_of, sqlite_url
+from control_plane.db.url import describe, kind_of, sqlite_url
 from control_plane.errors import InvalidArgument
 
 
