@@ -104,6 +104,7 @@ class Database:
                 yield self
 
     def close(self) -> None:
+        """Close the connection (an open transaction is rolled back by the database)."""
         if self._conn is not None:
             self._conn.close()
 
