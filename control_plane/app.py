@@ -112,7 +112,7 @@ class App:
         SERIALIZER.attach(settings.envoy_dir / "rendered.db")  # a restart re-serializes nothing (serialize.py)
         self.api_token = load_or_create_token(settings.api_token, state / "api-token")
         self.admin_token = load_or_create_token(settings.admin_token, state / "admin-token")
-        self.store = Store(state / "sandgate.db")
+        self.store = Store(settings.database)
         self.keyring = Keyring(self.store, time.time, settings.max_ttl_seconds)
         self.cache = SnapshotCache()
         self.registry = SessionRegistry(self.store, time.time)

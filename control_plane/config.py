@@ -35,6 +35,7 @@ from control_plane.channel.address import (
     socket_path,
     split_addr,
 )
+from control_plane.db.url import kind_of, sqlite_url
 from control_plane.domain.capacity import Capacity
 from control_plane.domain.destinations import DEFAULT_FORBIDDEN, parse_cidrs
 from control_plane.domain.rules import RuleLimits
@@ -59,6 +60,7 @@ class Settings(BaseSettings):
     grpc_addr: str = "127.0.0.1:50051"
     admin_addr: str = "127.0.0.1:8081"
     xds_addr: str = ""  # "": unix:<state_dir>/envoy/xds.sock
+    database_url: str = ""  # "": sqlite://<state_dir>/sandgate.db; or postgresql://...
     api_token: str = ""
     admin_token: str = ""
     node_id: str = "sandgate-local"
@@ -160,6 +162,11 @@ class Settings(BaseSettings):
         return parse_control_address(self.xds_addr or f"unix:{self.envoy_dir / 'xds.sock'}", "xds_addr")
 
     @property
+    def database(self) -> str:
+        """The state database's URL: `database_url`, else the SQLite file in the state dir."""
+        return self.database_url or sqlite_url(self.state_dir / "sandgate.db")
+
+    @property
     def envoy_admin_path(self) -> Path:
         """Envoy's admin unix socket (0600)."""
         if not self.envoy_admin_socket:
@@ -234,6 +241,7 @@ def _validate(s: Settings) -> None:
     for key in ("grpc_addr", "admin_addr"):
         split_addr(getattr(s, key), key)
     _ = s.control_address, s.envoy_admin_path  # each raises InvalidArgument naming its key
+    kind_of(s.database)  # InvalidArgument naming database_url
     if len(str(s.state_dir / "sessions" / SESSION_DIR_EXAMPLE / "proxy.sock").encode()) > MAX_SOCKET_PATH:
         raise InvalidArgument(f"too long: its session sockets would pass {MAX_SOCKET_PATH} bytes", field="state_dir")
     if not 1 <= len(s.node_id) <= 64:

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-PACKAGES=(docker.io docker-compose runsc debootstrap busybox-static wrk iproute2 gcc libc6-dev make curl git python3-venv)
+PACKAGES=(docker.io docker-compose runsc debootstrap busybox-static wrk iproute2 gcc libc6-dev make curl git python3-venv
+  postgresql)  # postgresql: the store tests start a private cluster of their own (tests/support/postgres.py)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -3,6 +3,7 @@ then pushed; only the touched routes are re-rendered, so no connection of anothe
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -35,6 +36,7 @@ class EgressEditor:
         self._allow_broad = allow_broad
         self._limits = limits
         self._policy = store.policy()
+        self._editing = asyncio.Lock()  # edits wait for the store: one read-change-write at a time
 
     def policy(self) -> Policy:
         return self._policy
@@ -45,36 +47,46 @@ class EgressEditor:
     async def replace(self, session_id: str, raw: Sequence[dict[str, object]], wait: float | None) -> Session:
         rules = parse_rules(raw, "egress", allow_broad=self._allow_broad, limits=self._limits)
         self._check_size(rules)
-        return await self._apply(self._registry.get(session_id), rules, wait)
+        return await self._apply(session_id, lambda _: rules, wait)
 
     async def add(self, session_id: str, raw: dict[str, object], wait: float | None) -> Session:
         (rule,) = parse_rules([raw], "rule", allow_broad=self._allow_broad, limits=self._limits)
-        session = self._registry.get(session_id)
-        rules = merge_rules([*session.egress, rule])
-        self._check_size(rules)
-        return await self._apply(session, rules, wait)
+
+        def added(session: Session) -> tuple[EgressRule, ...]:
+            rules = merge_rules([*session.egress, rule])
+            self._check_size(rules)
+            return rules
+
+        return await self._apply(session_id, added, wait)
 
     async def remove(self, session_id: str, host: str, wait: float | None) -> Session:
         name = canonical_host(host, "host")
-        session = self._registry.get(session_id)
-        if not any(r.host == name for r in session.egress):
-            raise NotFound(f"session {session_id} has no rule for {name}", field="host")
-        return await self._apply(session, tuple(r for r in session.egress if r.host != name), wait)
+
+        def removed(session: Session) -> tuple[EgressRule, ...]:
+            if not any(r.host == name for r in session.egress):
+                raise NotFound(f"session {session_id} has no rule for {name}", field="host")
+            return tuple(r for r in session.egress if r.host != name)
+
+        return await self._apply(session_id, removed, wait)
 
     def _check_size(self, rules: tuple[EgressRule, ...]) -> None:
         """Only writes that add are checked: removing a rule is always possible, whatever the limits."""
         if problem := route_size_problem(rules, self._policy, self._limits):
             raise InvalidArgument(problem, field="egress")
 
-    async def _apply(self, session: Session, rules: tuple[EgressRule, ...], wait: float | None) -> Session:
-        before = session
-        updated = self._registry.save(session.with_egress(rules))
+    async def _apply(
+        self, session_id: str, change: Callable[[Session], tuple[EgressRule, ...]], wait: float | None
+    ) -> Session:
+        """Read, change and store under one lock: of two edits at once, the second sees the first's rules."""
+        async with self._editing:
+            before = self._registry.get(session_id)
+            updated = await self._registry.save(before.with_egress(change(before)))
         expected = self._publisher.put_routes(updated)
         if wait is not None:
             try:
                 await self._wait("egress", expected, wait)
             except Rejected:
-                self._restore(before)
+                await self._restore(before)
                 raise
         return updated
 
@@ -84,23 +96,27 @@ class EgressEditor:
         if self._ack_timer:
             self._ack_timer(write, time.monotonic() - started)
 
-    def _restore(self, before: Session) -> None:
+    async def _restore(self, before: Session) -> None:
         """Envoy refused the change: keep the last good rules, in the store and in the cache."""
-        if self._registry.find(before.id) is not None:
-            self._publisher.put_routes(self._registry.save(before))
+        async with self._editing:
+            if self._registry.find(before.id) is not None:
+                self._publisher.put_routes(await self._registry.save(before))
 
     async def put_policy(self, raw: Mapping[str, object], wait: float | None) -> Policy:
         policy = parse_policy(raw, allow_broad=self._allow_broad, limits=self._limits)
-        self._check_fits(policy)
-        previous, self._policy = self._policy, policy
-        self._store.put_policy(policy)
+        async with self._editing:
+            self._check_fits(policy)
+            previous = self._policy
+            await self._store.put_policy(policy)
+            self._policy = policy
         expected: Expected = self._publisher.put_routes(*self._registry.all())
         if wait is not None:
             try:
                 await self._wait("policy", expected, wait)
             except Rejected:
-                self._policy = previous
-                self._store.put_policy(previous)
+                async with self._editing:
+                    await self._store.put_policy(previous)
+                    self._policy = previous
                 self._publisher.put_routes(*self._registry.all())
                 raise
         return policy

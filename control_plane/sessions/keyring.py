@@ -16,17 +16,19 @@ class Keyring:
         self._store = store
         self._clock = clock
         self._max_age = max_token_age_s
-        if not store.keys():
-            store.add_key(tokens.generate_key(clock()))
+        if not store.keys():  # at startup: blocking is fine
+            store.add_key(tokens.generate_key(clock())).result()
         self._keys = store.keys()
 
     @property
     def current(self) -> SigningKey:
         return self._keys[0]
 
-    def rotate(self) -> SigningKey:
-        self._store.add_key(tokens.generate_key(self._clock()))
-        self._keys = self._store.keys()
+    async def rotate(self) -> SigningKey:
+        """A new key signs from now on, once stored (Unavailable when the store cannot write it)."""
+        key = tokens.generate_key(self._clock())
+        await self._store.add_key(key)
+        self._keys = sorted([key, *self._keys], key=lambda k: k.created_at, reverse=True)
         return self.current
 
     def verifying(self) -> list[SigningKey]:

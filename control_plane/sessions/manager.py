@@ -202,15 +202,24 @@ class SessionManager:
             token = tokens.mint(
                 self._keyring.current, session.id, session.token_id, session.created_at, session.expires_at
             )
+            await self._add(session)
         finally:
+            # No await since `_add` indexed it: never counted twice, nor not at all.
             self._reserved = self._reserved.minus(session.limits)
         try:
-            self.registry.save(session)  # no await since the line above: never counted twice, nor not at all
             session = await self._start(session, token, warm is not None)
         except BaseException:
             await self._teardown(session)
             raise
         return session, token, warm is not None
+
+    async def _add(self, session: Session) -> None:
+        """Register a new session; if the store cannot take it, what was claimed for it is removed."""
+        try:
+            await self.registry.add(session)
+        except BaseException:
+            await self._teardown(session)
+            raise
 
     def container_spec(self, session: Session, env: Mapping[str, str]) -> ContainerSpec:
         st = self.settings
@@ -238,7 +247,7 @@ class SessionManager:
                     await starting
                 raise
             container_id = await starting
-        return self.registry.save(replace(session, state=State.READY, container_id=container_id))
+        return await self.registry.save(replace(session, state=State.READY, container_id=container_id))
 
     async def _listen(self, session: Session) -> None:
         await self._publisher.wait(self._publisher.put_session(session))
@@ -268,7 +277,7 @@ class SessionManager:
         finally:
             await self._wait_quietly(self._publisher.remove_session(session))
             socket_dir.remove(self.settings.socket_dir(session.id))
-            self.registry.forget(session.id)
+            await self.registry.forget(session.id)
         log.info("session %s ended", session.id, extra={"session_id": session.id})
 
     async def _wait_quietly(self, expected: Expected) -> None:

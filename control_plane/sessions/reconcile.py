@@ -38,7 +38,7 @@ async def reconcile(
         if session.state == State.READY and running.get(session.id):
             report.adopted.append(session.id)
         elif session.state in (State.READY, State.PENDING):
-            registry.save(replace(session, state=State.FAILED, failure_reason=NOT_RUNNING_AT_START))
+            await registry.save(replace(session, state=State.FAILED, failure_reason=NOT_RUNNING_AT_START))
             report.failed.append(session.id)
     live = set(report.adopted)
     for session_id in running:

@@ -54,10 +54,21 @@ class SessionRegistry:
     def matching(self, selector: Mapping[str, str] | None = None) -> list[Session]:
         return [s for s in self._sessions.values() if sess.matches_labels(s, selector or {})]
 
-    def save(self, session: Session) -> Session:
-        """Persist first, then index: what the index shows has been committed."""
-        self._store.put_session(session)
+    async def add(self, session: Session) -> Session:
+        """A new session: stored, then indexed (what the index shows has been committed). Unavailable when
+        the store cannot write it; then it is not indexed either."""
+        await self._store.put_session(session)
         self._sessions[session.id] = session
+        return session
+
+    async def save(self, session: Session) -> Session:
+        """A new state of an indexed session: stored, then indexed. One that was withdrawn, before or while
+        it was written, stays withdrawn (its row goes with `forget`). Unavailable when the store cannot write."""
+        if session.id not in self._sessions:
+            return session
+        await self._store.put_session(session)
+        if session.id in self._sessions:
+            self._sessions[session.id] = session
         return session
 
     def withdraw(self, session_id: str) -> Session | None:
@@ -66,8 +77,9 @@ class SessionRegistry:
         self._in_use.pop(session_id, None)
         return self._sessions.pop(session_id, None)
 
-    def forget(self, session_id: str) -> None:
-        self._store.delete_session(session_id)
+    async def forget(self, session_id: str) -> None:
+        """Delete a withdrawn session's row. Unavailable when the store cannot write."""
+        await self._store.delete_session(session_id)
 
     def view(self, session_id: str) -> SessionView | None:
         """What ext_authz needs; None for an unknown session (deny)."""

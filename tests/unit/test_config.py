@@ -56,6 +56,7 @@ EXPECTED_FIELD = {
     "port_out_of_range": "forward_port",
     "port_zero": "forward_port",
     "unknown_log_format": "log_format",
+    "database_not_sql_we_speak": "database_url",
 }
 
 
@@ -158,3 +159,9 @@ def test_envoy_reaches_the_control_plane_and_its_admin_through_root_only_sockets
     tcp = config.load(None, environ={"SANDGATE_XDS_ADDR": "10.0.0.5:18000", "SANDGATE_ENVOY_ADMIN_SOCKET": "/run/a"})
     assert (tcp.control_address.path, tcp.control_address.host, tcp.control_address.port) == (None, "10.0.0.5", 18000)
     assert tcp.envoy_admin_path == Path("/run/a")
+
+
+def test_the_state_database_is_the_sqlite_file_in_the_state_dir_unless_a_url_says_otherwise() -> None:
+    assert config.load(None, environ={"SANDGATE_STATE_DIR": "/srv/sg"}).database == "sqlite:///srv/sg/sandgate.db"
+    url = "postgresql://sandgate:pw@db.internal:5432/sandgate"
+    assert config.load(None, environ={"SANDGATE_DATABASE_URL": url}).database == url
