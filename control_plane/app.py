@@ -55,6 +55,7 @@ from control_plane.sessions.pool import WarmPool
 from control_plane.sessions.reconcile import reconcile
 from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.rotation import KeyRotation
+from control_plane.sessions.runsc_check import check_runsc
 from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, SandboxExit
 from control_plane.store import Store
 from control_plane.workers import FairWorkers, Workers
@@ -208,6 +209,8 @@ class App:
     async def start(self) -> None:
         """Make docker and the store agree and restore Envoy's config before any client is served."""
         s = self.settings
+        if isinstance(self.runtime, DockerRuntime):  # a test's runtime has no runsc
+            await check_runsc(self.runtime)
         self._install_forwarder()
         # First: a sandbox that dies while the rest starts is noticed (reconcile saw the ones before).
         self._tasks.append(asyncio.create_task(self.exit_watch.run(s.node_id)))
