@@ -42,6 +42,7 @@ from control_plane.envoy_process import (
     default_max_downstream_connections,
     default_max_heap_bytes,
 )
+from control_plane.errors import FailedPrecondition
 from control_plane.host_addresses import host_addresses, watch_host_addresses
 from control_plane.metrics import Registry
 from control_plane.secrets import load_or_create_token
@@ -247,7 +248,8 @@ class App:
     def _install_forwarder(self) -> None:
         src = self.settings.forwarder_binary
         if not src.exists():
-            raise FileNotFoundError(f"the sandbox forwarder {src} is missing; run `make setup` first")
+            raise FailedPrecondition(f"the sandbox forwarder {src} is missing: building the package compiles it "
+                                     "(in a checkout, scripts/setup.sh does)", field="forwarder_binary")  # fmt: skip
         dst = self.settings.state_dir / "bin" / "sandgate-forward"
         dst.parent.mkdir(exist_ok=True)
         tmp = dst.with_suffix(".new")

@@ -53,16 +53,17 @@ elif [[ "$daemon_json" != *": unchanged "* ]] || ! docker info --format '{{json 
 fi
 
 say "building the sandbox forwarder"
-mkdir -p build
-if [ ! -x build/sandgate-forward ] || [ sandbox/forward.c -nt build/sandgate-forward ]; then
-  gcc -static -Os -Wall -Wextra -o build/sandgate-forward sandbox/forward.c
+# Into the package, where an installed wheel has it too (setup.py compiles it when the package is built).
+sandbox=control_plane/sandbox
+if [ ! -x $sandbox/sandgate-forward ] || [ $sandbox/forward.c -nt $sandbox/sandgate-forward ]; then
+  gcc -static -Os -Wall -Wextra -o $sandbox/sandgate-forward $sandbox/forward.c
 fi
 
 say "sandbox images: the default one and the client-matrix test image (a first build takes a few minutes)"
 # Side by side: a build mostly waits on dpkg unpacking small files, not on a CPU.
-sandbox/build-image.sh sandgate-sandbox >/dev/null &
+$sandbox/build-image.sh sandgate-sandbox >/dev/null &
 default_image=$!
-sandbox/build-image.sh sandgate-clients sandbox/packages-clients.txt >/dev/null &
+$sandbox/build-image.sh sandgate-clients $sandbox/packages-clients.txt >/dev/null &
 clients_image=$!
 wait "$default_image"
 wait "$clients_image"
