@@ -33,16 +33,17 @@ def run(argv: Sequence[str | Path], cwd: Path, env: dict[str, str] | None = None
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the wheel, a fresh venv with it and its dependencies installed from wheels only)."""
     root = tmp_path_factory.mktemp("wheel")
-    pip = [sys.executable, "-m", "pip"]
-    run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", root / "dist", REPO], cwd=root)
-    [wheel] = (root / "dist").glob("sandgate-*.whl")
-    run([*pip, "download", "-q", "--only-binary=:all:", "-d", WHEELHOUSE, wheel], cwd=root)
-    for stale in WHEELHOUSE.glob("sandgate-*.whl"):  # only its dependencies stay
-        stale.unlink()
+    wheel = Path(run([REPO / "scripts" / "build-wheel.sh", root / "dist"], cwd=root).stdout.strip())  # as compose's
     venv = root / "venv"
-    run([sys.executable, "-m", "venv", venv], cwd=root)
-    run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-index", "--find-links", WHEELHOUSE, wheel],
-        cwd=root)  # fmt: skip
+    run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=root)  # this pip installs into it
+    pip = [sys.executable, "-m", "pip", "--python", venv / "bin" / "python"]
+    install = [*pip, "install", "-q", "--no-index", "--find-links", WHEELHOUSE, wheel]
+    if subprocess.run(install, cwd=root, capture_output=True, timeout=INSTALL_TIMEOUT_S, check=False).returncode:
+        # A dependency is new, or this is the first run: fetch what is missing from the package index.
+        run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", WHEELHOUSE, wheel], root)
+        for stale in WHEELHOUSE.glob("sandgate-*.whl"):  # only its dependencies stay
+            stale.unlink()
+        run(install, cwd=root)
     return wheel, venv
 
 
