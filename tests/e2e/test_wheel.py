@@ -80,3 +80,11 @@ def test_a_fresh_venv_outside_the_checkout_serves_a_session(
     used = proc.state_dir / "bin" / "sandgate-forward"
     assert hashlib.sha256(used.read_bytes()).digest() == hashlib.sha256(shipped.read_bytes()).digest()
     run([sandgate, "session", "rm", sid], short_tmp, env)
+
+
+def test_the_installed_image_build_is_the_checkouts(installed: tuple[Path, Path], tmp_path: Path) -> None:
+    """`sandgate image build` runs the packaged build script on the packaged list: the same inputs, so the same
+    cached image as scripts/setup.sh's (found in the cache here, not built again)."""
+    _, venv = installed
+    ours = run([REPO / "control_plane" / "sandbox" / "build-image.sh", "sandgate-sandbox"], tmp_path).stdout.strip()
+    assert run([venv / "bin" / "sandgate", "image", "build"], tmp_path).stdout.strip() == ours
