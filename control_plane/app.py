@@ -43,6 +43,7 @@ from control_plane.envoy_process import (
     default_max_downstream_connections,
     default_max_heap_bytes,
 )
+from control_plane.errors import FailedPrecondition
 from control_plane.host_addresses import host_addresses, watch_host_addresses
 from control_plane.metrics import new_metrics
 from control_plane.secrets import load_or_create_token
@@ -56,6 +57,7 @@ from control_plane.sessions.pool import WarmPool
 from control_plane.sessions.reconcile import reconcile
 from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.rotation import KeyRotation
+from control_plane.sessions.runsc_check import check_runsc
 from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, SandboxExit
 from control_plane.store import Store
 from control_plane.workers import FairWorkers, Workers
@@ -213,6 +215,8 @@ class App:
     async def start(self) -> None:
         """Make docker and the store agree and restore Envoy's config before any client is served."""
         s = self.settings
+        if isinstance(self.runtime, DockerRuntime):  # a test's runtime has no runsc
+            await check_runsc(self.runtime)
         self._install_forwarder()
         # First: a sandbox that dies while the rest starts is noticed (reconcile saw the ones before).
         self._tasks.append(asyncio.create_task(self.exit_watch.run(s.node_id)))
@@ -251,7 +255,8 @@ class App:
     def _install_forwarder(self) -> None:
         src = self.settings.forwarder_binary
         if not src.exists():
-            raise FileNotFoundError(f"the sandbox forwarder {src} is missing; run `make setup` first")
+            raise FailedPrecondition(f"the sandbox forwarder {src} is missing: building the package compiles it "
+                                     "(in a checkout, scripts/setup.sh does)", field="forwarder_binary")  # fmt: skip
         dst = self.settings.state_dir / "bin" / "sandgate-forward"
         dst.parent.mkdir(exist_ok=True)
         tmp = dst.with_suffix(".new")

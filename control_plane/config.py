@@ -41,8 +41,8 @@ from control_plane.domain.destinations import DEFAULT_FORBIDDEN, parse_cidrs
 from control_plane.domain.rules import RuleLimits
 from control_plane.domain.session import LimitBounds, Limits, MetadataLimits
 from control_plane.errors import InvalidArgument
+from control_plane.sandbox import FORWARDER_BINARY
 
-REPO = Path(__file__).resolve().parent.parent
 SESSION_DIR_EXAMPLE = "s-0123456789abcdef"  # every session id is this long
 ENV_PREFIX = "SANDGATE_"
 
@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     xds_api: str = "DELTA_GRPC"
     default_image: str = "sandgate-sandbox:latest"
     container_runtime: str = "runsc-sandgate"
-    forwarder_binary: FilePath = REPO / "build" / "sandgate-forward"
+    forwarder_binary: FilePath = FORWARDER_BINARY  # the one built into the package
     forward_port: int = Field(3128, ge=1, le=65535)
     default_ttl_seconds: int = 3600
     max_ttl_seconds: int = 86400

@@ -124,6 +124,24 @@ class DockerRuntime:
 
         return await self._control(probe)
 
+    async def runtime_binary(self) -> str:
+        """The binary dockerd runs for this runtime (its `runtimes.<name>.path`), as dockerd reports it.
+
+        Raises FailedPrecondition if dockerd has no such runtime, Unavailable if dockerd does not answer.
+        """
+
+        def lookup() -> str:
+            try:
+                runtimes = self._docker().info().get("Runtimes") or {}
+            except docker.errors.DockerException as exc:
+                raise _unavailable("list its runtimes", exc) from None
+            if self._runtime not in runtimes:
+                raise FailedPrecondition(f"dockerd has no runtime {self._runtime!r}: register it in daemon.json "
+                                         "(scripts/setup.sh does) and reload dockerd")  # fmt: skip
+            return str(runtimes[self._runtime].get("path") or self._runtime)
+
+        return await self._control(lookup)
+
     async def start(self, spec: ContainerSpec) -> str:
         try:
             return await self._control(self._run, spec)

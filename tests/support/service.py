@@ -28,8 +28,18 @@ def free_port() -> int:
 
 
 class SandgateProcess:
-    def __init__(self, state_dir: Path, dns_port: int, **settings: object) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        dns_port: int,
+        *,
+        python: str = sys.executable,
+        cwd: Path | None = None,
+        **settings: object,
+    ) -> None:
+        """`python` runs `-m control_plane serve` in `cwd` (another venv's, say, in a directory of no checkout)."""
         self.state_dir = state_dir
+        self.python, self.cwd = python, cwd
         self.grpc_port, self.admin_port = free_port(), free_port()
         # Envoy's admin and the xDS server are unix sockets (0600) in the state dir, unless `settings` says otherwise.
         self.envoy_dir = state_dir / "envoy"
@@ -55,8 +65,8 @@ class SandgateProcess:
         log = self.log_path.open("ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SANDGATE_")}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "control_plane", "serve", "--config", str(self.config)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            [self.python, "-m", "control_plane", "serve", "--config", str(self.config)],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd,
         )  # fmt: skip
         self._wait_ready(timeout)
         return self

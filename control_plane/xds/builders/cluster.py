@@ -17,7 +17,7 @@ from control_plane.xds.builders.limits import circuit_breakers
 from control_plane.xds.builders.shared import DESTINATIONS_FILTER, RBAC_TYPE
 
 # How long an unused destination's sub-cluster (and its resolved addresses) is kept. Each costs Envoy about
-# 38 KiB (their stats are off: envoy/bootstrap.yaml), so max_destinations bounds that memory.
+# 38 KiB (their stats are off: channel/bootstrap.yaml), so max_destinations bounds that memory.
 SUB_CLUSTER_TTL_S = 120
 
 
