@@ -88,6 +88,10 @@ class Settings:
     file_timeout_seconds: float = 60.0
     max_write_bytes: int = 16 << 20
     max_read_bytes: int = 64 << 20
+    # on_unlisted ASK: how long a request to an unlisted destination waits for an operator, and how many
+    # approvals (held destinations and proposals) one session may have open at once.
+    approval_timeout_seconds: int = 30
+    max_open_approvals: int = 16
 
     # What one session may take of Envoy (docs/SECURITY.md, "Tenants").
     session_max_connections: int = 1024
@@ -114,6 +118,11 @@ class Settings:
     def envoy_bootstrap_path(self) -> Path:
         """The bootstrap the control plane writes for its Envoy, managed or external (0600)."""
         return self.envoy_dir / "bootstrap.yaml"
+
+    @property
+    def sandbox_api_path(self) -> Path:
+        """The control plane's HTTP server for sandboxes (http://sandgate.internal), for a local Envoy (0600)."""
+        return self.envoy_dir / "sandbox-api.sock"
 
     @property
     def control_address(self) -> ControlAddress:
@@ -208,6 +217,8 @@ def _validate(s: Settings) -> None:
     _validate_workers(s)
     _validate_io(s)
     _validate_limits(s)
+    _within(s, "approval_timeout_seconds", 1, 3600)
+    _within(s, "max_open_approvals", 1, 1024)
 
 
 def _validate_limits(s: Settings) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from control_plane.domain.policy import Policy
 from control_plane.domain.rules import EgressRule
-from control_plane.domain.session import Limits, Session, State
+from control_plane.domain.session import Limits, OnUnlisted, Session, State
 from control_plane.domain.tokens import SigningKey
 from control_plane.errors import Unavailable
 
@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     token_id TEXT NOT NULL,
     report_only INTEGER NOT NULL,
     idle_timeout_s INTEGER NOT NULL,
-    failure_reason TEXT NOT NULL DEFAULT ''
+    failure_reason TEXT NOT NULL DEFAULT '',
+    on_unlisted TEXT NOT NULL DEFAULT 'DENY'
 );
 CREATE TABLE IF NOT EXISTS policy (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -64,6 +65,8 @@ class Store:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
         if "failure_reason" not in columns:  # a database from before failure reasons were kept
             self._db.execute("ALTER TABLE sessions ADD COLUMN failure_reason TEXT NOT NULL DEFAULT ''")
+        if "on_unlisted" not in columns:  # a database from before approvals
+            self._db.execute("ALTER TABLE sessions ADD COLUMN on_unlisted TEXT NOT NULL DEFAULT 'DENY'")
 
     def close(self) -> None:
         self._db.close()
@@ -87,13 +90,13 @@ class Store:
     def put_session(self, s: Session) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     s.id, s.state.value, s.node_id, s.image, s.created_at, s.expires_at,
                     json.dumps([r.to_dict() for r in s.egress]),
                     json.dumps([s.limits.memory_mb, s.limits.cpus, s.limits.pids]),
                     json.dumps(dict(s.labels)), json.dumps(dict(s.env)), s.container_id, s.token_id, int(s.report_only),
-                    s.idle_timeout_s, s.failure_reason,
+                    s.idle_timeout_s, s.failure_reason, s.on_unlisted.value,
                 ),
             )  # fmt: skip
 
@@ -132,7 +135,7 @@ def _rule(r: dict[str, Any]) -> EgressRule:
 
 def _session_from_row(row: tuple[object, ...]) -> Session:
     (sid, state, node, image, created, expires, egress, limits, labels, env, container, token_id, report, idle,
-     failure) = row  # fmt: skip
+     failure, on_unlisted) = row  # fmt: skip
     mem, cpus, pids = json.loads(str(limits))
     return Session(
         id=str(sid),
@@ -150,4 +153,5 @@ def _session_from_row(row: tuple[object, ...]) -> Session:
         report_only=bool(report),
         idle_timeout_s=int(str(idle)),
         failure_reason=str(failure),
+        on_unlisted=OnUnlisted(str(on_unlisted)),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -13,7 +13,14 @@ from envoy_data_plane.envoy.type.v3 import HttpStatus, StatusCode
 from envoy_data_plane.google.rpc import Status
 
 from control_plane.authz.check_wire import check_input
-from control_plane.authz.decide import INTERNAL_ERROR, CheckInput, Decision, SessionView, decide
+from control_plane.authz.decide import (
+    INTERNAL_ERROR,
+    CheckInput,
+    Decision,
+    SessionView,
+    decide,
+    needs_approval,
+)
 from control_plane.xds.builders.local_reply import DENY_HEADER
 from control_plane.xds.builders.route import deny_body
 
@@ -23,6 +30,8 @@ _OK = bytes(CheckResponse(status=Status(code=0), ok_response=OkHttpResponse()))
 
 SessionLookup = Callable[[str], SessionView | None]
 DecisionSink = Callable[[CheckInput, Decision], None]
+# Holds a request on its destination's approval until an operator decides or it times out (approvals/).
+Approvals = Callable[[CheckInput, Decision], Awaitable[Decision]]
 
 
 def deny_response(session_id: str, decision: Decision) -> bytes:
@@ -38,9 +47,12 @@ def deny_response(session_id: str, decision: Decision) -> bytes:
 
 
 class AuthorizationService:
-    def __init__(self, lookup: SessionLookup, sink: DecisionSink | None = None) -> None:
+    def __init__(
+        self, lookup: SessionLookup, sink: DecisionSink | None = None, approvals: Approvals | None = None
+    ) -> None:
         self._lookup = lookup
         self._sink = sink
+        self._approvals = approvals
 
     def handler(self) -> grpc.GenericRpcHandler:
         method = grpc.unary_unary_rpc_method_handler(self.check, request_deserializer=None, response_serializer=None)
@@ -49,7 +61,10 @@ class AuthorizationService:
     async def check(self, request: bytes, context: Any) -> bytes:
         try:
             check = check_input(request)
-            decision = decide(check, self._lookup(check.session_id))
+            session = self._lookup(check.session_id)
+            decision = decide(check, session)
+            if self._approvals and needs_approval(check, session, decision):
+                decision = await self._approvals(check, decision)
         except Exception:
             log.exception("ext_authz: check failed; denying")
             return deny_response("unknown", Decision(False, INTERNAL_ERROR))

@@ -43,8 +43,13 @@ class EgressEditor:
         self._check_size(rules)
         return await self._apply(self._registry.get(session_id), rules, wait)
 
-    async def add(self, session_id: str, raw: dict[str, object], wait: float | None) -> Session:
+    def parse_rule(self, raw: dict[str, object]) -> EgressRule:
+        """One rule, validated as an added one would be; InvalidArgument naming `rule.*` otherwise."""
         (rule,) = parse_rules([raw], "rule", allow_broad=self._allow_broad, limits=self._limits)
+        return rule
+
+    async def add(self, session_id: str, raw: dict[str, object], wait: float | None) -> Session:
+        rule = self.parse_rule(raw)
         session = self._registry.get(session_id)
         rules = merge_rules([*session.egress, rule])
         self._check_size(rules)
