@@ -39,6 +39,7 @@ class Approval:
     reason: str = ""  # a proposal's reason, as the sandbox wrote it
     state: str = PENDING
     decided_by: str = ""
+    held: int = 0  # requests held on it so far (coalesced)
 
     @property
     def host(self) -> str:
@@ -82,9 +83,10 @@ class ApprovalBook:
         """The destination's open approval, or a new one (True); CapacityExhausted past the session's bound."""
         for approval in self._open.values():
             if approval.kind == REQUEST and approval.destination == (session_id, host, port):
-                return approval, False
+                self._open[approval.id] = replace(approval, held=approval.held + 1)
+                return self._open[approval.id], False
         rule = EgressRule(host, (port,))
-        return self._add(Approval(_new_id(), session_id, REQUEST, rule, now, now + timeout, method)), True
+        return self._add(Approval(_new_id(), session_id, REQUEST, rule, now, now + timeout, method, held=1)), True
 
     def propose(self, session_id: str, rule: EgressRule, reason: str, now: float) -> tuple[Approval, bool]:
         """A pending proposal of `rule`, new (True) or the same rule proposed before; InvalidArgument for a bad
