@@ -62,14 +62,14 @@ def render_session_routes(
     allowed = [_allow_vhost(session_id, i, rule, refuse, authz_every_connect) for i, rule in enumerate(rules)]
     ports = sorted({80, 443, *(p for r in rules for p in r.ports)})
     denied = [_policy_deny_vhost(session_id, i, host, ports) for i, host in enumerate(denied_hosts)]
-    internal = [_sandbox_api_vhost(session_id)] if sandbox_api else []
+    internal = _sandbox_api_vhost(session_id, sandbox_api)
     fallback = _deny_vhost(session_id, refuse=_ask_route if ask and not report_only else refuse)
     # On a port no rule names, a denied host reaches the catch-all: the global deny list must hold there
     # too, in report mode above all (where the catch-all forwards).
     fallback["routes"][:0] = _policy_deny_routes(session_id, denied_hosts)
     return {
         "name": session_resource_name(session_id),
-        "virtual_hosts": [*allowed, *denied, *internal, fallback],
+        "virtual_hosts": [*allowed, *denied, internal, fallback],
         # Envoy's connection manager adds it; a transparent proxy forwards what the client sent.
         "request_headers_to_remove": ["x-forwarded-proto"],
     }
@@ -196,8 +196,9 @@ def _ask_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str,
     }
 
 
-def _sandbox_api_vhost(session_id: str) -> dict[str, Any]:
-    """http://sandgate.internal/ to the control plane's server for sandboxes, naming the session.
+def _sandbox_api_vhost(session_id: str, served: bool) -> dict[str, Any]:
+    """http://sandgate.internal/ to the control plane's server for sandboxes, naming the session; refused
+    when it is not `served` (never held on an approval, never resolved by DNS).
 
     Only a request whose token jwt_authn verified for this session's listener gets here, and the route
     sets the session header itself (overwriting one the sandbox sent), so a sandbox cannot speak for another.
@@ -213,7 +214,10 @@ def _sandbox_api_vhost(session_id: str) -> dict[str, Any]:
     return {
         "name": "sandgate-internal",
         "domains": [SANDBOX_API_HOST, f"{SANDBOX_API_HOST}:80"],
-        "routes": [_deny_route(session_id, {"connect_matcher": {}}, "host-not-allowed"), api],
+        "routes": [
+            _deny_route(session_id, {"connect_matcher": {}}, "host-not-allowed"),
+            api if served else _deny_route(session_id, {"prefix": "/"}, "host-not-allowed"),
+        ],
         "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, "disabled": True}},
     }
 
