@@ -11,7 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from control_plane.admin_client import AdminClient
 from tests.e2e.conftest import OwnSandgate, SandgateClient
+from tests.e2e.test_cli import run
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
 
@@ -196,3 +198,35 @@ def test_a_deny_session_is_never_held(client: SandgateClient, http_upstream: Ups
     assert status_and_reason(out) == (403, "host-not-allowed")
     assert open_approvals(proc, sid) == []
     assert proc.admin("GET", f"/v1/sessions/{sid}")[1]["on_unlisted"] == "DENY"
+
+
+def test_operators_follow_and_decide_with_the_cli(client: SandgateClient, http_upstream: Upstream) -> None:
+    """`sandgate approvals ls|allow|deny`, and the SSE stream that shows approvals open and close."""
+    proc = client.proc
+    created = run(proc, "session", "create", "--on-unlisted", "ASK", "--json")
+    assert created.returncode == 0, created.stderr
+    sid = json.loads(created.stdout)["id"]
+    client.created.append(sid)
+    seen: list[dict[str, Any]] = []
+    follower = AdminClient(f"127.0.0.1:{proc.admin_port}", proc.admin_token)
+
+    def follow() -> None:
+        for event in follower.follow(f"/v1/approvals?session_id={sid}"):
+            seen.append(event)
+            if len(seen) == 4:  # two approvals, each opened and closed
+                return
+
+    threading.Thread(target=follow, daemon=True).start()
+    ls = ("approvals", "ls", "--session", sid, "--json")
+    for port, allow in ((http_upstream.port, ["--session"]), (80, None)):
+        held = Background(client, sid, f"{CURL} http://other.test:{port}/")
+        (approval,) = wait_for(lambda: json.loads(run(proc, *ls).stdout or "[]"), "the held request in the listing")
+        decided = run(proc, "approvals", *(["allow", approval["id"], *allow] if allow else ["deny", approval["id"]]))
+        assert decided.returncode == 0, decided.stderr
+        expected = (200, "") if allow else (403, "approval-denied")
+        assert status_and_reason(held.output()) == expected
+    assert proc.admin("GET", f"/v1/sessions/{sid}/egress")[1]["egress"][0]["host"] == "other.test"
+    wait_for(lambda: len(seen) == 4, "the stream's four events")
+    assert [(e["port"], e["state"]) for e in seen] == [
+        (http_upstream.port, "pending"), (http_upstream.port, "allowed_session"), (80, "pending"), (80, "denied"),
+    ]  # fmt: skip
