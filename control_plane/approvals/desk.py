@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from control_plane.approvals.book import DENIED, Approval, ApprovalBook
 from control_plane.approvals.outcome import held_decision
-from control_plane.authz.decide import CheckInput, Decision, destination
+from control_plane.authz.decide import SESSION_UNKNOWN, CheckInput, Decision, destination
 from control_plane.domain.rules import EgressRule
 from control_plane.errors import CapacityExhausted
 
@@ -58,9 +58,12 @@ class ApprovalDesk:
         if target is None:
             return refused
         try:
-            return held_decision(await self.hold(check.session_id, *target, check.method))
+            state = await self.hold(check.session_id, *target, check.method)
         except CapacityExhausted:
             return refused
+        # Envoy keeps the route it chose when the request arrived: a session that ended meanwhile must not
+        # have its held request forwarded by that route.
+        return held_decision(state) if self._live(check.session_id) else Decision(False, SESSION_UNKNOWN)
 
     def propose(self, session_id: str, rule: EgressRule, reason: str) -> Approval:
         """A sandbox's proposal, pending until an operator decides it."""

@@ -180,6 +180,8 @@ def test_a_sandbox_reads_its_rules_and_proposes_one(client: SandgateClient, http
     # Proposed is not applied: the destination is still refused at once.
     url = f"http://other.test:{http_upstream.port}/"
     assert status_and_reason(client.sh(sid, f"{CURL} {url}")[1]) == (403, "host-not-allowed")
+    no_token = "curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:3128 http://sandgate.internal/v1/rules"
+    assert client.sh(sid, no_token)[1] == "407"  # the sandbox API is behind the listener's token check too
     too_long = json.dumps({"host": "x.test", "reason": "r" * 1000})
     long_post = f"curl -s -o /dev/null -w '%{{http_code}}' -H 'content-type: application/json' -d '{too_long}'"
     assert client.sh(sid, f"{long_post} http://sandgate.internal/v1/rules")[1] == "400"

@@ -244,3 +244,19 @@ def test_an_ended_sessions_approvals_are_dropped_and_its_waiters_refused() -> No
         desk.close()
 
     asyncio.run(run())
+
+
+def test_a_request_held_past_its_sessions_end_is_not_let_through() -> None:
+    async def run() -> None:
+        live = {"s-1"}
+        book = b.ApprovalBook()
+        desk = ApprovalDesk(book, 60.0, Recorder().apply, lambda a: None, live.__contains__)
+        check = d.CheckInput("s-1", "GET", "a.test", {}, unlisted=True)
+        waiter = asyncio.create_task(desk.held_check(check, d.Decision(False, d.HOST_NOT_ALLOWED)))
+        approval = await _held(desk, 1)
+        live.clear()  # the session ends while its request is held
+        await desk.decide(approval.id, "allow_once", "admin")
+        assert await waiter == d.Decision(False, d.SESSION_UNKNOWN)
+        desk.close()
+
+    asyncio.run(run())
