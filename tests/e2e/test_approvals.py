@@ -122,7 +122,9 @@ def test_denied_is_a_labelled_403(client: SandgateClient, http_upstream: Upstrea
     proc, sid = client.proc, ask_session(client)
     held = Background(client, sid, f"{CURL} http://other.test:{http_upstream.port}/")
     decide(proc, held_approval(proc, sid)["id"], "deny")
-    assert status_and_reason(held.output()) == (403, "approval-denied")
+    out = held.output()
+    assert status_and_reason(out) == (403, "approval-denied")
+    assert "an operator denied the request for approval" in out
     (logged,) = approval_decisions(proc, sid)
     assert (logged["verdict"], logged["reason"], logged["decided_by"]) == ("deny", "approval-denied", "admin")
     _, body = proc.admin("GET", f"/v1/decisions?session_id={sid}&verdict=deny")

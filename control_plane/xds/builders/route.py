@@ -24,6 +24,10 @@ NOT_INSPECTABLE = "tunnel-not-inspectable"
 SESSION_ENDED = "session-ended"
 WOULD_DENY_HEADER = "x-sandgate-would-deny"
 SESSION_HEADER = "x-sandgate-session-id"  # set by the route, over anything the sandbox sent
+_APPROVAL_OUTCOMES = {
+    "approval-denied": "an operator denied the request for approval",
+    "approval-timeout": "no operator decided on the request for approval in time",
+}
 Refusal = Callable[[str, dict[str, Any], str], dict[str, Any]]
 _AUTHZ_PER_ROUTE = TYPE + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
 
@@ -31,6 +35,12 @@ _AUTHZ_PER_ROUTE = TYPE + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPe
 def deny_body(session_id: str, reason: str) -> str:
     if reason == SESSION_ENDED:
         return f"Sandgate: session {session_id} has ended; its sandbox can reach nothing.\n"
+    if reason in _APPROVAL_OUTCOMES:
+        return (
+            f"Sandgate denied this request ({reason}): no rule of session {session_id} covers this destination, "
+            f"and {_APPROVAL_OUTCOMES[reason]}.\nAn operator can allow it with: sandgate egress add {session_id} "
+            "HOST[:PORT]\n"
+        )
     if reason == POLICY_DENIED:
         return (
             f"Sandgate denied this request ({reason}): the global egress policy denies this destination for every "
