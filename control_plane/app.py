@@ -203,7 +203,12 @@ class App:
             return self.registry.find(session_id) is not None
 
         book = ApprovalBook(s.max_open_approvals)
-        return ApprovalDesk(book, s.approval_timeout_seconds, add_rule, self._record_approval, live)
+
+        def denied(host: str) -> bool:
+            return self.egress.policy().is_denied(host)
+
+        desk = ApprovalDesk(book, s.approval_timeout_seconds, add_rule, self._record_approval, live, denied=denied)
+        return desk
 
     def _record_approval(self, approval: Approval) -> None:
         self.decisions.record_many([decision_event(approval, time.time())])

@@ -12,6 +12,7 @@ from control_plane.approvals.outcome import held_decision
 from control_plane.authz.decide import SESSION_UNKNOWN, CheckInput, Decision, destination
 from control_plane.domain.rules import EgressRule
 from control_plane.errors import CapacityExhausted
+from control_plane.xds.builders.route import POLICY_DENIED
 
 ApplyRule = Callable[[str, dict[str, object]], Awaitable[object]]  # session id, rule: added and ACKed
 Record = Callable[[Approval], None]
@@ -27,13 +28,16 @@ class ApprovalDesk:
         record: Record,
         live: Callable[[str], bool],
         clock: Callable[[], float] = time.time,
+        denied: Callable[[str], bool] = lambda host: False,
     ) -> None:
+        """`live(session_id)`: the session has not ended; `denied(host)`: the global policy denies the host."""
         self._book = book
         self.timeout_s = timeout_s
         self._apply_rule = apply_rule
         self._record = record
         self._live = live
         self._clock = clock
+        self._denied = denied
         self._closed: dict[str, asyncio.Future[str]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._followers: set[asyncio.Queue[Approval]] = set()
@@ -61,9 +65,13 @@ class ApprovalDesk:
             state = await self.hold(check.session_id, *target, check.method)
         except CapacityExhausted:
             return refused
-        # Envoy keeps the route it chose when the request arrived: a session that ended meanwhile must not
-        # have its held request forwarded by that route.
-        return held_decision(state) if self._live(check.session_id) else Decision(False, SESSION_UNKNOWN)
+        # Envoy keeps the route it chose when the request arrived: a session that ended meanwhile, or a
+        # host the global policy came to deny, must not have the held request forwarded by that route.
+        if not self._live(check.session_id):
+            return Decision(False, SESSION_UNKNOWN)
+        if self._denied(target[0]):
+            return Decision(False, POLICY_DENIED)
+        return held_decision(state)
 
     def propose(self, session_id: str, rule: EgressRule, reason: str) -> Approval:
         """A sandbox's proposal, pending until an operator decides it."""

@@ -246,17 +246,25 @@ def test_an_ended_sessions_approvals_are_dropped_and_its_waiters_refused() -> No
     asyncio.run(run())
 
 
-def test_a_request_held_past_its_sessions_end_is_not_let_through() -> None:
+@pytest.mark.parametrize(
+    ("ends", "comes_to_be_denied", "reason"),
+    [(True, False, d.SESSION_UNKNOWN), (False, True, "destination-denied-by-policy"), (False, False, d.ALLOWED)],
+)
+def test_what_changed_while_a_request_was_held_still_counts(ends: bool, comes_to_be_denied: bool, reason: str) -> None:
     async def run() -> None:
-        live = {"s-1"}
+        live, deny = {"s-1"}, set()
         book = b.ApprovalBook()
-        desk = ApprovalDesk(book, 60.0, Recorder().apply, lambda a: None, live.__contains__)
-        check = d.CheckInput("s-1", "GET", "a.test", {}, unlisted=True)
+        desk = ApprovalDesk(book, 60.0, Recorder().apply, lambda a: None, live.__contains__, denied=deny.__contains__)
+        check = d.CheckInput("s-1", "GET", "A.test.:80", {}, unlisted=True)
         waiter = asyncio.create_task(desk.held_check(check, d.Decision(False, d.HOST_NOT_ALLOWED)))
         approval = await _held(desk, 1)
-        live.clear()  # the session ends while its request is held
+        assert (approval.host, approval.port) == ("a.test", 80)
+        if ends:
+            live.clear()
+        if comes_to_be_denied:
+            deny.add("a.test")
         await desk.decide(approval.id, "allow_once", "admin")
-        assert await waiter == d.Decision(False, d.SESSION_UNKNOWN)
+        assert (await waiter).reason == reason
         desk.close()
 
     asyncio.run(run())
