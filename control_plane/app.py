@@ -24,6 +24,10 @@ from control_plane.api.auth import BearerAuthInterceptor
 from control_plane.api.gen.sandgate.v1 import sessions_pb2
 from control_plane.api.servicer import SERVICE as SESSIONS_SERVICE
 from control_plane.api.servicer import SessionsService
+from control_plane.approvals.book import Approval, ApprovalBook
+from control_plane.approvals.desk import ApprovalDesk
+from control_plane.approvals.outcome import decision_event
+from control_plane.approvals.sandbox_api import SandboxApi, build_sandbox_api
 from control_plane.audit.access_log import AccessLogReceiver
 from control_plane.audit.decisions import DecisionLog, sandbox_exit_event
 from control_plane.audit.journal import DecisionJournal
@@ -127,6 +131,7 @@ class App:
         self.decisions = DecisionLog(self.journal, self.workers.audit, self.metrics.audit)
         self.runtime: ContainerRuntime = runtime or DockerRuntime(settings.container_runtime, self.workers.runtime)
         self.manager = self._manager(self.runtime)
+        self.approvals = self._approvals()
         self.exit_watch = ExitWatch(
             self.runtime, self.registry, self.manager.liveness, lambda: self.manager.pool, self._sandbox_exited
         )
@@ -138,6 +143,7 @@ class App:
         self._servers: list[grpc.aio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._admin: web.AppRunner | None = None
+        self._sandbox_api: web.AppRunner | None = None
 
     def _workers(self) -> AppWorkers:
         s = self.settings
@@ -163,6 +169,9 @@ class App:
             max_destinations=s.max_destinations,
             stream_idle_timeout_s=s.stream_idle_timeout_seconds,
             limits=tenant_limits(s),
+            # Envoy reaches the sandbox API's unix socket only on this host (a TCP control channel: none).
+            sandbox_api_socket=str(s.sandbox_api_path) if s.control_address.path is not None else "",
+            approval_timeout_s=s.approval_timeout_seconds,
         )
         forwarder = self._forwarder_path()
         publisher = ConfigPublisher(
@@ -190,6 +199,26 @@ class App:
             settings, self.registry, runtime, publisher, self.keyring, self.egress.policy,
             metrics=self.metrics.sessions,
         )  # fmt: skip
+
+    def _approvals(self) -> ApprovalDesk:
+        s = self.settings
+
+        async def add_rule(session_id: str, rule: dict[str, object]) -> None:
+            await self.egress.add(session_id, rule, s.apply_timeout_seconds)
+
+        def live(session_id: str) -> bool:
+            return self.registry.find(session_id) is not None
+
+        book = ApprovalBook(s.max_open_approvals)
+
+        def denied(host: str) -> bool:
+            return self.egress.policy().is_denied(host)
+
+        desk = ApprovalDesk(book, s.approval_timeout_seconds, add_rule, self._record_approval, live, denied=denied)
+        return desk
+
+    def _record_approval(self, approval: Approval) -> None:
+        self.decisions.record_many([decision_event(approval, time.time())])
 
     def _channel_pki(self) -> ChannelPki | None:
         """Over TCP, Envoy and the control plane authenticate each other with certificates kept in the state dir."""
@@ -233,6 +262,7 @@ class App:
         self.manager.pool.start()
         self.ports.grpc = await self._start_api_server()
         self.ports.admin = await self._start_admin_server()
+        await self._start_sandbox_api()
         self._tasks.append(asyncio.create_task(self.manager.expire_loop()))
         if s.forbid_host_addresses:
             self._tasks.append(asyncio.create_task(watch_host_addresses(self._forbid_host_addresses)))
@@ -265,7 +295,9 @@ class App:
         tmp.replace(dst)
 
     async def _start_xds_server(self) -> int:
-        authz = AuthorizationService(self.registry.view, self._record_check, self.metrics.ext_authz_seconds.observe)
+        authz = AuthorizationService(
+            self.registry.view, self._record_check, self.metrics.ext_authz_seconds.observe, self.approvals.held_check
+        )
         als = AccessLogReceiver(self.decisions, self.registry)
         nacks = self.metrics.xds_nacks
         ads = AdsServer(self.cache, lambda type_url: nacks.labels(type_url=type_url).inc())
@@ -316,14 +348,26 @@ class App:
     async def _start_admin_server(self) -> int:
         keys = KeyRotation(self.keyring, self.registry, self.publisher)
         deps = AdminDeps(
-            self.manager, self.egress, self.decisions, self.cache, self.metrics, self.settings.node_id, keys
-        )
+            self.manager, self.egress, self.decisions, self.cache, self.metrics, self.settings.node_id, keys,
+            self.approvals,
+        )  # fmt: skip
         self._admin = web.AppRunner(build_admin_app(deps, self.admin_token), access_log=None, shutdown_timeout=1)
         await self._admin.setup()
         host, port = split_addr(self.settings.admin_addr, "admin_addr")
         site = web.TCPSite(self._admin, host, port)
         await site.start()
         return int(self._admin.addresses[0][1])
+
+    async def _start_sandbox_api(self) -> None:
+        """http://sandgate.internal for sandboxes, on a unix socket only root (Envoy) can open."""
+        if not self.publisher.egress.sandbox_api_socket:
+            return
+        api = SandboxApi(self.approvals, self.registry.get, self.egress.parse_rule)
+        self._sandbox_api = web.AppRunner(build_sandbox_api(api), access_log=None, shutdown_timeout=1)
+        await self._sandbox_api.setup()
+        path = self.settings.sandbox_api_path
+        await web.UnixSite(self._sandbox_api, str(path)).start()
+        path.chmod(0o600)
 
     async def _start_envoy(self, bootstrap: str) -> None:
         s = self.settings
@@ -339,6 +383,9 @@ class App:
             await server.stop(grace=5)
         if self._admin:
             await self._admin.cleanup()
+        if self._sandbox_api:
+            await self._sandbox_api.cleanup()
+        self.approvals.close()
         if self.manager.pool:
             await self.manager.pool.stop()
         if self.settings.end_sessions_on_shutdown:

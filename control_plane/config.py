@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     max_write_bytes: int = 16 << 20
     max_read_bytes: int = 64 << 20
     log_format: Literal["text", "json"] = "text"
+    # on_unlisted ASK: how long a request to an unlisted destination waits for an operator, and how many
+    # approvals (held destinations and proposals) one session may have open at once.
+    approval_timeout_seconds: int = 30
+    max_open_approvals: int = 16
 
     # What one session may take of Envoy (docs/SECURITY.md, "Tenants").
     session_max_connections: int = 1024
@@ -155,6 +159,11 @@ class Settings(BaseSettings):
     def envoy_bootstrap_path(self) -> Path:
         """The bootstrap the control plane writes for its Envoy, managed or external (0600)."""
         return self.envoy_dir / "bootstrap.yaml"
+
+    @property
+    def sandbox_api_path(self) -> Path:
+        """The control plane's HTTP server for sandboxes (http://sandgate.internal), for a local Envoy (0600)."""
+        return self.envoy_dir / "sandbox-api.sock"
 
     @property
     def control_address(self) -> ControlAddress:
@@ -269,6 +278,8 @@ def _validate(s: Settings) -> None:
     _validate_workers(s)
     _validate_io(s)
     _validate_limits(s)
+    _within(s, "approval_timeout_seconds", 1, 3600)
+    _within(s, "max_open_approvals", 1, 1024)
 
 
 def _validate_limits(s: Settings) -> None:

@@ -22,7 +22,7 @@ from control_plane.db.backend import Database, Params, driver_errors
 from control_plane.db.url import describe, kind_of, sqlite_url
 from control_plane.domain.policy import Policy
 from control_plane.domain.rules import EgressRule
-from control_plane.domain.session import Limits, Session, State
+from control_plane.domain.session import Limits, OnUnlisted, Session, State
 from control_plane.domain.tokens import SigningKey
 from control_plane.errors import Unavailable
 
@@ -32,6 +32,7 @@ T = TypeVar("T")
 SESSION_COLUMNS = (
     "id", "state", "node_id", "image", "created_at", "expires_at", "egress", "limits", "labels", "env",
     "container_id", "token_id", "report_only", "idle_timeout_s", "failure_reason",
+    "on_unlisted",
 )  # fmt: skip
 _PUT_SESSION = (
     f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}) VALUES ({', '.join(':' + c for c in SESSION_COLUMNS)})"
@@ -172,7 +173,7 @@ def _session_row(s: Session) -> dict[str, object]:
         "limits": json.dumps([s.limits.memory_mb, s.limits.cpus, s.limits.pids]),
         "labels": json.dumps(dict(s.labels)), "env": json.dumps(dict(s.env)), "container_id": s.container_id,
         "token_id": s.token_id, "report_only": int(s.report_only), "idle_timeout_s": s.idle_timeout_s,
-        "failure_reason": s.failure_reason,
+        "failure_reason": s.failure_reason, "on_unlisted": s.on_unlisted.value,
     }  # fmt: skip
 
 
@@ -198,4 +199,5 @@ def _session_from(row: dict[str, Any]) -> Session:
         report_only=bool(row["report_only"]),
         idle_timeout_s=int(row["idle_timeout_s"]),
         failure_reason=row["failure_reason"],
+        on_unlisted=OnUnlisted(row["on_unlisted"]),
     )

@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 MAX_BODY_BYTES = 64 * 1024
+OPERATOR_KEY = "operator"  # who the request speaks for: the admin token's holder
+ADMIN_OPERATOR = "admin"
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
@@ -35,6 +37,7 @@ def auth_middleware(token: str) -> Any:
         given = request.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(given, expected):
             return error_response(401, "unauthenticated", "send 'Authorization: Bearer <admin token>'")
+        request[OPERATOR_KEY] = ADMIN_OPERATOR
         return await handler(request)
 
     return check

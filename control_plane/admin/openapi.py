@@ -83,6 +83,27 @@ _PATHS: dict[str, Any] = {
             errors=(400, 401),
         )
     },
+    "/v1/approvals": {
+        "get": _op(
+            "Open approvals: requests held on an unlisted destination (on_unlisted ASK) and sandboxes' proposals,"
+            " oldest first. Accept: text/event-stream follows them as they open and close",
+            "200",
+            {"type": "object"},
+            [{"name": "session_id", "in": "query", "required": False, "schema": {"type": "string"}}],
+            errors=(401,),
+        )
+    },
+    "/v1/approvals/{id}": {
+        "post": _op(
+            "Decide an approval: allow_once releases the held requests, allow_session adds the rule (ACKed)"
+            " and releases them, deny answers them 403 approval-denied",
+            "200",
+            _ref("Approval"),
+            [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "Decision",
+            (400, 401, 404, 409, 504),
+        )
+    },
     "/v1/signing-keys/rotate": {
         "post": _op("Rotate the token signing key; live tokens stay valid", "200", {"type": "object"}, _W,
                     errors=(401, 504)),
@@ -120,6 +141,23 @@ _SCHEMAS: dict[str, Any] = {
     "Policy": _object({"default_egress": _RULES, "deny": _STRINGS}),
     "Session": _object(
         {k: {"type": "string"} for k in ("id", "state", "image", "created_at", "expires_at", "failure_reason")}, False
+    ),
+    "Decision": {
+        **_object({"decision": {"type": "string", "enum": ["allow_once", "allow_session", "deny"]}}),
+        "required": ["decision"],
+    },
+    "Approval": _object(
+        {
+            **{
+                k: {"type": "string"}
+                for k in ("id", "session_id", "kind", "host", "method", "reason", "state", "decided_by")
+            },
+            "port": {"type": "integer"},
+            "rule": _RULE,
+            "created_at": {"type": "number"},
+            "expires_at": {"type": "number"},
+        },
+        False,
     ),
     "Error": _object({"error": {**_ERROR_BODY, "required": ["code", "message"]}}),
 }

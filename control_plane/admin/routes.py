@@ -9,8 +9,10 @@ from typing import Any
 
 from aiohttp import web
 
+from control_plane.admin.approvals import add_approval_routes
 from control_plane.admin.http import MAX_BODY_BYTES, auth_middleware, error_middleware, read_json, wants_applied
 from control_plane.admin.openapi import spec
+from control_plane.approvals.desk import ApprovalDesk
 from control_plane.audit.decisions import DecisionLog
 from control_plane.domain.session import Session
 from control_plane.errors import InvalidArgument
@@ -33,6 +35,7 @@ class AdminDeps:
     metrics: Metrics
     node_id: str
     keys: KeyRotation
+    approvals: ApprovalDesk
 
 
 def session_json(s: Session) -> dict[str, Any]:
@@ -47,6 +50,7 @@ def session_json(s: Session) -> dict[str, Any]:
         "labels": dict(s.labels),
         "report_only": s.report_only,
         "failure_reason": s.failure_reason,
+        "on_unlisted": s.on_unlisted.value,
     }
 
 
@@ -168,4 +172,5 @@ def build_admin_app(deps: AdminDeps, admin_token: str) -> web.Application:
     app.router.add_get("/readyz", r.readyz)
     app.router.add_get("/metrics", r.metrics)
     app.router.add_get("/openapi.json", r.openapi)
+    add_approval_routes(app, deps.approvals)
     return app

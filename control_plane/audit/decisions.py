@@ -39,6 +39,7 @@ class DecisionEvent:
     duration_ms: float = 0.0
     source: str = "envoy"
     stream_id: str = ""
+    decided_by: str = ""  # an approval's outcome: the operator who decided, or "timeout"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

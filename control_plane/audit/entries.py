@@ -18,6 +18,7 @@ TIMEOUT_DETAILS = ("upstream_response_timeout", "upstream_per_try_timeout")
 ALLOW_ROUTE = "allow:"
 DENY_ROUTE = "deny:"
 WOULD_DENY_ROUTE = "would-deny:"
+ASK_ROUTE = "ask:"  # an ASK session's catch-all: forwarded only once an approval let it through
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def verdict(entry: LoggedRequest) -> tuple[str, str]:
         return "deny", route.removeprefix(DENY_ROUTE)
     if route.startswith(WOULD_DENY_ROUTE):
         return "would_deny", route.removeprefix(WOULD_DENY_ROUTE)
-    if route.startswith(ALLOW_ROUTE):
+    if route.startswith((ALLOW_ROUTE, ASK_ROUTE)):
         return _allowed_route(entry)
     # No route of ours was chosen: Envoy refused the request before routing it (a malformed or
     # smuggling-shaped request, an invalid Host, headers too large).

@@ -26,13 +26,13 @@ CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY, time REAL NOT NULL, session_id TEXT NOT NULL, method TEXT NOT NULL,
     host TEXT NOT NULL, port INTEGER NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL,
     response_code INTEGER NOT NULL, bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL,
-    duration_ms REAL NOT NULL, source TEXT NOT NULL, stream_id TEXT NOT NULL
+    duration_ms REAL NOT NULL, source TEXT NOT NULL, stream_id TEXT NOT NULL, decided_by TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS decisions_by_session ON decisions (session_id, id);
 DROP INDEX IF EXISTS decisions_by_stream;
 CREATE INDEX IF NOT EXISTS decisions_by_tunnel ON decisions (stream_id) WHERE method = 'CONNECT';
 """
-_INSERT = "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_INSERT = "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 # Only tunnels are completed later, so only they are indexed by stream: an index of every request's
 # random stream id dirtied a page per request (about 70 MB/s of WAL at 7,500 requests/s).
 _UPDATE_TUNNEL = (
@@ -61,6 +61,9 @@ class DecisionJournal:
         self._writer = _connect(path)
         path.chmod(0o600)
         self._writer.executescript(_SCHEMA)
+        columns = {row[1] for row in self._writer.execute("PRAGMA table_info(decisions)")}
+        if "decided_by" not in columns:  # a journal from before approvals
+            self._writer.execute("ALTER TABLE decisions ADD COLUMN decided_by TEXT NOT NULL DEFAULT ''")
         self._rows = _Rows(self._writer, keep, keep_per_session)
         self._reader = _connect(path)
         self._reading = threading.Lock()  # queries run on worker threads and share one connection
@@ -149,7 +152,7 @@ class DecisionJournal:
 
 def _values(e: DecisionEvent) -> tuple[object, ...]:
     return (e.time, e.session_id, e.method, e.host, e.port, e.verdict, e.reason, e.response_code,
-            e.bytes_sent, e.bytes_received, e.duration_ms, e.source, e.stream_id)  # fmt: skip
+            e.bytes_sent, e.bytes_received, e.duration_ms, e.source, e.stream_id, e.decided_by)  # fmt: skip
 
 
 _SESSION, _VERDICT = 2, 6  # positions in an inserted row

@@ -9,7 +9,7 @@ from __future__ import annotations
 from google.protobuf.message import DecodeError
 
 from control_plane.api.gen.sandgate.wire import authz_pb2 as pb
-from control_plane.authz.decide import CheckInput
+from control_plane.authz.decide import UNLISTED, CheckInput
 
 JWT_NAMESPACE = "envoy.filters.http.jwt_authn"
 PAYLOAD_KEY = "jwt_payload"
@@ -27,6 +27,7 @@ def check_input(request: bytes) -> CheckInput:
         method=http.method.decode("utf-8", "replace"),
         authority=http.host.decode("utf-8", "replace"),
         claims=_jwt_claims(attributes.metadata_context),
+        unlisted=attributes.context_extensions.get("unlisted", "") == UNLISTED,
     )
 
 

@@ -22,6 +22,10 @@ RATE_LIMITED = "rate-limited"
 AUTHZ_UNAVAILABLE = "authz-unavailable"
 PROXY_OVERLOADED = "proxy-overloaded"
 UPSTREAM_OVERFLOW = "upstream-overflow"
+# With on_unlisted ASK: the request was held on an approval, and an operator denied it or nobody decided in time.
+APPROVAL_DENIED = "approval-denied"
+APPROVAL_TIMEOUT = "approval-timeout"
+UNLISTED = "ask"  # the context extension `unlisted` that an ASK session's catch-all route sends
 REASONS = frozenset(
     {
         ALLOWED,
@@ -36,6 +40,8 @@ REASONS = frozenset(
         AUTHZ_UNAVAILABLE,
         PROXY_OVERLOADED,
         UPSTREAM_OVERFLOW,
+        APPROVAL_DENIED,
+        APPROVAL_TIMEOUT,
     }
 )
 AUTH_REASONS = frozenset({TOKEN_INVALID, TOKEN_REVOKED})
@@ -61,6 +67,7 @@ class SessionView:
     ready: bool
     token_id: str
     rules: tuple[EgressRule, ...]
+    ask: bool = False  # on_unlisted ASK: a request no rule covers waits for an operator
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,17 @@ class CheckInput:
     method: str
     authority: str
     claims: Mapping[str, object]
+    unlisted: bool = False  # sent by the catch-all route of an ASK session (no rule covers the destination)
+
+
+def destination(check: CheckInput) -> tuple[str, int] | None:
+    """The request's host and port (443 for CONNECT, 80 for plain HTTP unless given); None if unreadable."""
+    return split_authority(check.authority, 443 if check.method == "CONNECT" else 80)
+
+
+def needs_approval(check: CheckInput, session: SessionView | None, decision: Decision) -> bool:
+    """A request to an ASK session's unlisted destination that nothing else refused: it waits for an operator."""
+    return session is not None and session.ask and check.unlisted and decision.reason == HOST_NOT_ALLOWED
 
 
 def decide(check: CheckInput, session: SessionView | None) -> Decision:
@@ -81,7 +99,7 @@ def decide(check: CheckInput, session: SessionView | None) -> Decision:
         return Decision(False, TOKEN_REVOKED)
     if not session.ready:
         return Decision(False, SESSION_NOT_READY)
-    target = split_authority(check.authority, 443 if check.method == "CONNECT" else 80)
+    target = destination(check)
     if target is None:
         return Decision(False, BAD_REQUEST)
     if find_rule(session.rules, *target) is None:

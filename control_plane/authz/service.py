@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -21,7 +21,14 @@ from control_plane.api.gen.sandgate.wire.authz_pb2 import (
     RpcStatus,
 )
 from control_plane.authz.check_wire import check_input
-from control_plane.authz.decide import INTERNAL_ERROR, CheckInput, Decision, SessionView, decide
+from control_plane.authz.decide import (
+    INTERNAL_ERROR,
+    CheckInput,
+    Decision,
+    SessionView,
+    decide,
+    needs_approval,
+)
 from control_plane.xds.builders.local_reply import DENY_HEADER
 from control_plane.xds.builders.route import deny_body
 
@@ -32,6 +39,8 @@ _OK = CheckResponse(status=RpcStatus(code=0), ok_response=OkHttpResponse()).Seri
 SessionLookup = Callable[[str], SessionView | None]
 DecisionSink = Callable[[CheckInput, Decision], None]
 Timer = Callable[[float], None]  # told each check's duration, in seconds
+# Holds a request on its destination's approval until an operator decides or it times out (approvals/).
+Approvals = Callable[[CheckInput, Decision], Awaitable[Decision]]
 
 
 def deny_response(session_id: str, decision: Decision) -> bytes:
@@ -48,10 +57,17 @@ def deny_response(session_id: str, decision: Decision) -> bytes:
 
 
 class AuthorizationService:
-    def __init__(self, lookup: SessionLookup, sink: DecisionSink | None = None, timer: Timer | None = None) -> None:
+    def __init__(
+        self,
+        lookup: SessionLookup,
+        sink: DecisionSink | None = None,
+        timer: Timer | None = None,
+        approvals: Approvals | None = None,
+    ) -> None:
         self._lookup = lookup
         self._sink = sink
         self._timer = timer
+        self._approvals = approvals
 
     def handler(self) -> grpc.GenericRpcHandler:
         method = grpc.unary_unary_rpc_method_handler(self.check, request_deserializer=None, response_serializer=None)
@@ -60,15 +76,18 @@ class AuthorizationService:
     async def check(self, request: bytes, context: Any) -> bytes:
         started = time.perf_counter()
         try:
-            return self._answer(request)
+            return await self._answer(request)
         finally:
             if self._timer:
                 self._timer(time.perf_counter() - started)
 
-    def _answer(self, request: bytes) -> bytes:
+    async def _answer(self, request: bytes) -> bytes:
         try:
             check = check_input(request)
-            decision = decide(check, self._lookup(check.session_id))
+            session = self._lookup(check.session_id)
+            decision = decide(check, session)
+            if self._approvals and needs_approval(check, session, decision):
+                decision = await self._approvals(check, decision)
         except Exception:
             log.exception("ext_authz: check failed; denying")
             return deny_response("unknown", Decision(False, INTERNAL_ERROR))

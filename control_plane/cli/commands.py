@@ -53,7 +53,7 @@ def session_create(ctx: CliContext, a: argparse.Namespace) -> int:
         s = c.create(
             egress=[parse_allow(x) for x in a.allow], ttl_seconds=a.ttl, image=a.image or "",
             labels=pairs(a.label, "--label"), env=pairs(a.env, "--env"), limits=limits,
-            report_only=a.report_only, idle_timeout_seconds=a.idle_timeout or 0,
+            report_only=a.report_only, idle_timeout_seconds=a.idle_timeout or 0, on_unlisted=a.on_unlisted,
         )  # fmt: skip
     if a.quiet:
         print(s.id)

@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 
 from control_plane.admin_client import AdminError
+from control_plane.cli import approvals
 from control_plane.cli import commands as cmd
 from control_plane.cli.context import CliContext, context_from, default_config
 from control_plane.cli.output import fail
@@ -35,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="ACTION"), common)  # fmt: skip
     _egress_parsers(sub.add_parser("egress", help="a session's allowlist, live").add_subparsers(
         dest="action", required=True, metavar="ACTION"), common)  # fmt: skip
+    approvals.add_parsers(sub.add_parser("approvals", help="held requests and proposals").add_subparsers(
+        dest="action", required=True, metavar="ACTION"), common)  # fmt: skip
     d = sub.add_parser("decisions", parents=[common], help="the audit log of egress decisions")
     d.add_argument("--session", help="only this session")
     d.add_argument("--verdict", choices=["allow", "deny", "would_deny", "error", "event"])
@@ -56,6 +59,8 @@ def _session_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], c
     c.add_argument("--cpus", type=float)
     c.add_argument("--pids", type=int)
     c.add_argument("--report-only", action="store_true", help="dry run: log what would be denied, deny nothing")
+    c.add_argument("--on-unlisted", choices=["DENY", "ASK"], default="DENY",
+                   help="ASK: hold a request no rule covers until you decide (sandgate approvals)")  # fmt: skip
     c.add_argument("-q", "--quiet", action="store_true", help="print only the session id")
     c.set_defaults(handler=cmd.session_create)
     ls = sub.add_parser("ls", parents=[common], help="list sessions")

@@ -26,6 +26,9 @@ STEPS: tuple[tuple[str, ...], ...] = (
     (  # 2: why a session failed
         "ALTER TABLE sessions ADD COLUMN failure_reason TEXT NOT NULL DEFAULT ''",
     ),
+    (  # 3: what a request to a destination on no rule meets: DENY, or ASK (held for an operator's approval)
+        "ALTER TABLE sessions ADD COLUMN on_unlisted TEXT NOT NULL DEFAULT 'DENY'",
+    ),
 )
 LATEST = len(STEPS)
 _VERSIONS = (

@@ -10,6 +10,8 @@ from control_plane.domain.hostnames import canonical_host, is_ip, refuse_broad, 
 from control_plane.errors import InvalidArgument
 
 DEFAULT_PORTS = (80, 443)
+# What a sandbox reaches through its own proxy to read its rules and propose new ones (docs/ARCHITECTURE.md).
+SANDBOX_API_HOST = "sandgate.internal"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
 
@@ -84,6 +86,8 @@ def normalize_host(
         return host
     if is_ip(host):
         return host
+    if host == SANDBOX_API_HOST:
+        raise InvalidArgument(f"{host} is Sandgate's own name inside a sandbox; no rule may name it", field=field)
     refuse_numeric(host, field)
     if not allow_broad:
         refuse_broad(host, field)

@@ -49,8 +49,13 @@ class EgressEditor:
         self._check_size(rules)
         return await self._apply(session_id, lambda _: rules, wait)
 
-    async def add(self, session_id: str, raw: dict[str, object], wait: float | None) -> Session:
+    def parse_rule(self, raw: dict[str, object]) -> EgressRule:
+        """One rule, validated as an added one would be; InvalidArgument naming `rule.*` otherwise."""
         (rule,) = parse_rules([raw], "rule", allow_broad=self._allow_broad, limits=self._limits)
+        return rule
+
+    async def add(self, session_id: str, raw: dict[str, object], wait: float | None) -> Session:
+        rule = self.parse_rule(raw)
 
         def added(session: Session) -> tuple[EgressRule, ...]:
             rules = merge_rules([*session.egress, rule])

@@ -65,6 +65,7 @@ class CreateRequest:
     labels: Mapping[str, str] = field(default_factory=dict)
     report_only: bool = False
     idle_timeout_seconds: int = 0
+    on_unlisted: str = "DENY"
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ class SessionManager:
             token_id=tokens.new_token_id(),
             report_only=req.report_only,
             idle_timeout_s=sess.validate_idle_timeout(req.idle_timeout_seconds, ttl),
+            on_unlisted=sess.validate_on_unlisted(req.on_unlisted),
         )
 
     def _egress(self, raw: Sequence[dict[str, object]]) -> tuple[EgressRule, ...]:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 from control_plane.authz.decide import SessionView
 from control_plane.domain import session as sess
-from control_plane.domain.session import Session, State
+from control_plane.domain.session import OnUnlisted, Session, State
 from control_plane.errors import NotFound
 from control_plane.store import Store
 
@@ -86,4 +86,5 @@ class SessionRegistry:
         s = self._sessions.get(session_id)
         if s is None:
             return None
-        return SessionView(s.id, s.state == State.READY and s.expires_at > self._clock(), s.token_id, s.egress)
+        ready = s.state == State.READY and s.expires_at > self._clock()
+        return SessionView(s.id, ready, s.token_id, s.egress, ask=s.on_unlisted == OnUnlisted.ASK)

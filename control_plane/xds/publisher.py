@@ -35,7 +35,7 @@ class ConfigPublisher:
         self._jwks = jwks
         self._policy = policy
         self.apply_timeout = apply_timeout
-        self._shared = [render.egress_cluster(egress), *render.shared_filters(egress)]
+        self._shared = [*render.clusters(egress), *render.shared_filters(egress)]
         self._nodes: set[str] = set()
 
     def ensure_node(self, node_id: str) -> None:
@@ -53,7 +53,7 @@ class ConfigPublisher:
         if cidrs == self.egress.forbidden_cidrs:
             return
         self.egress = dataclasses.replace(self.egress, forbidden_cidrs=cidrs)
-        self._shared = [render.egress_cluster(self.egress), *render.shared_filters(self.egress)]
+        self._shared = [*render.clusters(self.egress), *render.shared_filters(self.egress)]
         for node_id in self._nodes:
             self._cache.publish(node_id, self._shared)
 
@@ -85,7 +85,8 @@ class ConfigPublisher:
         return expected
 
     def _routes(self, session: Session, policy: Policy) -> Resource:
-        return render.session_routes(session, policy, self.egress.authz_every_connect)
+        sandbox_api = bool(self.egress.sandbox_api_socket)
+        return render.session_routes(session, policy, self.egress.authz_every_connect, sandbox_api)
 
     def deny_all(self, session: Session) -> Expected:
         """Routes that refuse everything: revokes a session on its open connections before its listener goes."""

@@ -9,7 +9,7 @@ from control_plane.admin.routes import AdminDeps, build_admin_app
 
 
 def test_openapi_matches_routes() -> None:
-    deps: Any = AdminDeps(None, None, None, None, None, "n", None)  # type: ignore[arg-type]
+    deps: Any = AdminDeps(None, None, None, None, None, "n", None, None)  # type: ignore[arg-type]
     app = build_admin_app(deps, "token")
     served = {
         (route.resource.canonical, route.method.lower())

@@ -11,6 +11,8 @@ ROOT = Path(__file__).resolve().parents[2] / "control_plane"
 PURE = [
     *sorted((ROOT / "domain").glob("*.py")),
     ROOT / "authz" / "decide.py",
+    ROOT / "approvals" / "book.py",
+    ROOT / "approvals" / "outcome.py",
     ROOT / "xds" / "snapshot.py",
     ROOT / "xds" / "streams.py",
     *sorted((ROOT / "xds" / "builders").glob("*.py")),

@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from control_plane.audit.entries import ALLOW_ROUTE, DENY_ROUTE, WOULD_DENY_ROUTE
-from control_plane.domain.rules import EgressRule
-from control_plane.xds.builders import EGRESS_CLUSTER, TYPE, session_resource_name
+from control_plane.audit.entries import ALLOW_ROUTE, ASK_ROUTE, DENY_ROUTE, WOULD_DENY_ROUTE
+from control_plane.authz.decide import UNLISTED
+from control_plane.domain.rules import SANDBOX_API_HOST, EgressRule
+from control_plane.xds.builders import EGRESS_CLUSTER, SANDBOX_API_CLUSTER, TYPE, session_resource_name
 from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
 from control_plane.xds.builders.local_reply import DENY_HEADER
 
@@ -22,6 +23,11 @@ POLICY_DENIED = "destination-denied-by-policy"
 NOT_INSPECTABLE = "tunnel-not-inspectable"
 SESSION_ENDED = "session-ended"
 WOULD_DENY_HEADER = "x-sandgate-would-deny"
+SESSION_HEADER = "x-sandgate-session-id"  # set by the route, over anything the sandbox sent
+_APPROVAL_OUTCOMES = {
+    "approval-denied": "an operator denied the request for approval",
+    "approval-timeout": "no operator decided on the request for approval in time",
+}
 Refusal = Callable[[str, dict[str, Any], str], dict[str, Any]]
 _AUTHZ_PER_ROUTE = TYPE + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
 
@@ -29,6 +35,12 @@ _AUTHZ_PER_ROUTE = TYPE + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPe
 def deny_body(session_id: str, reason: str) -> str:
     if reason == SESSION_ENDED:
         return f"Sandgate: session {session_id} has ended; its sandbox can reach nothing.\n"
+    if reason in _APPROVAL_OUTCOMES:
+        return (
+            f"Sandgate denied this request ({reason}): no rule of session {session_id} covers this destination, "
+            f"and {_APPROVAL_OUTCOMES[reason]}.\nAn operator can allow it with: sandgate egress add {session_id} "
+            "HOST[:PORT]\n"
+        )
     if reason == POLICY_DENIED:
         return (
             f"Sandgate denied this request ({reason}): the global egress policy denies this destination for every "
@@ -46,23 +58,28 @@ def render_session_routes(
     denied_hosts: tuple[str, ...] = (),
     report_only: bool = False,
     authz_every_connect: bool = False,
+    ask: bool = False,
+    sandbox_api: bool = False,
 ) -> dict[str, Any]:
     """`rules` must already exclude `denied_hosts` (see Policy.effective).
 
     In report mode what the allowlist would deny is forwarded and named `would-deny:<reason>`; the
-    global policy's denials stay in force.
+    global policy's denials stay in force. With `ask` (on_unlisted ASK), what no rule covers is held by
+    the control plane's ext_authz until an operator decides (report mode forwards it instead). With
+    `sandbox_api`, http://sandgate.internal reaches the control plane's server for sandboxes.
     """
     refuse = _would_deny_route if report_only else _deny_route
     allowed = [_allow_vhost(session_id, i, rule, refuse, authz_every_connect) for i, rule in enumerate(rules)]
     ports = sorted({80, 443, *(p for r in rules for p in r.ports)})
     denied = [_policy_deny_vhost(session_id, i, host, ports) for i, host in enumerate(denied_hosts)]
-    fallback = _deny_vhost(session_id, refuse=refuse)
+    internal = _sandbox_api_vhost(session_id, sandbox_api)
+    fallback = _deny_vhost(session_id, refuse=_ask_route if ask and not report_only else refuse)
     # On a port no rule names, a denied host reaches the catch-all: the global deny list must hold there
     # too, in report mode above all (where the catch-all forwards).
     fallback["routes"][:0] = _policy_deny_routes(session_id, denied_hosts)
     return {
         "name": session_resource_name(session_id),
-        "virtual_hosts": [*allowed, *denied, fallback],
+        "virtual_hosts": [*allowed, *denied, internal, fallback],
         # Envoy's connection manager adds it; a transparent proxy forwards what the client sent.
         "request_headers_to_remove": ["x-forwarded-proto"],
     }
@@ -170,6 +187,48 @@ def _deny_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str
         "response_headers_to_add": [
             {"header": {"key": DENY_HEADER, "value": reason}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
         ],
+    }
+
+
+def _ask_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str, Any]:
+    """Forwarded only if the control plane's ext_authz allows it: it holds the request on an approval.
+
+    ext_authz fails closed, so with the control plane down such a request is refused."""
+    action: dict[str, Any] = {"cluster": EGRESS_CLUSTER, "timeout": "0s"}
+    if "connect_matcher" in match:
+        action["upgrade_configs"] = [{"upgrade_type": "CONNECT", "connect_config": {}}]
+    check = {"context_extensions": {"session_id": session_id, "unlisted": UNLISTED}}
+    return {
+        "name": f"{ASK_ROUTE}{reason}",
+        "match": match,
+        "route": action,
+        "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, "check_settings": check}},
+    }
+
+
+def _sandbox_api_vhost(session_id: str, served: bool) -> dict[str, Any]:
+    """http://sandgate.internal/ to the control plane's server for sandboxes, naming the session; refused
+    when it is not `served` (never held on an approval, never resolved by DNS).
+
+    Only a request whose token jwt_authn verified for this session's listener gets here, and the route
+    sets the session header itself (overwriting one the sandbox sent), so a sandbox cannot speak for another.
+    """
+    api: dict[str, Any] = {
+        "name": f"{ALLOW_ROUTE}{SANDBOX_API_HOST}",
+        "match": {"prefix": "/"},
+        "route": {"cluster": SANDBOX_API_CLUSTER, "timeout": "10s"},
+        "request_headers_to_add": [
+            {"header": {"key": SESSION_HEADER, "value": session_id}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+        ],
+    }
+    return {
+        "name": "sandgate-internal",
+        "domains": [SANDBOX_API_HOST, f"{SANDBOX_API_HOST}:80"],
+        "routes": [
+            _deny_route(session_id, {"connect_matcher": {}}, "host-not-allowed"),
+            api if served else _deny_route(session_id, {"prefix": "/"}, "host-not-allowed"),
+        ],
+        "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, "disabled": True}},
     }
 
 
