@@ -25,10 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.dataplane import UPSTREAM, twin_listener, wrk
-from bench.harness import RATES_OUT_OF_REACH, control_plane, percentile, proxy_auth
+from bench.dataplane import twin_listener, wrk
+from bench.harness import RATES_OUT_OF_REACH, control_plane, percentile, proxy_auth, upstream_envoy
 from control_plane.app import App
-from control_plane.envoy_process import default_binary
 from control_plane.sessions.manager import CreateRequest
 from tests.support.envoy_admin import envoy_admin_get
 from tests.support.service import free_port
@@ -98,22 +97,10 @@ async def one_round(
 
 async def main(rounds: int, seconds: int) -> None:
     up_port, port = free_port(), free_port()
+    overrides = {"warm_pool_size": 0, "decision_retention": 50_000_000, "decision_retention_per_session": 50_000_000}
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "upstream.yaml"
-        config.write_text(UPSTREAM.read_text().replace("PORT", str(up_port)))
-        flags = ["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]
-        upstream = await asyncio.create_subprocess_exec(str(default_binary()), "-c", str(config), *flags)
-        try:
-            overrides = {
-                "warm_pool_size": 0,
-                "decision_retention": 50_000_000,
-                "decision_retention_per_session": 50_000_000,
-            }
-            async with control_plane(**overrides, **RATES_OUT_OF_REACH) as app:
-                await run(app, up_port, port, rounds, seconds, Path(tmp))
-        finally:
-            upstream.terminate()
-            await upstream.wait()
+        async with upstream_envoy(up_port, Path(tmp)), control_plane(**overrides, **RATES_OUT_OF_REACH) as app:
+            await run(app, up_port, port, rounds, seconds, Path(tmp))
 
 
 async def run(app: App, up: int, port: int, rounds: int, seconds: int, tmp: Path) -> None:

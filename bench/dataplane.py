@@ -24,9 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth
+from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth, upstream_envoy
 from control_plane.app import App
-from control_plane.envoy_process import default_binary
 from control_plane.sessions.manager import CreateRequest
 from control_plane.xds.builders import (
     CONTROL_PLANE_CLUSTER,
@@ -49,7 +48,6 @@ wrk.path = "http://allowed.test:{port}/"
 wrk.headers["Host"] = "allowed.test:{port}"
 wrk.headers["{header}"] = "{value}"
 """
-UPSTREAM = Path(__file__).with_name("upstream-envoy.yaml")
 
 
 def twin_listener(app: App, session_id: str, port: int) -> Any:
@@ -144,16 +142,8 @@ def row(name: str, policy: list[float], base: list[float]) -> str:
 async def main(rounds: int, seconds: int) -> None:
     up_port, policy_port, base_port = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "upstream.yaml"
-        config.write_text(UPSTREAM.read_text().replace("PORT", str(up_port)))
-        flags = ["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]
-        upstream = await asyncio.create_subprocess_exec(str(default_binary()), "-c", str(config), *flags)
-        try:
-            async with control_plane(warm_pool_size=0, **RATES_OUT_OF_REACH) as app:
-                await run(app, up_port, policy_port, base_port, rounds, seconds, Path(tmp))
-        finally:
-            upstream.terminate()
-            await upstream.wait()
+        async with upstream_envoy(up_port, Path(tmp)), control_plane(warm_pool_size=0, **RATES_OUT_OF_REACH) as app:
+            await run(app, up_port, policy_port, base_port, rounds, seconds, Path(tmp))
 
 
 async def run(app: App, up: int, policy_port: int, base_port: int, rounds: int, seconds: int, tmp: Path) -> None:

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import dataplane
-from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth
-from control_plane.envoy_process import default_binary
+from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth, upstream_envoy
 from control_plane.sessions.manager import CreateRequest
 from control_plane.xds.builders import dns_cache_config
 from control_plane.xds.builders.listener import render_session_listener
@@ -74,16 +73,8 @@ def file_access_log(path: Path) -> dict[str, Any]:
 async def main(seconds: int) -> None:
     up = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "upstream.yaml"
-        config.write_text(dataplane.UPSTREAM.read_text().replace("PORT", str(up)))
-        flags = ["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]
-        upstream = await asyncio.create_subprocess_exec(str(default_binary()), "-c", str(config), *flags)
-        try:
-            async with control_plane(warm_pool_size=0, **RATES_OUT_OF_REACH) as app:
-                await run(app, up, seconds, Path(tmp))
-        finally:
-            upstream.terminate()
-            await upstream.wait()
+        async with upstream_envoy(up, Path(tmp)), control_plane(warm_pool_size=0, **RATES_OUT_OF_REACH) as app:
+            await run(app, up, seconds, Path(tmp))
 
 
 async def run(app: Any, up: int, seconds: int, tmp: Path) -> None:

@@ -18,8 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.dataplane import UPSTREAM
-from bench.harness import RATES_OUT_OF_REACH
+from bench.harness import RATES_OUT_OF_REACH, UPSTREAM
 from control_plane.envoy_process import default_binary
 from tests.support.dns import DnsServer
 from tests.support.service import SandgateProcess, free_port
