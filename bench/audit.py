@@ -5,14 +5,14 @@
 A twin of a session's listener (the identical filter chain, the gRPC access log included, see
 bench/dataplane.py) is driven by wrk (1 thread, 16 keep-alive connections, no pacing: as fast as the
 path goes) for a fixed time. Then, per round:
-- Envoy's own count: `http.session.downstream_rq_completed` (every request the session listener
-  answered, allowed or not) and the gRPC access logger's `logs_dropped` (entries it gave up on) and
+- Envoy's own count: `http.session.downstream_rq_total` (every request the session listener
+  received, answered or aborted, allowed or not) and the gRPC access logger's `logs_dropped` (entries it gave up on) and
   `grpc_entries_flush_failed` (entries of batches held back because the control plane read slower than
   Envoy wrote: back-pressure, retried at the next flush, not a loss by itself);
 - the control plane's count: the rows in the decision journal (`decisions.db`), read through
   its own read-only connection, which is what `GET /v1/decisions` reads.
 Lost = Envoy's requests - stored decisions, once the audit has drained (bounded wait).
-Lag: every 100 ms during the run, Envoy's completed count is sampled; a sample's lag is the time until the
+Lag: every 100 ms during the run, Envoy's request count is sampled; a sample's lag is the time until the
 journal holds at least that many of the session's decisions, i.e. how late a query sees a decision.
 """
 
@@ -34,7 +34,7 @@ from tests.support.service import free_port
 
 SAMPLE_S = 0.1
 DRAIN_S = 10.0  # how long the audit may take to catch up after the load stops before the rest counts as lost
-COMPLETED = "http.session.downstream_rq_completed"
+REQUESTS = "http.session.downstream_rq_total"
 ALS = "access_logs.grpc_access_log."
 FLUSH_FAILED = "grpc_entries_flush_failed"  # a batch Envoy could not send on the stream
 
@@ -43,7 +43,7 @@ async def envoy_counters(app: App) -> dict[str, int]:
     text = await asyncio.to_thread(
         envoy_admin_get,
         app.settings.envoy_admin_path,
-        "/stats?filter=^(http.session.downstream_rq_completed|access_logs)",
+        "/stats?filter=^(http.session.downstream_rq_total|access_logs)",
         5.0,
     )
     return {name: int(value) for name, _, value in (line.partition(": ") for line in text.splitlines()) if value}
@@ -60,18 +60,28 @@ class Stored:
         return int(self._db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
 
 
+async def settled(app: App, stored: Stored) -> None:
+    """Wait (at most DRAIN_S) until the journal holds a decision for every request Envoy has seen so far:
+    the twin listener is the only traffic, so the two totals meet once the audit has caught up."""
+    deadline = time.monotonic() + DRAIN_S
+    while time.monotonic() < deadline:
+        if stored.count() >= (await envoy_counters(app))[REQUESTS]:
+            return
+        await asyncio.sleep(SAMPLE_S)
+
+
 async def one_round(
     app: App, stored: Stored, port: int, up: int, auth: str, seconds: int, tmp: Path
 ) -> dict[str, float]:
-    await asyncio.to_thread(app.journal.flush)
+    await settled(app, stored)  # the previous round's (or the warm-up's) decisions are all in
     before, stored_before = await envoy_counters(app), stored.count()
     load = asyncio.create_task(wrk(port, up, auth, seconds, tmp))
-    samples: list[tuple[float, int]] = []  # (when, Envoy's completed requests then)
+    samples: list[tuple[float, int]] = []  # (when, Envoy's request count then)
     lags: list[float] = []
     while not load.done() or samples:
         now = time.monotonic()
         if not load.done():
-            samples.append((now, (await envoy_counters(app))[COMPLETED] - before[COMPLETED]))
+            samples.append((now, (await envoy_counters(app))[REQUESTS] - before[REQUESTS]))
         have = await asyncio.to_thread(stored.count) - stored_before
         while samples and samples[0][1] <= have:
             lags.append(time.monotonic() - samples.pop(0)[0])
@@ -81,7 +91,7 @@ async def one_round(
     rps, _ = await load
     await asyncio.to_thread(app.journal.flush)
     after = await envoy_counters(app)
-    requests = after[COMPLETED] - before[COMPLETED]
+    requests = after[REQUESTS] - before[REQUESTS]
     return {
         "rps": rps,
         "requests": requests,
