@@ -76,7 +76,13 @@ class Session:
     on_unlisted: OnUnlisted = OnUnlisted.DENY
 
     def is_over(self, now: float, last_active: float) -> str:
-        """Why the session should end now ("expired", "idle"), or ""."""
+        """Why the session should end now ("expired", "idle"), or "".
+
+        Never while PENDING: its CreateSession owns it until it is READY or FAILED (ended part-way, the
+        create answered a misleading "Envoy has not yet applied"); a TTL that passed meanwhile ends it at
+        the next check after that."""
+        if self.state == State.PENDING:
+            return ""
         if self.expires_at <= now:
             return "expired"
         if self.idle_timeout_s and now - last_active >= self.idle_timeout_s:
