@@ -54,6 +54,7 @@ class EgressEditor:
             allow_broad=self._allow_broad, limits=self._limits,
         )  # fmt: skip
         session = self._registry.get(session_id)
+        self._check_size((rule,))
         rules = merge_rules([*session.egress, rule])
         if problem := route_size_problem(rules, self._policy, self._limits):  # the rule is fine; the set is full
             raise FailedPrecondition(f"session {session_id} cannot take this rule: {problem}", field="egress")

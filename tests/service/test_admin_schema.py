@@ -48,7 +48,7 @@ def st_config(session_ids: list[str]) -> str:
     """Egress operations use live sessions most of the time, so that rule writes reach the domain's checks."""
     ids = ", ".join(f'"{sid}"' for sid in session_ids)
     return (
-        f"[dictionaries.live]\nvalues = [{ids}]\n\n[[operations]]\ninclude-path-regex = \"/egress\"\n"
+        f'[dictionaries.live]\nvalues = [{ids}]\n\n[[operations]]\ninclude-path-regex = "/egress"\n'
         'parameters = { "path.id" = { dictionary = "live", probability = 0.7 } }\n\n'
         # A 504 is the documented answer to `?wait=applied&timeout=S` when S is shorter than Envoy's ACK takes.
         '[checks.not_a_server_error]\nexpected-statuses = ["2xx", "3xx", "4xx", "504"]\n'
@@ -62,7 +62,8 @@ async def test_schemathesis_finds_no_failure(admin_app: App, tmp_path: Path) -> 
     config.write_text(st_config([s.id for s, _ in sessions]))
     st = Path(sys.executable).with_name("st")
     proc = await asyncio.create_subprocess_exec(
-        str(st), "--config-file", str(config), "run", url, "--header", f"Authorization: Bearer {TOKEN}", "--checks", "all",
+        str(st), "--config-file", str(config), "run", url, "--header", f"Authorization: Bearer {TOKEN}",
+        "--checks", "all",
         "--max-examples", str(MAX_EXAMPLES), "--seed", "1", "--no-shrink", "--workers", "1",
         "--phases", "examples,coverage,fuzzing", "--request-timeout", "70", "--output-truncate", "false",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
