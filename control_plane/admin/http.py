@@ -79,13 +79,13 @@ def read_query(request: web.Request, model: type[M]) -> M:
         raise invalid(exc) from None
 
 
-def read_path(request: web.Request, name: str, adapter: TypeAdapter[str]) -> str:
-    """One path parameter validated by `adapter`; InvalidArgument naming it."""
+def read_path(request: web.Request, name: str, adapter: TypeAdapter[str], field: str = "") -> str:
+    """One path parameter validated by `adapter`; InvalidArgument naming `field` (default: the parameter)."""
     try:
         return adapter.validate_python(request.match_info[name])
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise InvalidArgument(_message(error), field=name) from None
+        raise InvalidArgument(_message(error), field=field or name) from None
 
 
 def invalid(exc: ValidationError) -> InvalidArgument:

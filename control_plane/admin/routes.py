@@ -67,7 +67,7 @@ class AdminRoutes:
         self.spec: dict[str, Any] = {}
 
     def _session_id(self, request: web.Request) -> str:
-        return read_path(request, "id", m.SESSION_ID)
+        return read_path(request, "id", m.SESSION_ID, field="session_id")  # the name the gRPC API uses too
 
     async def list_sessions(self, request: web.Request) -> web.Response:
         sessions = [session_json(s) for s in self.d.manager.registry.matching()]
