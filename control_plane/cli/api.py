@@ -27,6 +27,22 @@ def query(params: Mapping[str, object]) -> str:
     return "?" + urlencode(kept) if kept else ""
 
 
+def host_spelling(host: str) -> str:
+    """The spelling the admin API's schema takes: lower case, no trailing dot, non-ASCII labels as A-labels
+    (`Bücher.Example.` is `xn--bcher-kva.example`). Anything else is left for the API to refuse by name."""
+    labels = host.strip().rstrip(".").lower().split(".")
+    return ".".join(_a_label(label) for label in labels)
+
+
+def _a_label(label: str) -> str:
+    if label.isascii():
+        return label
+    try:
+        return label.encode("idna").decode("ascii")
+    except UnicodeError:
+        return label
+
+
 def _wait(wait: bool) -> str:
     return query({"wait": "applied" if wait else None})
 
@@ -41,11 +57,12 @@ class AdminApi:
 
     def egress_add(self, session_id: str, rule: dict[str, Any], wait: bool) -> dict[str, Any]:
         """Add one rule; `{session_id, egress, applied}`."""
+        rule = {**rule, "host": host_spelling(str(rule["host"]))}
         return self._t.call("POST", f"/v1/sessions/{segment(session_id)}/egress{_wait(wait)}", rule)
 
     def egress_remove(self, session_id: str, host: str, wait: bool) -> dict[str, Any]:
         """Remove the rule for `host` (a name, `*.` wildcard, IP or CIDR); `{session_id, egress, applied}`."""
-        path = f"/v1/sessions/{segment(session_id)}/egress/{segment(host)}{_wait(wait)}"
+        path = f"/v1/sessions/{segment(session_id)}/egress/{segment(host_spelling(host))}{_wait(wait)}"
         return self._t.call("DELETE", path)
 
     def policy(self) -> dict[str, Any]:

@@ -32,8 +32,15 @@ def _rule_text(rule: pb.EgressRule) -> str:
 
 
 def parse_allow(text: str) -> dict[str, Any]:
-    """`HOST[:PORT[,PORT...]]` to a rule; for example `pypi.org`, `*.github.com:443`, `api.test:80,8080`."""
-    host, _, ports = text.partition(":")
+    """`HOST[:PORT[,PORT...]]` to a rule; for example `pypi.org`, `*.github.com:443`, `api.test:80,8080`;
+    an IPv6 address or range alone (`fe80::/126`), or in brackets with ports (`[fe80::1]:443`)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        ports = rest.removeprefix(":")
+    elif text.count(":") > 1:
+        host, ports = text, ""
+    else:
+        host, _, ports = text.partition(":")
     try:
         return {"host": host, "ports": [int(p) for p in ports.split(",") if p]}
     except ValueError:

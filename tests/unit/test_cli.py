@@ -105,6 +105,20 @@ def test_decisions_query_is_encoded(transport: RecordingTransport, capsys: pytes
     assert json.loads(capsys.readouterr().out) == []
 
 
+@pytest.mark.parametrize(
+    ("arg", "rule"),
+    [
+        ("Bücher.Example.:443", {"host": "xn--bcher-kva.example", "ports": [443], "methods": []}),
+        ("fe80::/126", {"host": "fe80::/126", "ports": [], "methods": []}),
+        ("[fe80::1]:443,8443", {"host": "fe80::1", "ports": [443, 8443], "methods": []}),
+    ],
+)
+def test_egress_add_sends_the_spelling_the_schema_takes(transport: RecordingTransport, arg: str,
+                                                        rule: dict[str, Any]) -> None:  # fmt: skip
+    assert run_cli(["egress", "add", SID, arg]) == 0
+    assert transport.calls == [("POST", f"/v1/sessions/{SID}/egress", rule)]
+
+
 def test_segment_and_query() -> None:
     assert segment("*.a.test") == "%2A.a.test" and segment("fe80::/126") == "fe80%3A%3A%2F126"
     assert query({"a": "x y", "b": None, "c": "", "d": 3}) == "?a=x+y&d=3" and query({}) == ""
