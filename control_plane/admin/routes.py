@@ -63,7 +63,8 @@ def _iso(ts: float) -> str:
 class AdminRoutes:
     def __init__(self, deps: AdminDeps) -> None:
         self.d = deps
-        self.models = m.request_models(deps.egress.limits) if deps.egress else m.request_models(DEFAULT_LIMITS)
+        # The request models carry the configured rule limits (the spec-only unit test has no editor: defaults).
+        self.models = m.request_models(deps.egress.limits if deps.egress else DEFAULT_LIMITS)
         self.spec: dict[str, Any] = {}
 
     def _session_id(self, request: web.Request) -> str:
