@@ -160,3 +160,14 @@ async def test_cli_against_the_live_api(admin_app: App, tmp_path: Path) -> None:
 
     code, out, err = await cli(admin_app, "decisions", "--session", "a&verdict=x", "--json")
     assert (code, json.loads(out)) == (0, []), err
+
+
+async def test_envoy_takes_a_deny_list_of_long_names(admin_app: App) -> None:
+    """The deny list is one RE2 in every session's routes: Envoy's default program-size cap (100) NACKed a single
+    253-character name. The bootstrap raises the cap; the list here is the longest the fixture's limits allow."""
+    await admin_app.manager.create(CreateRequest())
+    name = ".".join(["b" * 62] * 3 + ["a" + "0" * 62])
+    deny = [f"{i}{name[1:]}" for i in range(8)]
+    status, _, body = await http(admin_app, "PUT", "/v1/policy?wait=applied&timeout=60", body={"deny": deny})
+    assert status == 200, body  # 502 rejected_by_envoy without the raised cap
+    assert (body["applied"], len(body["deny"])) == (True, 8)
