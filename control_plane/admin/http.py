@@ -15,7 +15,6 @@ from control_plane.errors import InvalidArgument, SandgateError
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -26,12 +25,13 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return web.json_response({"error": body}, status=status)
 
 
-def auth_middleware(token: str) -> Any:
+def auth_middleware(token: str, open_paths: frozenset[str]) -> Any:
+    """Every path but `open_paths` (the operations the spec declares public) needs the bearer token."""
     expected = f"Bearer {token}".encode()
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS:
+        if request.path in open_paths:
             return await handler(request)
         given = request.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(given, expected):

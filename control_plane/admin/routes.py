@@ -197,9 +197,12 @@ def operations(r: AdminRoutes) -> tuple[Operation, ...]:
 
 
 def build_admin_app(deps: AdminDeps, admin_token: str) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, auth_middleware(admin_token)], client_max_size=MAX_BODY_BYTES)
     routes = AdminRoutes(deps)
     ops = operations(routes)
+    open_paths = frozenset(op.path for op in ops if op.public)  # what the spec declares open is what is open
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware(admin_token, open_paths)], client_max_size=MAX_BODY_BYTES
+    )
     for op in ops:
         app.router.add_route(op.method, op.path, op.handler)
     routes.spec = openapi(ops)
