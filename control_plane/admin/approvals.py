@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import Field, TypeAdapter
 
-from control_plane.admin.http import OPERATOR_KEY, read_json
+from control_plane.admin import models as m
+from control_plane.admin.http import OPERATOR_KEY, read_body, read_path, read_query, respond
+from control_plane.admin.spec import Operation
 from control_plane.approvals.desk import ApprovalDesk
+
+APPROVAL_ID = TypeAdapter(Annotated[str, Field(pattern=r"^a-[0-9a-f]{16}$", description="a- and 16 hex digits")])
 
 
 class ApprovalRoutes:
@@ -16,17 +22,18 @@ class ApprovalRoutes:
 
     async def list(self, request: web.Request) -> web.StreamResponse:
         """GET /v1/approvals[?session_id=]: the open approvals; `Accept: text/event-stream` follows them."""
-        session_id = request.query.get("session_id", "")
+        session_id = read_query(request, m.ApprovalsQuery).session_id
         if "text/event-stream" in request.headers.get("Accept", ""):
             return await self._follow(request, session_id)
-        return web.json_response({"approvals": [a.to_dict() for a in self._desk.pending(session_id)]})
+        pending = [a.to_dict() for a in self._desk.pending(session_id)]
+        return respond(m.Approvals.model_validate({"approvals": pending}))
 
     async def decide(self, request: web.Request) -> web.Response:
         """POST /v1/approvals/{id} `{"decision": "allow_once" | "allow_session" | "deny"}`: the closed approval."""
-        body = await read_json(request, frozenset({"decision"}))
-        decision = str(body.get("decision", ""))
-        closed = await self._desk.decide(request.match_info["id"], decision, request[OPERATOR_KEY])
-        return web.json_response(closed.to_dict())
+        approval_id = read_path(request, "id", APPROVAL_ID)
+        body = await read_body(request, m.ApprovalDecision)
+        closed = await self._desk.decide(approval_id, body.decision, request[OPERATOR_KEY])
+        return respond(m.Approval.model_validate(closed.to_dict()))
 
     async def _follow(self, request: web.Request, session_id: str) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -38,7 +45,14 @@ class ApprovalRoutes:
         return response
 
 
-def add_approval_routes(app: web.Application, desk: ApprovalDesk) -> None:
-    routes = ApprovalRoutes(desk)
-    app.router.add_get("/v1/approvals", routes.list)
-    app.router.add_post("/v1/approvals/{id}", routes.decide)
+def approval_operations(desk: ApprovalDesk) -> tuple[Operation, ...]:
+    r = ApprovalRoutes(desk)
+    return (
+        Operation("GET", "/v1/approvals", r.list, "Open approvals: requests held on an unlisted destination "
+                  "(on_unlisted ASK) and sandboxes' proposals, oldest first. Accept: text/event-stream follows "
+                  "them as they open and close", m.Approvals, query=m.ApprovalsQuery, errors=(400, 401)),
+        Operation("POST", "/v1/approvals/{id}", r.decide, "Decide an approval: allow_once releases the held "
+                  "requests, allow_session adds the rule (ACKed) and releases them, deny answers them 403 "
+                  "approval-denied", m.Approval, body=m.ApprovalDecision, errors=(400, 401, 404, 409, 504),
+                  path_params={"id": APPROVAL_ID}),
+    )  # fmt: skip

@@ -10,16 +10,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict
 
-from control_plane.admin.http import error_middleware, read_json
+from control_plane.admin.http import error_middleware, read_body
 from control_plane.approvals.desk import ApprovalDesk
 from control_plane.domain.rules import EgressRule
 from control_plane.domain.session import Session
-from control_plane.errors import InvalidArgument
 from control_plane.xds.builders.route import SESSION_HEADER
 
 MAX_BODY_BYTES = 4096
-PROPOSAL_FIELDS = frozenset({"host", "ports", "methods", "reason"})
+
+
+class Proposal(BaseModel):
+    """A rule a sandbox asks for, and why (validated again as a rule, and the reason by the approval book)."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str
+    ports: list[int] = []
+    methods: list[str] = []
+    reason: str
+
+
 SessionOf = Callable[[str], Session]  # NotFound for a session that has ended
 ParseRule = Callable[[dict[str, object]], EgressRule]
 
@@ -42,11 +53,9 @@ class SandboxApi:
     async def propose(self, request: web.Request) -> web.Response:
         """POST /v1/rules `{"host", "ports", "methods", "reason"}`: 202 with the pending approval."""
         s = self._session(request)
-        body = await read_json(request, PROPOSAL_FIELDS)
-        reason = body.pop("reason", "")
-        if not isinstance(reason, str):
-            raise InvalidArgument("must be a string", field="reason")
-        approval = self._desk.propose(s.id, self._parse_rule(body), reason)
+        proposal = await read_body(request, Proposal)
+        rule = self._parse_rule(proposal.model_dump(exclude={"reason"}))
+        approval = self._desk.propose(s.id, rule, proposal.reason)
         return web.json_response({"approval": approval.to_dict()}, status=202)
 
     async def approvals(self, request: web.Request) -> web.Response:

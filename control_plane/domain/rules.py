@@ -121,11 +121,12 @@ def parse_rule(
     allow_broad: bool = False,
     limits: RuleLimits = DEFAULT_LIMITS,
 ) -> EgressRule:
-    """Validate one rule given as plain values; errors name `field` (e.g. `egress[2].host`)."""
+    """Validate one rule given as plain values; errors name `field` (e.g. `egress[2].host`; `host` if "")."""
+    prefix = f"{field}." if field else ""
     return EgressRule(
-        host=normalize_host(host, f"{field}.host", allow_broad=allow_broad, limits=limits),
-        ports=parse_ports(ports, f"{field}.ports", limits),
-        methods=parse_methods(methods, f"{field}.methods"),
+        host=normalize_host(host, f"{prefix}host", allow_broad=allow_broad, limits=limits),
+        ports=parse_ports(ports, f"{prefix}ports", limits),
+        methods=parse_methods(methods, f"{prefix}methods"),
     )
 
 

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from control_plane.domain.expansion import route_size_problem, session_domains
 from control_plane.domain.hostnames import canonical_host
 from control_plane.domain.policy import Policy, parse_policy
-from control_plane.domain.rules import DEFAULT_LIMITS, EgressRule, RuleLimits, merge_rules, parse_rules
+from control_plane.domain.rules import DEFAULT_LIMITS, EgressRule, RuleLimits, merge_rules, parse_rule, parse_rules
 from control_plane.domain.session import Session
-from control_plane.errors import InvalidArgument, NotFound, Rejected
+from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound, Rejected
 from control_plane.sessions.registry import SessionRegistry
 from control_plane.store import Store
 from control_plane.xds.publisher import ConfigPublisher, Expected
@@ -41,6 +41,11 @@ class EgressEditor:
     def policy(self) -> Policy:
         return self._policy
 
+    @property
+    def limits(self) -> RuleLimits:
+        """The rule limits every write is checked against (the admin API's models publish them)."""
+        return self._limits
+
     def rules(self, session_id: str) -> tuple[EgressRule, ...]:
         return self._registry.get(session_id).egress
 
@@ -50,16 +55,20 @@ class EgressEditor:
         return await self._apply(session_id, lambda _: rules, wait)
 
     def parse_rule(self, raw: dict[str, object]) -> EgressRule:
-        """One rule, validated as an added one would be; InvalidArgument naming `rule.*` otherwise."""
-        (rule,) = parse_rules([raw], "rule", allow_broad=self._allow_broad, limits=self._limits)
-        return rule
+        """One rule, validated as an added one would be; InvalidArgument naming its field otherwise."""
+        return parse_rule(
+            str(raw.get("host", "")), _ints(raw.get("ports") or []), _strs(raw.get("methods") or []), field="",
+            allow_broad=self._allow_broad, limits=self._limits,
+        )  # fmt: skip
 
     async def add(self, session_id: str, raw: dict[str, object], wait: float | None) -> Session:
         rule = self.parse_rule(raw)
 
         def added(session: Session) -> tuple[EgressRule, ...]:
+            self._check_size((rule,))
             rules = merge_rules([*session.egress, rule])
-            self._check_size(rules)
+            if problem := route_size_problem(rules, self._policy, self._limits):  # the rule is fine; the set is full
+                raise FailedPrecondition(f"session {session_id} cannot take this rule: {problem}", field="egress")
             return rules
 
         return await self._apply(session_id, added, wait)
@@ -133,4 +142,16 @@ class EgressEditor:
         for session in self._registry.all():
             problem = route_size_problem(session.egress, policy, self._limits)
             if problem and session_domains(session.egress, policy) > session_domains(session.egress, self._policy):
-                raise InvalidArgument(f"with this deny list, session {session.id}: {problem}", field="deny")
+                raise FailedPrecondition(f"with this deny list, session {session.id}: {problem}", field="deny")
+
+
+def _ints(value: object) -> list[int]:
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise InvalidArgument("must be a list of integers", field="ports")
+    return value
+
+
+def _strs(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument("must be a list of strings", field="methods")
+    return value

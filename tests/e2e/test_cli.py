@@ -83,3 +83,20 @@ def test_bad_config_names_the_key(tmp_path: pytest.TempPathFactory) -> None:
     assert result.returncode == 2 and "max_sessions" in result.stderr and "Traceback" not in result.stderr
     bad.write_text("no_such_setting = 1\n")
     assert "no_such_setting" in run(None, "serve", "--config", str(bad)).stderr
+
+
+def test_cp_into_and_out_of_a_sandbox(sandgate: SandgateProcess, tmp_path: pytest.TempPathFactory) -> None:
+    sid = run(sandgate, "session", "create", "-q").stdout.strip()
+    local = tmp_path / "in.bin"  # type: ignore[operator]
+    local.write_bytes(b"\x00sandgate\n" * 100)
+    copied = run(sandgate, "cp", str(local), f"{sid}:/tmp/in.bin")
+    assert (copied.returncode, copied.stdout.strip()) == (0, f"copied 1000 bytes: {local} -> {sid}:/tmp/in.bin")
+    assert run(sandgate, "session", "exec", sid, "--", "wc", "-c", "/tmp/in.bin").stdout.split()[0] == "1000"
+    back = tmp_path / "out.bin"  # type: ignore[operator]
+    assert run(sandgate, "--json", "cp", f"{sid}:/tmp/in.bin", str(back)).returncode == 0
+    assert back.read_bytes() == local.read_bytes()
+    out = run(sandgate, "cp", f"{sid}:/tmp/in.bin", "-")
+    assert out.stdout == local.read_text()
+    missing = run(sandgate, "cp", f"{sid}:/tmp/nope", str(back))
+    assert missing.returncode != 0 and missing.stderr.startswith("sandgate: ") and "Traceback" not in missing.stderr
+    run(sandgate, "session", "rm", sid)
