@@ -27,6 +27,7 @@ from typing import Any
 from envoy_data_plane.envoy.config.listener.v3 import Listener
 from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
 
+from bench.from_tests import envoy_admin_get, free_port
 from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth
 from control_plane.app import App
 from control_plane.envoy_process import default_binary
@@ -42,8 +43,6 @@ from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.builders.shared import DESTINATIONS_FILTER, UNWRAP_TOKEN_FILTER
 from control_plane.xds.resource import build
 from control_plane.xds.types import FILTER_CONFIG, ROUTE
-from tests.support.envoy_admin import envoy_admin_get
-from tests.support.service import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = """

@@ -15,9 +15,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.from_tests import DnsServer, SandgateProcess
 from bench.memory import rss_kib
-from tests.support.dns import DnsServer
-from tests.support.service import SandgateProcess
 
 
 def used_mib() -> float:

@@ -17,13 +17,13 @@ from typing import Any
 from envoy_data_plane.envoy.config.listener.v3 import Listener
 
 from bench import dataplane
+from bench.from_tests import free_port
 from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth
 from control_plane.envoy_process import default_binary
 from control_plane.sessions.manager import CreateRequest
 from control_plane.xds.builders import dns_cache_config
 from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.resource import build
-from tests.support.service import free_port
 
 VARIANTS: dict[str, list[str]] = {
     "full policy": [],

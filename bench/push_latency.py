@@ -16,9 +16,9 @@ import time
 
 import aiohttp
 
+from bench.from_tests import Upstream
 from bench.harness import KeepAliveProxyClient, control_plane, summary
 from control_plane.sessions.manager import CreateRequest
-from tests.support.upstream import Upstream
 
 POLL_LIMIT_S = 5.0
 

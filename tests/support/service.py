@@ -12,13 +12,16 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from control_plane.client import SessionsClient
 from tests.support.envoy_admin import envoy_admin_get
+
+if TYPE_CHECKING:
+    from tests.support.in_process import InProcessSandgate
 
 
 def free_port() -> int:
@@ -97,17 +100,8 @@ class SandgateProcess:
         content_type: str = "application/json",
     ) -> tuple[int, dict[str, Any]]:
         """One admin API call; returns the status and the decoded JSON body (empty for none)."""
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}{path}", data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self.admin_token if token is None else token}")
-        if data is not None:
-            req.add_header("Content-Type", content_type)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                status, payload = resp.status, resp.read()
-        except urllib.error.HTTPError as err:
-            status, payload = err.code, err.read()
-        return status, (json.loads(payload) if payload.strip().startswith(b"{") else {})
+        token = self.admin_token if token is None else token
+        return admin_call(self.admin_port, token, method, path, body, raw, content_type)
 
     def client(self) -> SessionsClient:
         return SessionsClient(f"127.0.0.1:{self.grpc_port}", self.api_token)
@@ -123,6 +117,46 @@ class SandgateProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class SandgateClient(SessionsClient):
+    """A sessions client that ends the sessions it created."""
+
+    def __init__(self, proc: SandgateProcess | InProcessSandgate) -> None:
+        super().__init__(f"127.0.0.1:{proc.grpc_port}", proc.api_token)
+        self.proc = proc
+        self.created: list[str] = []
+
+    def create(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        session = super().create(*args, **kwargs)
+        self.created.append(session.id)
+        return session
+
+    def sh(self, session_id: str, script: str, stdin: bytes = b"") -> tuple[int, str, str]:
+        result = self.exec(session_id, ["sh", "-c", script], stdin=stdin, timeout_seconds=60)
+        return result.exit_code, result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
+
+    def cleanup(self) -> None:
+        for sid in self.created:
+            self.delete(sid)
+        self.close()
+
+
+def admin_call(
+    port: int, token: str, method: str, path: str, body: object, raw: bytes | None, content_type: str
+) -> tuple[int, dict[str, Any]]:
+    """One call to the admin API on 127.0.0.1:`port`: the status and the decoded JSON body (empty for none)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            status, payload = resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        status, payload = err.code, err.read()
+    return status, (json.loads(payload) if payload.strip().startswith(b"{") else {})
 
 
 def _toml(value: object) -> str:

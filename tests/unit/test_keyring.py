@@ -1,0 +1,47 @@
+"""Keyring: the newest key signs; an older key verifies for as long as a token it signed can live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jwt
+
+from control_plane.domain import tokens
+from control_plane.sessions.keyring import Keyring
+from control_plane.store import Store
+from tests.support.core import Clock
+
+MAX_AGE = 3600.0
+
+
+def test_a_new_store_gets_one_key_and_a_reopened_one_keeps_it(tmp_path: Path) -> None:
+    store = Store(tmp_path / "sandgate.db")
+    first = Keyring(store, Clock(), MAX_AGE).current
+    assert Keyring(store, Clock(), MAX_AGE).current == first and len(store.keys()) == 1
+    store.close()
+
+
+def test_rotation_signs_with_the_new_key_and_verifies_with_both_until_no_old_token_can_live(tmp_path: Path) -> None:
+    store = Store(tmp_path / "sandgate.db")
+    clock = Clock(1_000_000.0)
+    keyring = Keyring(store, clock, MAX_AGE)
+    old = keyring.current
+    clock.now += 10
+    new = keyring.rotate()
+    assert keyring.current == new != old
+    assert [k.kid for k in keyring.verifying()] == [new.kid, old.kid]
+    assert {k["kid"] for k in keyring.jwks()["keys"]} == {new.kid, old.kid}
+    clock.now = new.created_at + MAX_AGE + 60  # the last token the old key signed has just expired
+    assert [k.kid for k in keyring.verifying()] == [new.kid, old.kid]
+    clock.now += 1
+    assert [k.kid for k in keyring.verifying()] == [new.kid]
+    store.close()
+
+
+def test_a_token_names_the_key_that_signed_it(tmp_path: Path) -> None:
+    store = Store(tmp_path / "sandgate.db")
+    clock = Clock(1_000_000.0)
+    keyring = Keyring(store, clock, MAX_AGE)
+    token = tokens.mint(keyring.current, "s-0123456789abcdef", "jti", clock.now, clock.now + 60)
+    assert jwt.get_unverified_header(token)["kid"] == keyring.current.kid
+    store.close()
