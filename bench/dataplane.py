@@ -30,6 +30,7 @@ from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
 from bench.from_tests import envoy_admin_get, free_port
 from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth
 from control_plane.app import App
+from control_plane.envoy_contract import session_resource_name
 from control_plane.envoy_process import default_binary
 from control_plane.sessions.manager import CreateRequest
 from control_plane.xds.builders import (
@@ -37,7 +38,6 @@ from control_plane.xds.builders import (
     EGRESS_CLUSTER,
     TYPE,
     dns_cache_config,
-    session_resource_name,
 )
 from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.builders.shared import DESTINATIONS_FILTER, UNWRAP_TOKEN_FILTER

@@ -35,6 +35,7 @@ from control_plane.channel.server import start_control_server
 from control_plane.config import Settings
 from control_plane.domain.destinations import parse_cidrs
 from control_plane.domain.session import Session
+from control_plane.envoy_contract import SOCKET_NAME
 from control_plane.envoy_process import (
     EnvoyOptions,
     ManagedEnvoy,
@@ -165,7 +166,7 @@ class App:
         )
         forwarder = self._forwarder_path()
         publisher = ConfigPublisher(
-            self.cache, egress, lambda sid: s.state_dir / "sessions" / sid / "proxy.sock", self.keyring.jwks,
+            self.cache, egress, lambda sid: s.state_dir / "sessions" / sid / SOCKET_NAME, self.keyring.jwks,
             lambda: self.egress.policy(), s.apply_timeout_seconds,
         )  # fmt: skip
         self.egress = EgressEditor(self.registry, self.store, publisher, s.allow_broad_wildcards, config.rule_limits(s))

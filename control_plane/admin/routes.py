@@ -11,8 +11,9 @@ from aiohttp import web
 
 from control_plane.admin.http import MAX_BODY_BYTES, auth_middleware, error_middleware, read_json, wants_applied
 from control_plane.admin.openapi import spec
-from control_plane.audit.decisions import DecisionLog
+from control_plane.audit.decisions import SANDBOX_EXITED, DecisionLog
 from control_plane.domain.session import Session
+from control_plane.envoy_contract import ALLOW, DENY, ERROR, WOULD_DENY
 from control_plane.errors import InvalidArgument
 from control_plane.metrics import Registry
 from control_plane.sessions.egress import EgressEditor
@@ -21,7 +22,7 @@ from control_plane.sessions.rotation import KeyRotation
 from control_plane.xds.cache import SnapshotCache
 
 RULE_FIELDS = frozenset({"host", "ports", "methods"})
-VERDICTS = frozenset({"allow", "deny", "would_deny", "error", "event"})  # event: a sandbox died (docs/SECURITY.md)
+VERDICTS = frozenset({ALLOW, DENY, WOULD_DENY, ERROR, SANDBOX_EXITED})  # SANDBOX_EXITED: not a request (SECURITY.md)
 
 
 @dataclass(frozen=True)

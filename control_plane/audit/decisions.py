@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from control_plane import metrics
+from control_plane.envoy_contract import ACCESS_LOG_FLUSH_SECONDS
 from control_plane.errors import Unavailable
 from control_plane.workers import Workers
-from control_plane.xds.builders.shared import ACCESS_LOG_FLUSH_SECONDS
 
 # Envoy sends access logs in batches, at the latest ACCESS_LOG_FLUSH_SECONDS after a request finishes.
 # A query waits that long plus this margin, so a request that finished before it was asked is in its answer.

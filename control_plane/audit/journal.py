@@ -18,6 +18,7 @@ from typing import Any
 
 from control_plane.audit.decisions import DecisionEvent
 from control_plane.audit.retention import level_cuts
+from control_plane.envoy_contract import ALLOW
 
 log = logging.getLogger(__name__)
 _SCHEMA = """
@@ -178,7 +179,7 @@ class _Rows:
 
     def added(self, rows: list[tuple[Any, ...]]) -> None:
         for row in rows:
-            self._count(row[_SESSION], 1, int(row[_VERDICT] != "allow"))
+            self._count(row[_SESSION], 1, int(row[_VERDICT] != ALLOW))
 
     def evict(self) -> None:
         """Back to at most `keep` rows: older denials of the largest sessions first, then anything."""

@@ -13,8 +13,8 @@ from envoy_data_plane.envoy.type.v3 import HttpStatus, StatusCode
 from envoy_data_plane.google.rpc import Status
 
 from control_plane.authz.check_wire import check_input
-from control_plane.authz.decide import INTERNAL_ERROR, CheckInput, Decision, SessionView, decide
-from control_plane.xds.builders.local_reply import DENY_HEADER
+from control_plane.authz.decide import CheckInput, Decision, SessionView, decide
+from control_plane.envoy_contract import DENY_HEADER, INTERNAL_ERROR, PROXY_AUTHENTICATE
 from control_plane.xds.builders.route import deny_body
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ DecisionSink = Callable[[CheckInput, Decision], None]
 def deny_response(session_id: str, decision: Decision) -> bytes:
     headers = [HeaderValueOption(header=HeaderValue(key=DENY_HEADER, value=decision.reason))]
     if decision.http_status == 407:
-        headers.append(HeaderValueOption(header=HeaderValue(key="proxy-authenticate", value='Basic realm="sandgate"')))
+        headers.append(HeaderValueOption(header=HeaderValue(key=PROXY_AUTHENTICATE[0], value=PROXY_AUTHENTICATE[1])))
     denied = DeniedHttpResponse(
         status=HttpStatus(code=StatusCode(decision.http_status)),
         headers=headers,

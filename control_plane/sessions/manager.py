@@ -17,6 +17,7 @@ from control_plane.domain.expansion import route_size_problem
 from control_plane.domain.policy import Policy, with_defaults
 from control_plane.domain.rules import EgressRule, RuleLimits, parse_rules
 from control_plane.domain.session import LimitBounds, Limits, MetadataLimits, Session, State
+from control_plane.envoy_contract import SOCKET_NAME
 from control_plane.errors import (
     DeadlineExceeded,
     FailedPrecondition,
@@ -217,7 +218,7 @@ class SessionManager:
 
     async def _listen(self, session: Session) -> None:
         await self._publisher.wait(self._publisher.put_session(session))
-        await _wait_for_path(self.settings.socket_dir(session.id) / socket_dir.SOCKET_NAME, SOCKET_WAIT_S)
+        await _wait_for_path(self.settings.socket_dir(session.id) / SOCKET_NAME, SOCKET_WAIT_S)
 
     # ---- delete / expire -------------------------------------------------------------------------
 

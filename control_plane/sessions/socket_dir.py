@@ -17,7 +17,6 @@ from pathlib import Path
 
 from control_plane.sessions.runtime import SANDBOX_UID
 
-SOCKET_NAME = "proxy.sock"
 TOKEN_NAME = "token"
 
 

@@ -10,8 +10,9 @@ from typing import Any
 
 from control_plane.domain.policy import Policy
 from control_plane.domain.session import Session
+from control_plane.envoy_contract import session_resource_name
 from control_plane.xds import render
-from control_plane.xds.builders import EgressSettings, session_resource_name
+from control_plane.xds.builders import EgressSettings
 from control_plane.xds.cache import Key, SnapshotCache
 from control_plane.xds.resource import Resource
 from control_plane.xds.types import CLUSTER, LISTENER, ROUTE

@@ -12,7 +12,8 @@ from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration, VirtualHo
 
 from control_plane.domain.policy import Policy
 from control_plane.domain.session import Session
-from control_plane.xds.builders import EgressSettings, session_resource_name
+from control_plane.envoy_contract import session_resource_name
+from control_plane.xds.builders import EgressSettings
 from control_plane.xds.builders.cluster import render_egress_cluster
 from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.builders.route import render_ended_routes, render_session_routes

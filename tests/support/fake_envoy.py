@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from control_plane.envoy_contract import SESSION_PREFIX, SOCKET_NAME
 from control_plane.xds.cache import Key, SnapshotCache, StreamView
 from control_plane.xds.types import LISTENER
-
-SESSION_PREFIX = "session-"
 
 
 class FakeEnvoy:
@@ -64,7 +63,7 @@ class FakeEnvoy:
         type_url, name = key
         directory = self._sessions_dir / name.removeprefix(SESSION_PREFIX)
         if self.open_sockets and type_url == LISTENER and name.startswith(SESSION_PREFIX) and directory.is_dir():
-            (directory / "proxy.sock").touch()
+            (directory / SOCKET_NAME).touch()
 
 
 @asynccontextmanager

@@ -29,10 +29,6 @@ class EgressSettings:
     limits: TenantLimits = field(default_factory=TenantLimits)
 
 
-def session_resource_name(session_id: str) -> str:
-    return f"session-{session_id}"
-
-
 def dns_resolver_config(settings: EgressSettings) -> dict[str, Any] | None:
     """The configured resolvers as Envoy's c-ares resolver config; None means the host's resolver."""
     if not settings.dns_resolvers:
