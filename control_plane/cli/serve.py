@@ -23,11 +23,13 @@ async def _run(settings: config.Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await app.start()
-    print(
-        f"sandgate: serving. sessions API {settings.grpc_addr}, admin http://127.0.0.1:{app.ports.admin}; "
-        f"tokens in {settings.state_dir}/api-token and admin-token",
-        flush=True,
-    )
-    await stop.wait()
-    await app.stop()
+    try:
+        await app.start()
+        print(
+            f"sandgate: serving. sessions API {settings.grpc_addr}, admin http://127.0.0.1:{app.ports.admin}; "
+            f"tokens in {settings.state_dir}/api-token and admin-token",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        await app.stop()  # also after a failed start: whatever it had started is stopped

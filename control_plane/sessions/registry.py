@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from control_plane.authz.decide import SessionView
 from control_plane.domain import session as sess
 from control_plane.domain.session import Session, State
-from control_plane.errors import NotFound
+from control_plane.errors import FailedPrecondition, NotFound
 from control_plane.store import Store
 
 
@@ -44,6 +44,14 @@ class SessionRegistry:
         if found is None:
             raise NotFound(f"session {session_id} does not exist (it may have ended or expired)")
         return found
+
+    def ready(self, session_id: str) -> Session:
+        """The session, if READY: NotFound if unknown, FailedPrecondition (with why it failed) otherwise."""
+        session = self.get(session_id)
+        if session.state != State.READY:
+            why = f" ({session.failure_reason})" if session.failure_reason else ""
+            raise FailedPrecondition(f"session {session_id} is {session.state.value}{why}, not READY")
+        return session
 
     def find(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)

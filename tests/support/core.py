@@ -1,5 +1,5 @@
-"""The orchestration core wired as the service wires it (store, keyring, registry, cache, publisher, egress
-editor, session manager) over the in-memory runtime and the fake Envoy: for unit tests."""
+"""The orchestration core as the service wires it (`state_dir.prepare_state_dir`, then `wiring.build`) over the
+in-memory runtime, with a fake Envoy connected and a clock the test moves: for unit tests."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from control_plane.domain.capacity import Capacity
+from control_plane.config import HostSize, Settings
 from control_plane.domain.session import Limits
 from control_plane.sessions.egress import EgressEditor
 from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.manager import ManagerSettings, SessionManager
+from control_plane.sessions.pool import WarmPool
 from control_plane.sessions.registry import SessionRegistry
+from control_plane.sessions.sandbox_calls import SandboxCalls
+from control_plane.state_dir import prepare_state_dir
 from control_plane.store import Store
-from control_plane.xds.builders import EgressSettings
+from control_plane.wiring import HostFacts, build
 from control_plane.xds.cache import SnapshotCache
 from control_plane.xds.publisher import ConfigPublisher
 from tests.support.fake_envoy import FakeEnvoy, fake_envoy
@@ -26,7 +29,8 @@ from tests.support.no_sandbox import NoSandboxRuntime
 
 NODE = "unit-node"
 IMAGE = "sandgate-sandbox:test"
-LIMITS = Limits(memory_mb=512, cpus=1.0, pids=1024)
+LIMITS = Limits(memory_mb=512, cpus=1.0, pids=512)
+HOST = HostFacts(own_addresses=(), size=HostSize(memory_mb=4096, cpus=4))
 
 
 @dataclass
@@ -51,48 +55,43 @@ class Core:
     egress: EgressEditor
     runtime: NoSandboxRuntime
     manager: SessionManager
+    calls: SandboxCalls
+    pool: WarmPool
     envoy: FakeEnvoy
 
 
-def manager_settings(state_dir: Path, **overrides: Any) -> ManagerSettings:
-    forwarder = state_dir / "bin" / "sandgate-forward"
-    forwarder.parent.mkdir(parents=True, exist_ok=True)
+def core_settings(state_dir: Path, **overrides: Any) -> Settings:
+    """Four sessions of the default limits at most, no warm pool unless asked, a stand-in forwarder."""
+    forwarder = state_dir.parent / "sandgate-forward"
     forwarder.write_bytes(b"#!/bin/true\n")
     values: dict[str, Any] = {
-        "node_id": NODE, "state_dir": state_dir, "forwarder_binary": forwarder, "default_image": IMAGE,
-        "forward_port": 3128, "default_ttl_seconds": 600, "max_ttl_seconds": 3600,
-        "capacity": Capacity(max_sessions=4, total_memory_mb=4 * 512, total_cpus=4.0), "default_limits": LIMITS,
-        **overrides,
+        "state_dir": state_dir, "node_id": NODE, "api_token": "t", "admin_token": "t", "default_image": IMAGE,
+        "forwarder_binary": forwarder, "default_ttl_seconds": 600, "max_ttl_seconds": 3600, "max_sessions": 4,
+        "total_memory_mb": 4 * 512, "total_cpus": 4.0, "warm_pool_size": 0, "apply_timeout_seconds": 5.0,
+        "forbid_host_addresses": False, **overrides,
     }  # fmt: skip
-    return ManagerSettings(**values)
+    return Settings(**values)
 
 
 @asynccontextmanager
-async def running_core(
-    state_dir: Path, runtime: NoSandboxRuntime | None = None, **overrides: Any
-) -> AsyncIterator[Core]:
-    """The core with one fake Envoy of its node connected; closes the store afterwards."""
-    settings = manager_settings(state_dir, **overrides)
-    settings.sessions_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(state_dir / "sandgate.db")
+async def running_core(state_dir: Path, **overrides: Any) -> AsyncIterator[Core]:
+    """The core with one fake Envoy of its node connected; the pool is built but not started. Closes the state
+    directory's databases and the thread pools afterwards."""
+    settings = core_settings(state_dir, **overrides)
+    state = prepare_state_dir(settings)
     clock = Clock()
-    keyring = Keyring(store, clock, settings.max_ttl_seconds)
-    registry = SessionRegistry(store, clock)
-    cache = SnapshotCache()
-    editor: list[EgressEditor] = []
-    publisher = ConfigPublisher(
-        cache, EgressSettings(), lambda sid: settings.socket_dir(sid) / "proxy.sock", keyring.jwks,
-        lambda: editor[0].policy(), apply_timeout=5.0,
-    )  # fmt: skip
-    editor.append(EgressEditor(registry, store, publisher))
-    runtime = runtime if runtime is not None else NoSandboxRuntime(images={IMAGE})
-    manager = SessionManager(settings, registry, runtime, publisher, keyring, editor[0].policy, clock)
-    publisher.ensure_node(NODE)
+    runtime = NoSandboxRuntime(images={IMAGE})
+    parts = build(settings, state, HOST, runtime, clock)
+    parts.publisher.ensure_node(NODE)
     try:
-        async with fake_envoy(cache, NODE, settings.sessions_dir) as envoy:
-            yield Core(settings, store, clock, keyring, registry, cache, publisher, editor[0], runtime, manager, envoy)
+        async with fake_envoy(parts.cache, NODE, parts.manager.settings.sessions_dir) as envoy:
+            p = parts
+            yield Core(p.manager.settings, state.store, clock, p.keyring, p.registry, p.cache, p.publisher,
+                       p.egress, runtime, p.manager, p.calls, p.pool, envoy)  # fmt: skip
+            await parts.pool.stop()
     finally:
-        store.close()
+        state.close()
+        parts.workers.shutdown()
 
 
 async def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> None:

@@ -16,7 +16,7 @@ from tests.support.core import NODE, Core, running_core
 
 @pytest.fixture()
 async def core(tmp_path: Path) -> AsyncIterator[Core]:
-    async with running_core(tmp_path) as c:
+    async with running_core(tmp_path / "state") as c:
         yield c
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import jwt
+import pytest
 
 from control_plane.domain import tokens
-from control_plane.sessions.keyring import Keyring
+from control_plane.sessions.keyring import Keyring, ensure_signing_key
 from control_plane.store import Store
 from tests.support.core import Clock
 
@@ -16,7 +17,11 @@ MAX_AGE = 3600.0
 
 def test_a_new_store_gets_one_key_and_a_reopened_one_keeps_it(tmp_path: Path) -> None:
     store = Store(tmp_path / "sandgate.db")
+    with pytest.raises(ValueError, match="no signing key"):
+        Keyring(store, Clock(), MAX_AGE)
+    ensure_signing_key(store, 1.0)
     first = Keyring(store, Clock(), MAX_AGE).current
+    ensure_signing_key(store, 2.0)
     assert Keyring(store, Clock(), MAX_AGE).current == first and len(store.keys()) == 1
     store.close()
 
@@ -24,6 +29,7 @@ def test_a_new_store_gets_one_key_and_a_reopened_one_keeps_it(tmp_path: Path) ->
 def test_rotation_signs_with_the_new_key_and_verifies_with_both_until_no_old_token_can_live(tmp_path: Path) -> None:
     store = Store(tmp_path / "sandgate.db")
     clock = Clock(1_000_000.0)
+    ensure_signing_key(store, clock())
     keyring = Keyring(store, clock, MAX_AGE)
     old = keyring.current
     clock.now += 10
@@ -41,6 +47,7 @@ def test_rotation_signs_with_the_new_key_and_verifies_with_both_until_no_old_tok
 def test_a_token_names_the_key_that_signed_it(tmp_path: Path) -> None:
     store = Store(tmp_path / "sandgate.db")
     clock = Clock(1_000_000.0)
+    ensure_signing_key(store, clock())
     keyring = Keyring(store, clock, MAX_AGE)
     token = tokens.mint(keyring.current, "s-0123456789abcdef", "jti", clock.now, clock.now + 60)
     assert jwt.get_unverified_header(token)["kid"] == keyring.current.kid

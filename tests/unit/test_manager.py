@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import jwt
@@ -15,17 +14,13 @@ from control_plane.domain.capacity import Usage
 from control_plane.domain.session import State
 from control_plane.errors import (
     CapacityExhausted,
-    FailedPrecondition,
     InvalidArgument,
     NotApplied,
-    NotFound,
-    PayloadTooLarge,
     Rejected,
     Unavailable,
 )
 from control_plane.sessions import manager as manager_module
 from control_plane.sessions.manager import CreateRequest
-from control_plane.sessions.pool import WarmPool
 from control_plane.sessions.runtime import ContainerSpec
 from control_plane.xds.types import LISTENER, ROUTE
 from tests.support.core import IMAGE, LIMITS, NODE, Core, running_core, wait_for
@@ -33,7 +28,7 @@ from tests.support.core import IMAGE, LIMITS, NODE, Core, running_core, wait_for
 
 @pytest.fixture()
 async def core(tmp_path: Path) -> AsyncIterator[Core]:
-    async with running_core(tmp_path) as c:
+    async with running_core(tmp_path / "state") as c:
         yield c
 
 
@@ -64,25 +59,19 @@ async def test_cold_create_starts_a_container_with_the_proxy_env_and_a_token_for
     assert session_resources(core) == {(LISTENER, f"session-{session.id}"), (ROUTE, f"session-{session.id}")}
 
 
-async def test_warm_create_claims_a_pooled_sandbox_instead_of_starting_one(core: Core) -> None:
-    def spec_for(session_id: str) -> ContainerSpec:
-        return ContainerSpec(session_id, NODE, IMAGE, LIMITS, core.settings.socket_dir(session_id), 3128)
-
-    pool = WarmPool(core.runtime, 1, spec_for, core.settings.forwarder_binary)
-    core.manager.pool = pool
-    pool.start()
-    try:
-        await wait_for(lambda: pool.available == 1)
+async def test_warm_create_claims_a_pooled_sandbox_instead_of_starting_one(tmp_path: Path) -> None:
+    async with running_core(tmp_path / "state", warm_pool_size=1) as core:
+        core.pool.start()
+        await wait_for(lambda: core.pool.available == 1)
         (pooled,) = core.runtime.containers
         session, token = await core.manager.create(CreateRequest())
         assert (session.id, session.container_id) == (pooled, f"none-{pooled}")
         assert (core.settings.socket_dir(session.id) / "token").read_text() == token
         assert core.runtime.containers[session.id].spec.env == {}  # started before any session existed
-        await wait_for(lambda: pool.available == 1)  # the pool refills
+        await wait_for(lambda: core.pool.available == 1)  # the pool refills
+        refill = next(sid for sid in core.runtime.containers if sid != pooled)
         with_env, _ = await core.manager.create(CreateRequest(env={"A": "1"}))
-        assert with_env.id not in (pooled, *(sid for sid, _ in pool._ready))  # env: never a pooled sandbox
-    finally:
-        await pool.stop()
+        assert with_env.id != refill and core.pool.available == 1  # env: never a pooled sandbox
 
 
 async def test_delete_revokes_removes_and_forgets_and_is_idempotent(core: Core) -> None:
@@ -148,7 +137,7 @@ async def test_a_listener_envoy_does_not_apply_in_time_fails_the_create_and_leav
 
 
 async def test_without_an_envoy_the_create_is_unavailable_and_leaves_nothing(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+    async with running_core(tmp_path / "state") as core:
         await core.cache.detach(core.envoy.stream)
         core.publisher.apply_timeout = 0.2
         with pytest.raises(Unavailable) as err:
@@ -192,23 +181,6 @@ async def test_a_create_cancelled_mid_start_waits_for_the_container_and_removes_
         await creating
     assert_nothing_left(core)
     assert core.runtime.removed == [session_id]
-
-
-async def test_calls_on_a_session_that_is_not_ready_or_unknown(core: Core) -> None:
-    session, _ = await core.manager.create(CreateRequest())
-    with pytest.raises(NotFound):
-        core.manager.require_ready("s-0000000000000000")
-    with pytest.raises(InvalidArgument) as err:
-        core.manager.exec(session.id, [], {}, b"", 5)
-    assert err.value.field == "argv"
-    with pytest.raises(PayloadTooLarge):
-        await core.manager.write_file(session.id, "/tmp/x", b"x" * (core.settings.max_write_bytes + 1))
-    with pytest.raises(InvalidArgument) as err:
-        await core.manager.write_file(session.id, "/etc/passwd", b"x")
-    assert err.value.field == "path"
-    core.registry.save(replace(session, state=State.FAILED, failure_reason="sandbox-exited: exit code 137"))
-    with pytest.raises(FailedPrecondition, match=r"FAILED \(sandbox-exited: exit code 137\)"):
-        core.manager.require_ready(session.id)
 
 
 async def test_an_expired_session_is_ended_by_the_expiry_loop(core: Core) -> None:
