@@ -36,6 +36,7 @@ class StateDir:
     journal: DecisionJournal
 
     def close(self) -> None:
+        """Close the journal (after writing what it holds) and the store."""
         self.journal.close()
         self.store.close()
 

@@ -54,6 +54,7 @@ class AppWorkers:
     audit: Workers
 
     def shutdown(self) -> None:
+        """Stop every pool; calls in flight finish on their threads."""
         for workers in (self.runtime.control, self.runtime.sessions.workers, self.audit):
             workers.shutdown()
 
@@ -143,6 +144,7 @@ def egress_settings(s: Settings, host: HostFacts) -> EgressSettings:
 
 
 def tenant_limits(s: Settings) -> TenantLimits:
+    """What one session may take of Envoy, from the settings."""
     return TenantLimits(
         max_connections=s.session_max_connections, requests_per_second=s.session_requests_per_second,
         request_burst=s.session_request_burst, tunnels_per_second=s.session_tunnels_per_second,

@@ -72,6 +72,7 @@ class DecisionLog:
         self._counter = counter
 
     def record_many(self, events: Iterable[DecisionEvent]) -> None:
+        """Store `events` (ids assigned here), count them by verdict and reason, and pass them to followers."""
         batch = list(events)
         if not batch:
             return
@@ -101,6 +102,7 @@ class DecisionLog:
             raise Unavailable(f"the decision log did not answer within {QUERY_TIMEOUT_SECONDS:g} s") from exc
 
     async def follow(self) -> AsyncIterator[DecisionEvent]:
+        """Every decision as it is recorded, until the caller stops reading."""
         queue: asyncio.Queue[DecisionEvent] = asyncio.Queue()
         self._followers.add(queue)
         try:

@@ -26,6 +26,7 @@ DecisionSink = Callable[[CheckInput, Decision], None]
 
 
 def deny_response(session_id: str, decision: Decision) -> bytes:
+    """A serialized CheckResponse that denies with the decision's status (403 or 407), reason header and body."""
     headers = [HeaderValueOption(header=HeaderValue(key=DENY_HEADER, value=decision.reason))]
     if decision.http_status == 407:
         headers.append(HeaderValueOption(header=HeaderValue(key=PROXY_AUTHENTICATE[0], value=PROXY_AUTHENTICATE[1])))
@@ -43,10 +44,12 @@ class AuthorizationService:
         self._sink = sink
 
     def handler(self) -> grpc.GenericRpcHandler:
+        """The generic gRPC handler of envoy.service.auth.v3.Authorization/Check (bytes in, bytes out)."""
         method = grpc.unary_unary_rpc_method_handler(self.check, request_deserializer=None, response_serializer=None)
         return grpc.method_handlers_generic_handler(SERVICE, {"Check": method})
 
     async def check(self, request: bytes, context: Any) -> bytes:
+        """One ext_authz Check: CheckRequest bytes in, CheckResponse bytes out; any failure is a deny."""
         try:
             check = check_input(request)
             decision = decide(check, self._lookup(check.session_id))

@@ -17,6 +17,11 @@ from control_plane.xds.publisher import ConfigPublisher, Expected
 
 
 class EgressEditor:
+    """Live edits of one session's rules and of the global policy. Each write is validated whole (InvalidArgument
+    naming the field), stored, then pushed; with `wait` (seconds) it returns once every Envoy of the node applied
+    it, raising NotApplied when time runs out (the write is kept) or Rejected when Envoy refused it (the write
+    is undone, in the store and the cache). NotFound for an unknown session."""
+
     def __init__(
         self,
         registry: SessionRegistry,
@@ -33,17 +38,21 @@ class EgressEditor:
         self._policy = store.policy()
 
     def policy(self) -> Policy:
+        """The global policy in force."""
         return self._policy
 
     def rules(self, session_id: str) -> tuple[EgressRule, ...]:
+        """The session's rules; NotFound if there is no such session."""
         return self._registry.get(session_id).egress
 
     async def replace(self, session_id: str, raw: Sequence[dict[str, object]], wait: float | None) -> Session:
+        """Replace all of the session's rules with `raw`; the updated session."""
         rules = parse_rules(raw, "egress", allow_broad=self._allow_broad, limits=self._limits)
         self._check_size(rules)
         return await self._apply(self._registry.get(session_id), rules, wait)
 
     async def add(self, session_id: str, raw: dict[str, object], wait: float | None) -> Session:
+        """Add one rule (merged with one for the same host); the updated session."""
         (rule,) = parse_rules([raw], "rule", allow_broad=self._allow_broad, limits=self._limits)
         session = self._registry.get(session_id)
         rules = merge_rules([*session.egress, rule])
@@ -51,6 +60,7 @@ class EgressEditor:
         return await self._apply(session, rules, wait)
 
     async def remove(self, session_id: str, host: str, wait: float | None) -> Session:
+        """Remove the rule for `host`; NotFound (field "host") if the session has none."""
         name = canonical_host(host, "host")
         session = self._registry.get(session_id)
         if not any(r.host == name for r in session.egress):
@@ -80,6 +90,8 @@ class EgressEditor:
             self._publisher.put_routes(self._registry.save(before))
 
     async def put_policy(self, raw: Mapping[str, object], wait: float | None) -> Policy:
+        """Replace the global policy (default rules for new sessions, and the deny list every session's routes
+        carry); InvalidArgument if its deny list would push a session's routes over the limits."""
         policy = parse_policy(raw, allow_broad=self._allow_broad, limits=self._limits)
         self._check_fits(policy)
         previous, self._policy = self._policy, policy

@@ -70,9 +70,11 @@ class ManagerSettings:
 
     @property
     def sessions_dir(self) -> Path:
+        """The directory of every session's directory."""
         return self.state_dir / "sessions"
 
     def socket_dir(self, session_id: str) -> Path:
+        """The session's directory: its listener socket, token and forwarder; mounted at /run/sandgate."""
         return self.sessions_dir / session_id
 
     def container_spec(
@@ -171,10 +173,19 @@ class SessionManager:
         return usage_of(s.limits for s in self.registry.all()) + self._reserved
 
     async def create(self, req: CreateRequest) -> tuple[Session, str]:
-        """Start a sandbox (or claim a warm one); READY only once Envoy has ACKed its listener.
+        """Start a sandbox (or claim a warm one); returns the READY session and its token, a signed JWT that
+        is returned here only (it is also written, 0400, into the session's directory for the sandbox).
+        READY only once Envoy has ACKed the session's listener and opened its socket.
 
-        Everything is validated, then capacity is checked (CapacityExhausted naming what is exhausted),
-        before anything is created."""
+        Everything is validated, then capacity is checked, before anything is created. Raises:
+        - InvalidArgument, naming the field: a bad TTL, image (also one not on this host), limit, label,
+          env or rule, or rules over the limits;
+        - CapacityExhausted, naming what is exhausted (sessions, memory, CPUs);
+        - Rejected: Envoy NACKed the session's listener or routes;
+        - NotApplied: Envoy did not apply them within `apply_timeout`;
+        - Unavailable: no Envoy of this node is connected, Envoy opened no socket within SOCKET_WAIT_S, or
+          the container runtime failed.
+        On any failure (cancellation included) nothing is left: no row, container, directory or config."""
         session = self._validate(req)
         admit(self.usage(), session.limits, self.settings.capacity)
         self._reserved = self._reserved.plus(session.limits)  # admitted, not yet in the registry: counted here
@@ -228,7 +239,9 @@ class SessionManager:
     # ---- delete / expire -------------------------------------------------------------------------
 
     async def delete(self, session_id: str) -> None:
-        """End a session. Idempotent: an unknown (already ended) session is not an error."""
+        """End a session: its token is refused at once, its connections within the push latency, then its
+        sandbox, directory, config and row go. Idempotent: an unknown (already ended) session is not an error;
+        InvalidArgument for a malformed id. An Envoy that is slow or away does not make it fail."""
         sess.validate_session_id(session_id)
         session = self.registry.find(session_id)
         if session is not None:
@@ -255,6 +268,7 @@ class SessionManager:
             log.warning("ending a session: %s", exc)
 
     async def expire_loop(self, interval: float = 1.0) -> None:
+        """Every `interval` seconds, end the sessions past their TTL or idle timeout; runs until cancelled."""
         while True:
             now = self._clock()
             for session in self.registry.all():

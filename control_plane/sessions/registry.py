@@ -12,6 +12,8 @@ from control_plane.store import Store
 
 
 class SessionRegistry:
+    """The live sessions by id, over the store: every `save` is committed before the index shows it."""
+
     def __init__(self, store: Store, clock: Callable[[], float]) -> None:
         self._store = store
         self._clock = clock
@@ -31,6 +33,7 @@ class SessionRegistry:
             self.touch(session_id)
 
     def last_active(self, session: Session) -> float:
+        """When the session was last active (seconds since the epoch); now while an Exec or tunnel runs."""
         if self._in_use.get(session.id):
             return self._clock()
         return max(self._last_active.get(session.id, 0.0), session.created_at)
@@ -39,6 +42,7 @@ class SessionRegistry:
         return len(self._sessions)
 
     def get(self, session_id: str) -> Session:
+        """The live session; InvalidArgument for a malformed id, NotFound for an unknown one."""
         sess.validate_session_id(session_id)
         found = self._sessions.get(session_id)
         if found is None:
@@ -54,12 +58,15 @@ class SessionRegistry:
         return session
 
     def find(self, session_id: str) -> Session | None:
+        """The live session, or None."""
         return self._sessions.get(session_id)
 
     def all(self) -> list[Session]:
+        """Every live session."""
         return list(self._sessions.values())
 
     def matching(self, selector: Mapping[str, str] | None = None) -> list[Session]:
+        """The live sessions whose labels include every key and value of `selector`."""
         return [s for s in self._sessions.values() if sess.matches_labels(s, selector or {})]
 
     def save(self, session: Session) -> Session:
@@ -75,6 +82,7 @@ class SessionRegistry:
         return self._sessions.pop(session_id, None)
 
     def forget(self, session_id: str) -> None:
+        """Delete the session's row (after `withdraw` and its teardown)."""
         self._store.delete_session(session_id)
 
     def view(self, session_id: str) -> SessionView | None:

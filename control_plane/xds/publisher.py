@@ -21,6 +21,9 @@ Expected = dict[str, dict[Key, str | None]]  # node id -> resource -> version (N
 
 
 class ConfigPublisher:
+    """Renders sessions and the policy into a node's snapshot and says what to wait for (`Expected`);
+    `wait` waits until every Envoy of the node applied it."""
+
     def __init__(
         self,
         cache: SnapshotCache,
@@ -93,6 +96,7 @@ class ConfigPublisher:
         return self._publish(session.node_id, [render.ended_routes(session)])
 
     def remove_session(self, session: Session) -> Expected:
+        """Remove the session's listener and routes from its node's snapshot; what to wait for."""
         name = session_resource_name(session.id)
         removals = [(LISTENER, name), (ROUTE, name)]
         self._cache.publish(session.node_id, removals=removals)

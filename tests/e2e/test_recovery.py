@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Callable
 
 import docker
+import grpc
 
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
@@ -45,9 +46,11 @@ def test_kill_9_mid_create_leaks_nothing_and_ready_sessions_return(
 
     creator = threading.Thread(target=create_in_flight)
     creator.start()
-    time.sleep(0.15)
+    in_flight_container = _new_container(docker_client, proc.node_id, {s.id for s in ready})
     proc.stop(signal.SIGKILL)
     creator.join(30)
+    # The kill landed mid-create: its container existed and the create never answered.
+    assert len(errors) == 1 and isinstance(errors[0], grpc.RpcError), errors
     proc.start()
 
     with proc.client() as c:
@@ -59,12 +62,25 @@ def test_kill_9_mid_create_leaks_nothing_and_ready_sessions_return(
     assert all(listed[sid].state == 4 for sid in in_flight)  # FAILED, if it got as far as the store
     containers = docker_client.containers.list(all=True, filters={"label": f"sandgate.node={proc.node_id}"})
     assert {c.labels["sandgate.session"] for c in containers} == {s.id for s in ready}
+    assert in_flight_container not in {c.labels["sandgate.session"] for c in containers}
     assert {p.name for p in (proc.state_dir / "sessions").iterdir()} == {s.id for s in ready}
     assert runsc_ids() <= {c.id for c in docker_client.containers.list(all=True)}
     deadline = time.monotonic() + 10
     while (listeners := _listeners(proc)) != {f"session-{s.id}" for s in ready}:
         assert time.monotonic() < deadline, listeners
         time.sleep(0.2)
+
+
+def _new_container(docker_client: docker.DockerClient, node_id: str, known: set[str], timeout: float = 60) -> str:
+    """The session id of the first container of `node_id` not in `known`, as soon as docker lists it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = docker_client.containers.list(all=True, filters={"label": f"sandgate.node={node_id}"})
+        new = [c.labels["sandgate.session"] for c in listed if c.labels["sandgate.session"] not in known]
+        if new:
+            return new[0]
+        assert time.monotonic() < deadline, "no container of the create in flight appeared"
+        time.sleep(0.02)
 
 
 def _listeners(proc: SandgateProcess) -> set[str]:
