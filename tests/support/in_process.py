@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from control_plane.app import App
-from control_plane.client import SessionsClient
 from control_plane.config import Settings
 from tests.support.no_sandbox import NoSandboxRuntime
-from tests.support.service import admin_call
+from tests.support.service import ServiceCalls
 
 T = TypeVar("T")
 
 
-class InProcessSandgate:
+class InProcessSandgate(ServiceCalls):
     """`App` with `NoSandboxRuntime` on 127.0.0.1 (ports chosen by the kernel) and a state dir of its own.
 
     Offers what tests use of `SandgateProcess`: `admin`, `client`, `state_dir`, `node_id`, the ports."""
@@ -69,19 +68,3 @@ class InProcessSandgate:
     def envoy_pid(self) -> int:
         assert self.app is not None and self.app.envoy is not None and self.app.envoy.pid is not None
         return self.app.envoy.pid
-
-    def admin(
-        self,
-        method: str,
-        path: str,
-        body: object = None,
-        token: str | None = None,
-        raw: bytes | None = None,
-        content_type: str = "application/json",
-    ) -> tuple[int, dict[str, Any]]:
-        """One admin API call; returns the status and the decoded JSON body (empty for none)."""
-        token = self.admin_token if token is None else token
-        return admin_call(self.admin_port, token, method, path, body, raw, content_type)
-
-    def client(self) -> SessionsClient:
-        return SessionsClient(f"127.0.0.1:{self.grpc_port}", self.api_token)

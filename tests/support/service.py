@@ -30,7 +30,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class SandgateProcess:
+class ServiceCalls:
+    """Calls on a running control plane, by the ports and tokens it has (`admin_port`, `grpc_port`,
+    `admin_token`, `api_token`)."""
+
+    admin_port: int
+    grpc_port: int
+    admin_token: str
+    api_token: str
+
+    def admin(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        token: str | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, dict[str, Any]]:
+        """One admin API call; returns the status and the decoded JSON body (empty for none)."""
+        token = self.admin_token if token is None else token
+        return admin_call(self.admin_port, token, method, path, body, raw, content_type)
+
+    def client(self) -> SessionsClient:
+        return SessionsClient(f"127.0.0.1:{self.grpc_port}", self.api_token)
+
+
+class SandgateProcess(ServiceCalls):
     def __init__(self, state_dir: Path, dns_port: int, **settings: object) -> None:
         self.state_dir = state_dir
         self.grpc_port, self.admin_port = free_port(), free_port()
@@ -89,22 +115,6 @@ class SandgateProcess:
             return self.envoy_admin("/ready").strip() == "LIVE"
         except OSError:
             return False
-
-    def admin(
-        self,
-        method: str,
-        path: str,
-        body: object = None,
-        token: str | None = None,
-        raw: bytes | None = None,
-        content_type: str = "application/json",
-    ) -> tuple[int, dict[str, Any]]:
-        """One admin API call; returns the status and the decoded JSON body (empty for none)."""
-        token = self.admin_token if token is None else token
-        return admin_call(self.admin_port, token, method, path, body, raw, content_type)
-
-    def client(self) -> SessionsClient:
-        return SessionsClient(f"127.0.0.1:{self.grpc_port}", self.api_token)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]

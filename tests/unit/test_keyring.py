@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
@@ -26,11 +27,21 @@ def test_a_new_store_gets_one_key_and_a_reopened_one_keeps_it(tmp_path: Path) ->
     store.close()
 
 
-def test_rotation_signs_with_the_new_key_and_verifies_with_both_until_no_old_token_can_live(tmp_path: Path) -> None:
-    store = Store(tmp_path / "sandgate.db")
-    clock = Clock(1_000_000.0)
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(tmp_path / "sandgate.db")
+    yield opened
+    opened.close()
+
+
+def keyring_at(store: Store, clock: Clock) -> Keyring:
     ensure_signing_key(store, clock())
-    keyring = Keyring(store, clock, MAX_AGE)
+    return Keyring(store, clock, MAX_AGE)
+
+
+def test_rotation_signs_with_the_new_key_and_verifies_with_both_until_no_old_token_can_live(store: Store) -> None:
+    clock = Clock(1_000_000.0)
+    keyring = keyring_at(store, clock)
     old = keyring.current
     clock.now += 10
     new = keyring.rotate()
@@ -41,14 +52,10 @@ def test_rotation_signs_with_the_new_key_and_verifies_with_both_until_no_old_tok
     assert [k.kid for k in keyring.verifying()] == [new.kid, old.kid]
     clock.now += 1
     assert [k.kid for k in keyring.verifying()] == [new.kid]
-    store.close()
 
 
-def test_a_token_names_the_key_that_signed_it(tmp_path: Path) -> None:
-    store = Store(tmp_path / "sandgate.db")
+def test_a_token_names_the_key_that_signed_it(store: Store) -> None:
     clock = Clock(1_000_000.0)
-    ensure_signing_key(store, clock())
-    keyring = Keyring(store, clock, MAX_AGE)
+    keyring = keyring_at(store, clock)
     token = tokens.mint(keyring.current, "s-0123456789abcdef", "jti", clock.now, clock.now + 60)
     assert jwt.get_unverified_header(token)["kid"] == keyring.current.kid
-    store.close()
