@@ -4,7 +4,6 @@ servers, tasks and managed Envoy in order; `stop` undoes whatever `start` got to
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,30 +187,48 @@ class App:
     async def stop(self) -> None:
         """Stop taking calls, finish those in flight, then keep (default) or end the sessions; then stop Envoy,
         the control channel, the journal, the store and the thread pools. Each step runs only if `start`
-        got to it, so this is safe after any partial start, and a second call does nothing."""
-        if self._api is not None:
-            await self._api.stop(grace=5)
-            self._api = None
-        if self._admin is not None:
-            await self._admin.cleanup()
-            self._admin = None
-        if self._parts is not None:
-            await self._stop_sessions(self._parts)
-        await self._cancel_tasks()
-        if self.envoy is not None:
-            await self.envoy.stop()
-            self.envoy = None
-        if self._xds is not None:
-            await self._xds.stop(grace=1)
-            self._xds = None
-        if self._state is not None:
-            self._state.close()
-            self._state = None
-        if self._parts is not None:
-            self._parts.workers.shutdown()
-            self._parts = None
+        got to it, so this is safe after any partial start, and a second call does nothing. A step that fails
+        is logged and the next ones still run: a stop never leaves Envoy or a server behind."""
+        steps = (self._stop_api, self._stop_admin, self._stop_sessions, self._cancel_tasks, self._stop_envoy,
+                 self._stop_xds, self._close)  # fmt: skip
+        for step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("stopping the control plane: %s failed; going on", step.__name__)
 
-    async def _stop_sessions(self, parts: Parts) -> None:
+    async def _stop_api(self) -> None:
+        if self._api is not None:
+            api, self._api = self._api, None
+            await api.stop(grace=5)
+
+    async def _stop_admin(self) -> None:
+        if self._admin is not None:
+            admin, self._admin = self._admin, None
+            await admin.cleanup()
+
+    async def _stop_envoy(self) -> None:
+        if self.envoy is not None:
+            envoy, self.envoy = self.envoy, None
+            await envoy.stop()
+
+    async def _stop_xds(self) -> None:
+        if self._xds is not None:
+            xds, self._xds = self._xds, None
+            await xds.stop(grace=1)
+
+    async def _close(self) -> None:
+        if self._state is not None:
+            state, self._state = self._state, None
+            state.close()
+        if self._parts is not None:
+            parts, self._parts = self._parts, None
+            parts.workers.shutdown()
+
+    async def _stop_sessions(self) -> None:
+        if self._parts is None:
+            return
+        parts = self._parts
         await parts.pool.stop()
         if self.settings.end_sessions_on_shutdown:
             for session in parts.registry.all():
@@ -221,5 +238,6 @@ class App:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task, outcome in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
+            if isinstance(outcome, Exception):
+                log.error("stopping the control plane: task %s had failed: %r", task.get_name(), outcome)

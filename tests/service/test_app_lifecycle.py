@@ -3,6 +3,7 @@ the thread pools) and what was opened is closed, and a second stop does nothing.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import tempfile
@@ -13,6 +14,7 @@ import pytest
 
 from control_plane.app import App
 from control_plane.config import Settings
+from control_plane.sessions.runtime import ContainerSpec
 from tests.support.no_sandbox import NoSandboxRuntime
 
 
@@ -64,3 +66,23 @@ async def test_a_start_that_fails_at_the_admin_port_stops_envoy_and_the_servers(
         os.kill(envoy_pid, 0)
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", app.ports.grpc)) != 0  # the sessions API no longer listens
+
+
+async def test_a_step_that_fails_while_stopping_does_not_keep_envoy_running(state_dir: Path) -> None:
+    called = asyncio.Event()
+
+    async def broken(spec: ContainerSpec) -> None:
+        called.set()
+        raise RuntimeError("a bug in the runtime")  # not an expected failure: the pool's task ends with it
+
+    app = App(settings(state_dir, warm_pool_size=1), runtime=NoSandboxRuntime(on_start=broken))
+    try:
+        await app.start()
+        await called.wait()  # the pool's task raised in the same step that set it
+    finally:
+        assert app.envoy is not None and app.envoy.pid is not None
+        envoy_pid = app.envoy.pid
+        await app.stop()
+    assert app.envoy is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(envoy_pid, 0)
