@@ -7,18 +7,20 @@ import logging
 import signal
 
 from control_plane import config
+from control_plane.sessions.runtime import ContainerRuntime
 
 
-def serve(settings: config.Settings, log_level: str) -> int:
+def serve(settings: config.Settings, log_level: str, runtime: ContainerRuntime | None = None) -> int:
+    """Serve until SIGINT or SIGTERM, then stop; `runtime` None: docker with runsc (the tests pass another)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_run(settings))
+    asyncio.run(_run(settings, runtime))
     return 0
 
 
-async def _run(settings: config.Settings) -> None:
+async def _run(settings: config.Settings, runtime: ContainerRuntime | None) -> None:
     from control_plane.app import App
 
-    app = App(settings)
+    app = App(settings, runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,5 +1,5 @@
-"""Service-tier fixtures: the real admin, gRPC and xDS servers with a real managed Envoy, in this process,
-over the in-memory runtime (no dockerd)."""
+"""Service-tier fixtures: the real admin, gRPC and xDS servers with a real managed Envoy, as a subprocess over
+the in-memory runtime (no dockerd)."""
 
 from __future__ import annotations
 
@@ -11,26 +11,25 @@ from pathlib import Path
 import pytest
 
 from tests.support.dns import DnsServer
-from tests.support.in_process import InProcessSandgate
-from tests.support.service import SandgateClient
+from tests.support.service import NoSandboxProcess, SandgateClient
 
 
 @pytest.fixture(scope="session")
-def sandgate() -> Iterator[InProcessSandgate]:
+def sandgate() -> Iterator[NoSandboxProcess]:
     """One control plane for the tier. Its state directory has a short path: a session's socket path must fit
     in 107 bytes."""
     state = Path(tempfile.mkdtemp(prefix="sg-svc-"))
     with DnsServer({"allowed.test": "127.0.0.1", "other.test": "127.0.0.1"}) as dns:
-        proc = InProcessSandgate(state / "state", dns.port).start()
+        proc = NoSandboxProcess(state / "state", dns.port)
         try:
-            yield proc
+            yield proc.start()
         finally:
             proc.stop()
             shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture()
-def client(sandgate: InProcessSandgate) -> Iterator[SandgateClient]:
+def client(sandgate: NoSandboxProcess) -> Iterator[SandgateClient]:
     c = SandgateClient(sandgate)
     yield c
     c.cleanup()

@@ -1,4 +1,4 @@
-"""The admin HTTP API against the running service (real servers and Envoy, in-memory runtime): auth, every
+"""The admin HTTP API against the running service (real servers and Envoy, the in-memory runtime): auth, every
 route with good and bad input, atomicity."""
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.in_process import InProcessSandgate
-from tests.support.service import SandgateClient
+from tests.support.service import SandgateClient, SandgateProcess
 
 V1_ROUTES = [
     ("GET", "/v1/sessions"),
@@ -28,12 +27,12 @@ V1_ROUTES = [
 
 @pytest.mark.parametrize(("method", "path"), V1_ROUTES)
 @pytest.mark.parametrize("token", ["", "wrong"])
-def test_v1_routes_need_the_admin_token(sandgate: InProcessSandgate, method: str, path: str, token: str) -> None:
+def test_v1_routes_need_the_admin_token(sandgate: SandgateProcess, method: str, path: str, token: str) -> None:
     status, body = sandgate.admin(method, path, {} if method in ("PUT", "POST") else None, token=token)
     assert status == 401 and body["error"]["code"] == "unauthenticated"
 
 
-def test_open_routes(sandgate: InProcessSandgate) -> None:
+def test_open_routes(sandgate: SandgateProcess) -> None:
     assert sandgate.admin("GET", "/healthz", token="") == (200, {"status": "ok"})
     status, body = sandgate.admin("GET", "/readyz", token="")
     assert (status, body["ready"], body["envoy_connected"]) == (200, True, True)
@@ -133,13 +132,13 @@ def test_policy_routes(client: SandgateClient) -> None:
         proc.admin("PUT", "/v1/policy?wait=applied", {})
 
 
-def test_decisions_route_validates_its_query(sandgate: InProcessSandgate) -> None:
+def test_decisions_route_validates_its_query(sandgate: SandgateProcess) -> None:
     assert sandgate.admin("GET", "/v1/decisions?limit=5")[0] == 200
     assert sandgate.admin("GET", "/v1/decisions?verdict=maybe")[1]["error"]["field"] == "verdict"
     assert sandgate.admin("GET", "/v1/decisions?limit=0")[1]["error"]["field"] == "limit"
 
 
-def test_metrics(sandgate: InProcessSandgate) -> None:
+def test_metrics(sandgate: SandgateProcess) -> None:
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{sandgate.admin_port}/metrics", timeout=5) as resp:

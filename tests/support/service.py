@@ -12,16 +12,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from control_plane.client import SessionsClient
 from tests.support.envoy_admin import envoy_admin_get
-
-if TYPE_CHECKING:
-    from tests.support.in_process import InProcessSandgate
 
 
 def free_port() -> int:
@@ -30,33 +27,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class ServiceCalls:
-    """Calls on a running control plane, by the ports and tokens it has (`admin_port`, `grpc_port`,
-    `admin_token`, `api_token`)."""
+class SandgateProcess:
+    SERVE = ("control_plane", "serve")  # what `python -m` runs, before `--config PATH`
 
-    admin_port: int
-    grpc_port: int
-    admin_token: str
-    api_token: str
-
-    def admin(
-        self,
-        method: str,
-        path: str,
-        body: object = None,
-        token: str | None = None,
-        raw: bytes | None = None,
-        content_type: str = "application/json",
-    ) -> tuple[int, dict[str, Any]]:
-        """One admin API call; returns the status and the decoded JSON body (empty for none)."""
-        token = self.admin_token if token is None else token
-        return admin_call(self.admin_port, token, method, path, body, raw, content_type)
-
-    def client(self) -> SessionsClient:
-        return SessionsClient(f"127.0.0.1:{self.grpc_port}", self.api_token)
-
-
-class SandgateProcess(ServiceCalls):
     def __init__(self, state_dir: Path, dns_port: int, **settings: object) -> None:
         self.state_dir = state_dir
         self.grpc_port, self.admin_port = free_port(), free_port()
@@ -84,7 +57,7 @@ class SandgateProcess(ServiceCalls):
         log = self.log_path.open("ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SANDGATE_")}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "control_plane", "serve", "--config", str(self.config)],
+            [sys.executable, "-m", *self.SERVE, "--config", str(self.config)],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         self._wait_ready(timeout)
@@ -116,6 +89,31 @@ class SandgateProcess(ServiceCalls):
         except OSError:
             return False
 
+    def admin(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        token: str | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, dict[str, Any]]:
+        """One admin API call; returns the status and the decoded JSON body (empty for none)."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}{path}", data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.admin_token if token is None else token}")
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, payload = resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            status, payload = err.code, err.read()
+        return status, (json.loads(payload) if payload.strip().startswith(b"{") else {})
+
+    def client(self) -> SessionsClient:
+        return SessionsClient(f"127.0.0.1:{self.grpc_port}", self.api_token)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
 
@@ -132,7 +130,7 @@ class SandgateProcess(ServiceCalls):
 class SandgateClient(SessionsClient):
     """A sessions client that ends the sessions it created."""
 
-    def __init__(self, proc: SandgateProcess | InProcessSandgate) -> None:
+    def __init__(self, proc: SandgateProcess) -> None:
         super().__init__(f"127.0.0.1:{proc.grpc_port}", proc.api_token)
         self.proc = proc
         self.created: list[str] = []
@@ -152,21 +150,10 @@ class SandgateClient(SessionsClient):
         self.close()
 
 
-def admin_call(
-    port: int, token: str, method: str, path: str, body: object, raw: bytes | None, content_type: str
-) -> tuple[int, dict[str, Any]]:
-    """One call to the admin API on 127.0.0.1:`port`: the status and the decoded JSON body (empty for none)."""
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            status, payload = resp.status, resp.read()
-    except urllib.error.HTTPError as err:
-        status, payload = err.code, err.read()
-    return status, (json.loads(payload) if payload.strip().startswith(b"{") else {})
+class NoSandboxProcess(SandgateProcess):
+    """The control plane as a subprocess over the in-memory runtime: real servers and Envoy, no dockerd."""
+
+    SERVE = ("tests.support.serve_without_sandboxes",)
 
 
 def _toml(value: object) -> str:
