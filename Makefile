@@ -1,4 +1,4 @@
-.PHONY: setup run test bench lint
+.PHONY: setup run test test-fast bench lint
 setup:
 	scripts/setup.sh
 
@@ -7,6 +7,10 @@ run: setup
 
 test:
 	scripts/test.sh
+
+# Unit and service tiers only: real servers and a real Envoy over the in-memory runtime, no dockerd (after `make setup`).
+test-fast:
+	.venv/bin/python -m pytest tests/unit tests/service -q
 
 lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy

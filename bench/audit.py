@@ -89,7 +89,7 @@ async def one_round(
             break
         await asyncio.sleep(SAMPLE_S)
     rps, _ = await load
-    await asyncio.to_thread(app.journal.flush)
+    await asyncio.to_thread(app.state.journal.flush)
     after = await envoy_counters(app)
     requests = after[REQUESTS] - before[REQUESTS]
     return {
@@ -114,10 +114,10 @@ async def main(rounds: int, seconds: int) -> None:
 
 
 async def run(app: App, up: int, port: int, rounds: int, seconds: int, tmp: Path) -> None:
-    session, token = await app.manager.create(CreateRequest(egress=[{"host": "allowed.test", "ports": [up]}]))
+    session, token = await app.parts.manager.create(CreateRequest(egress=[{"host": "allowed.test", "ports": [up]}]))
     listener = twin_listener(app, session.id, port)
-    app.cache.publish(app.settings.node_id, [listener])
-    await app.cache.wait_applied(app.settings.node_id, {(listener.type_url, listener.name): listener.version}, 30)
+    app.parts.cache.publish(app.settings.node_id, [listener])
+    await app.parts.cache.wait_applied(app.settings.node_id, {(listener.type_url, listener.name): listener.version}, 30)
     auth = proxy_auth(token)
     await wrk(port, up, auth, 2, tmp)  # warm-up: DNS, connections; its decisions are not counted
     stored = Stored(app.settings.state_dir / "decisions.db")

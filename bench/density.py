@@ -18,11 +18,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.from_tests import DnsServer, SandgateProcess
 from bench.harness import percentile
 from bench.memory import rss_kib
 from control_plane.client import SessionsClient
-from tests.support.dns import DnsServer
-from tests.support.service import SandgateProcess
 
 
 def used_mib() -> float:

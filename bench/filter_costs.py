@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import dataplane
+from bench.from_tests import free_port
 from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth, upstream_envoy
 from control_plane.sessions.manager import CreateRequest
 from control_plane.xds.builders import dns_cache_config
 from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.resource import build
 from control_plane.xds.types import LISTENER
-from tests.support.service import free_port
 
 VARIANTS: dict[str, list[str]] = {
     "full policy": [],
@@ -37,7 +37,7 @@ VARIANTS: dict[str, list[str]] = {
 
 
 def variant(app: Any, session_id: str, port: int, drop: list[str], references: Any) -> Any:
-    config = render_session_listener(session_id, "unused", app.keyring.jwks(), app.publisher.egress)
+    config = render_session_listener(session_id, "unused", app.parts.keyring.jwks(), app.parts.publisher.egress)
     config["name"] = f"bench-variant-{port}"
     config["address"] = {"socket_address": {"address": "127.0.0.1", "port_value": port}}
     hcm = config["filter_chains"][0]["filters"][-1]["typed_config"]  # after the connection limit
@@ -78,14 +78,14 @@ async def main(seconds: int) -> None:
 
 
 async def run(app: Any, up: int, seconds: int, tmp: Path) -> None:
-    session, token = await app.manager.create(CreateRequest(egress=[{"host": "allowed.test", "ports": [up]}]))
+    session, token = await app.parts.manager.create(CreateRequest(egress=[{"host": "allowed.test", "ports": [up]}]))
     references = dataplane.twin_listener(app, session.id, free_port()).references
     ports = {name: free_port() for name in VARIANTS}
     resources = [variant(app, session.id, ports[n], drop, references) for n, drop in VARIANTS.items()]
     base = free_port()
-    resources += dataplane.baseline(base, dns_cache_config(app.publisher.egress))
-    app.cache.publish(app.settings.node_id, resources)
-    await app.cache.wait_applied(app.settings.node_id, {(r.type_url, r.name): r.version for r in resources}, 30)
+    resources += dataplane.baseline(base, dns_cache_config(app.parts.publisher.egress))
+    app.parts.cache.publish(app.settings.node_id, resources)
+    await app.parts.cache.wait_applied(app.settings.node_id, {(r.type_url, r.name): r.version for r in resources}, 30)
     await asyncio.sleep(1)
     print(f"command: python -m bench.filter_costs --seconds {seconds}")
     print("| listener | requests/s | p99 ms |")

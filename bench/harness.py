@@ -10,12 +10,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from bench.from_tests import DnsServer, NoSandboxRuntime, free_port
 from control_plane.app import App
 from control_plane.config import Settings
 from control_plane.envoy_process import default_binary
-from tests.support.dns import DnsServer
-from tests.support.no_sandbox import NoSandboxRuntime
-from tests.support.service import free_port
 
 NAMES = ["allowed.test", "other.test"] + [f"h{i}.bench.test" for i in range(64)]
 # For the throughput benchmarks: the per-session rate limits out of reach (the filter still runs), so they

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from control_plane.approvals.book import DENIED, Approval, ApprovalBook
 from control_plane.approvals.outcome import held_decision
-from control_plane.authz.decide import SESSION_UNKNOWN, CheckInput, Decision, destination
+from control_plane.authz.decide import CheckInput, Decision, destination
 from control_plane.domain.rules import EgressRule
+from control_plane.envoy_contract import POLICY_DENIED, SESSION_UNKNOWN
 from control_plane.errors import CapacityExhausted
-from control_plane.xds.builders.route import POLICY_DENIED
 
 ApplyRule = Callable[[str, dict[str, object]], Awaitable[object]]  # session id, rule: added and ACKed
 Record = Callable[[Approval], None]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from control_plane.approvals.book import ALLOWED_ONCE, ALLOWED_SESSION, DENIED, TIMED_OUT, Approval
-from control_plane.audit.decisions import DecisionEvent
-from control_plane.authz.decide import ALLOWED, APPROVAL_DENIED, APPROVAL_TIMEOUT, Decision
+from control_plane.audit.events import DecisionEvent
+from control_plane.authz.decide import Decision
+from control_plane.envoy_contract import ALLOWED, APPROVAL_DENIED, APPROVAL_TIMEOUT
 
 APPROVAL_SOURCE = "approval"  # the decision log's `source` of an approval's outcome
 APPROVED_ONCE = "approval-allowed-once"

@@ -11,8 +11,10 @@ from typing import Any, Protocol
 import grpc
 
 from control_plane.audit.als_wire import logged_requests
-from control_plane.audit.decisions import DecisionEvent, DecisionLog
-from control_plane.audit.entries import LoggedRequest, destination, session_of, verdict
+from control_plane.audit.decisions import DecisionLog
+from control_plane.audit.entries import LoggedRequest, destination, verdict
+from control_plane.audit.events import DecisionEvent
+from control_plane.envoy_contract import session_of
 
 log = logging.getLogger(__name__)
 SERVICE = "envoy.service.accesslog.v3.AccessLogService"

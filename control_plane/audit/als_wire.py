@@ -11,10 +11,10 @@ from google.protobuf.message import DecodeError
 
 from control_plane.api.gen.sandgate.wire import access_log_pb2 as pb
 from control_plane.audit.entries import LoggedRequest
+from control_plane.envoy_contract import DENY_HEADER
 
 METHODS = {1: "GET", 2: "HEAD", 3: "POST", 4: "PUT", 5: "DELETE", 6: "CONNECT", 7: "OPTIONS", 8: "TRACE", 9: "PATCH"}
 LOG_TYPES = {5: "DownstreamPeriodic", 6: "DownstreamEnd", 10: "DownstreamTunnelSuccessfullyEstablished"}
-DENY_HEADER = "x-sandgate-deny-reason"
 
 
 def logged_requests(message: bytes) -> list[LoggedRequest]:

@@ -7,13 +7,13 @@ import dataclasses
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from control_plane.audit.events import DecisionEvent
+from control_plane.envoy_contract import ACCESS_LOG_FLUSH_SECONDS
 from control_plane.errors import Unavailable
 from control_plane.metrics import AuditMetrics
 from control_plane.workers import Workers
-from control_plane.xds.builders.shared import ACCESS_LOG_FLUSH_SECONDS
 
 # Envoy sends access logs in batches, at the latest ACCESS_LOG_FLUSH_SECONDS after a request finishes.
 # A query waits that long plus this margin, so a request that finished before it was asked is in its answer.
@@ -21,28 +21,6 @@ _DELIVERY_MARGIN_SECONDS = 0.1
 QUERY_TIMEOUT_SECONDS = 30.0  # waiting for the journal's writer, then reading
 SANDBOX_EXITED = "event"  # the verdict of a lifecycle event in the decision log (not an egress decision)
 FOLLOWER_BACKLOG = 1000  # events a follower may have unread; beyond it, it loses the newest
-
-
-@dataclass(frozen=True)
-class DecisionEvent:
-    id: int
-    time: float
-    session_id: str
-    method: str
-    host: str
-    port: int
-    verdict: str  # allow, deny, would_deny, error (allowed, but Envoy could not reach the upstream)
-    reason: str
-    response_code: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
-    duration_ms: float = 0.0
-    source: str = "envoy"
-    stream_id: str = ""
-    decided_by: str = ""  # an approval's outcome: the operator who decided, or "timeout"
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 class DecisionStore(Protocol):
@@ -75,6 +53,7 @@ class DecisionLog:
         self._metrics = metrics
 
     def record_many(self, events: Iterable[DecisionEvent]) -> None:
+        """Store `events` (ids assigned here), count them by verdict and reason, and pass them to followers."""
         batch = list(events)
         if not batch:
             return
@@ -122,6 +101,7 @@ class DecisionLog:
             raise Unavailable(f"the decision log did not answer within {QUERY_TIMEOUT_SECONDS:g} s") from exc
 
     async def follow(self) -> AsyncIterator[DecisionEvent]:
+        """Every decision as it is recorded, until the caller stops reading."""
         queue: asyncio.Queue[DecisionEvent] = asyncio.Queue()
         self._followers.add(queue)
         try:

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from control_plane.audit.decisions import DecisionEvent
+from control_plane.audit.events import DecisionEvent
 from control_plane.audit.retention import level_cuts
+from control_plane.envoy_contract import ALLOW
 
 log = logging.getLogger(__name__)
 _SCHEMA = """
@@ -71,6 +72,10 @@ class DecisionJournal:
         self._work: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="decision-journal", daemon=True)
         self._thread.start()
+
+    def count_lost_with(self, lost: Callable[[int], None]) -> None:
+        """From now on tell `lost(count)` (from the writer thread) how many events a failed write dropped."""
+        self._lost = lost
 
     def append(self, events: list[DecisionEvent]) -> int:
         """Queue the events for the disk with consecutive ids; returns the first id. Call from one thread."""
@@ -186,7 +191,7 @@ class _Rows:
 
     def added(self, rows: list[tuple[Any, ...]]) -> None:
         for row in rows:
-            self._count(row[_SESSION], 1, int(row[_VERDICT] != "allow"))
+            self._count(row[_SESSION], 1, int(row[_VERDICT] != ALLOW))
 
     def evict(self) -> None:
         """Back to at most `keep` rows: older denials of the largest sessions first, then anything."""

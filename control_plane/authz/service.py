@@ -21,15 +21,8 @@ from control_plane.api.gen.sandgate.wire.authz_pb2 import (
     RpcStatus,
 )
 from control_plane.authz.check_wire import check_input
-from control_plane.authz.decide import (
-    INTERNAL_ERROR,
-    CheckInput,
-    Decision,
-    SessionView,
-    decide,
-    needs_approval,
-)
-from control_plane.xds.builders.local_reply import DENY_HEADER
+from control_plane.authz.decide import CheckInput, Decision, SessionView, decide, needs_approval
+from control_plane.envoy_contract import DENY_HEADER, INTERNAL_ERROR, PROXY_AUTHENTICATE
 from control_plane.xds.builders.route import deny_body
 
 log = logging.getLogger(__name__)
@@ -44,9 +37,10 @@ Approvals = Callable[[CheckInput, Decision], Awaitable[Decision]]
 
 
 def deny_response(session_id: str, decision: Decision) -> bytes:
+    """A serialized CheckResponse that denies with the decision's status (403 or 407), reason header and body."""
     headers = [HeaderValueOption(header=HeaderValue(key=DENY_HEADER, value=decision.reason))]
     if decision.http_status == 407:
-        headers.append(HeaderValueOption(header=HeaderValue(key="proxy-authenticate", value='Basic realm="sandgate"')))
+        headers.append(HeaderValueOption(header=HeaderValue(key=PROXY_AUTHENTICATE[0], value=PROXY_AUTHENTICATE[1])))
     denied = DeniedHttpResponse(
         status=HttpStatus(code=decision.http_status),
         headers=headers,
@@ -70,10 +64,12 @@ class AuthorizationService:
         self._approvals = approvals
 
     def handler(self) -> grpc.GenericRpcHandler:
+        """The generic gRPC handler of envoy.service.auth.v3.Authorization/Check (bytes in, bytes out)."""
         method = grpc.unary_unary_rpc_method_handler(self.check, request_deserializer=None, response_serializer=None)
         return grpc.method_handlers_generic_handler(SERVICE, {"Check": method})
 
     async def check(self, request: bytes, context: Any) -> bytes:
+        """One ext_authz Check: CheckRequest bytes in, CheckResponse bytes out; any failure is a deny."""
         started = time.perf_counter()
         try:
             return await self._answer(request)

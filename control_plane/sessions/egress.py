@@ -19,6 +19,11 @@ from control_plane.xds.publisher import ConfigPublisher, Expected
 
 
 class EgressEditor:
+    """Live edits of one session's rules and of the global policy. Each write is validated whole (InvalidArgument
+    naming the field), stored, then pushed; with `wait` (seconds) it returns once every Envoy of the node applied
+    it, raising NotApplied when time runs out (the write is kept) or Rejected when Envoy refused it (the write
+    is undone, in the store and the cache). NotFound for an unknown session."""
+
     def __init__(
         self,
         registry: SessionRegistry,
@@ -39,6 +44,7 @@ class EgressEditor:
         self._editing = asyncio.Lock()  # edits wait for the store: one read-change-write at a time
 
     def policy(self) -> Policy:
+        """The global policy in force."""
         return self._policy
 
     @property
@@ -47,9 +53,11 @@ class EgressEditor:
         return self._limits
 
     def rules(self, session_id: str) -> tuple[EgressRule, ...]:
+        """The session's rules; NotFound if there is no such session."""
         return self._registry.get(session_id).egress
 
     async def replace(self, session_id: str, raw: Sequence[dict[str, object]], wait: float | None) -> Session:
+        """Replace all of the session's rules with `raw`; the updated session."""
         rules = parse_rules(raw, "egress", allow_broad=self._allow_broad, limits=self._limits)
         self._check_size(rules)
         return await self._apply(session_id, lambda _: rules, wait)
@@ -62,6 +70,7 @@ class EgressEditor:
         )  # fmt: skip
 
     async def add(self, session_id: str, raw: dict[str, object], wait: float | None) -> Session:
+        """Add one rule (merged with one for the same host); the updated session."""
         rule = self.parse_rule(raw)
 
         def added(session: Session) -> tuple[EgressRule, ...]:
@@ -74,6 +83,7 @@ class EgressEditor:
         return await self._apply(session_id, added, wait)
 
     async def remove(self, session_id: str, host: str, wait: float | None) -> Session:
+        """Remove the rule for `host`; NotFound (field "host") if the session has none."""
         name = canonical_host(host, "host")
 
         def removed(session: Session) -> tuple[EgressRule, ...]:
@@ -117,6 +127,8 @@ class EgressEditor:
                 self._publisher.put_routes(await self._registry.save(before))
 
     async def put_policy(self, raw: Mapping[str, object], wait: float | None) -> Policy:
+        """Replace the global policy (default rules for new sessions, and the deny list every session's routes
+        carry); InvalidArgument if its deny list would push a session's routes over the limits."""
         policy = parse_policy(raw, allow_broad=self._allow_broad, limits=self._limits)
         async with self._editing:
             self._check_fits(policy)

@@ -30,7 +30,7 @@ class ExitWatch:
         runtime: ContainerRuntime,
         registry: SessionRegistry,
         liveness: Liveness,
-        pool: Callable[[], WarmPool | None],
+        pool: WarmPool | None,
         on_exit: Callable[[Session, SandboxExit], None],
     ) -> None:
         self._runtime = runtime
@@ -51,7 +51,7 @@ class ExitWatch:
 
     async def handle(self, ended: SandboxExit) -> None:
         """One sandbox stopped. Only a READY session fails: one that is ending already removed it."""
-        pool = self._pool()
+        pool = self._pool
         if pool is not None and pool.discard(ended.session_id):
             log.warning("warm pool: sandbox %s stopped (%s)", ended.session_id, ended.reason)
             return

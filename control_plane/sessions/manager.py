@@ -1,4 +1,4 @@
-"""Session lifecycle: create, inspect, exec, end and expire sandboxes, keeping store, Envoy and docker in step."""
+"""Session lifecycle: create, end and expire sandboxes, keeping store, Envoy and docker in step."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from control_plane.domain import session as sess
 from control_plane.domain import tokens
@@ -17,11 +17,9 @@ from control_plane.domain.expansion import route_size_problem
 from control_plane.domain.policy import Policy, with_defaults
 from control_plane.domain.rules import EgressRule, RuleLimits, parse_rules
 from control_plane.domain.session import LimitBounds, Limits, MetadataLimits, Session, State
+from control_plane.envoy_contract import SOCKET_NAME
 from control_plane.errors import (
-    DeadlineExceeded,
-    FailedPrecondition,
     InvalidArgument,
-    PayloadTooLarge,
     SandgateError,
     Unavailable,
 )
@@ -31,26 +29,11 @@ from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.liveness import Liveness
 from control_plane.sessions.pool import WarmPool
 from control_plane.sessions.registry import SessionRegistry
-from control_plane.sessions.runtime import (
-    ContainerRuntime,
-    ContainerSpec,
-    ExecChunk,
-    ExecInput,
-    InteractiveCommand,
-)
+from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec
 from control_plane.xds.publisher import ConfigPublisher, Expected
 
 log = logging.getLogger(__name__)
 SOCKET_WAIT_S = 5.0
-SCRATCH = PurePosixPath("/tmp")
-
-
-def scratch_path(path: str) -> str:
-    """An absolute path inside the sandbox's scratch space; InvalidArgument naming `path` otherwise."""
-    p = PurePosixPath(path)
-    if not p.is_absolute() or ".." in p.parts or SCRATCH not in p.parents or "\0" in path:
-        raise InvalidArgument(f"{path!r} must be an absolute path under /tmp without '..'", field="path")
-    return str(p)
 
 
 @dataclass(frozen=True)
@@ -89,13 +72,41 @@ class ManagerSettings:
 
     @property
     def sessions_dir(self) -> Path:
+        """The directory of every session's directory."""
         return self.state_dir / "sessions"
 
     def socket_dir(self, session_id: str) -> Path:
+        """The session's directory: its listener socket, token and forwarder; mounted at /run/sandgate."""
         return self.sessions_dir / session_id
+
+    def container_spec(
+        self,
+        session_id: str,
+        image: str | None = None,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ContainerSpec:
+        """The one place a sandbox's container is described: this node's, mounting the session's directory.
+        Without `image` and `limits`, the defaults (what the warm pool starts)."""
+        return ContainerSpec(session_id, self.node_id, image or self.default_image, limits or self.default_limits,
+                             self.socket_dir(session_id), self.forward_port, env or {})  # fmt: skip
+
+
+def proxy_env(session_id: str, token: str, forward_port: int) -> dict[str, str]:
+    """The environment that points a sandbox's clients at its forwarder, with the session's token."""
+    url = f"http://sandgate:{token}@127.0.0.1:{forward_port}"
+    no_proxy = "localhost,127.0.0.1"
+    return {
+        "HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
+        "NO_PROXY": no_proxy, "no_proxy": no_proxy, "SANDGATE_SESSION_ID": session_id,
+    }  # fmt: skip
 
 
 class SessionManager:
+    """Session lifecycle: create (cold, or from the warm pool), end, expire, and republish after a restart.
+    Keeps the store, the snapshot cache (hence Envoy) and the container runtime in step. Exec and file calls
+    on a session's sandbox are `sandbox_calls.SandboxCalls`'."""
+
     def __init__(
         self,
         settings: ManagerSettings,
@@ -105,6 +116,8 @@ class SessionManager:
         keyring: Keyring,
         policy: Callable[[], Policy],
         clock: Callable[[], float] = time.time,
+        pool: WarmPool | None = None,
+        liveness: Liveness | None = None,
         metrics: SessionMetrics | None = None,
     ) -> None:
         self.settings = settings
@@ -116,16 +129,9 @@ class SessionManager:
         self._policy = policy
         self._clock = clock
         self._reserved = Usage()  # admitted sessions not yet in the registry
-        self.pool: WarmPool | None = None
-        self.liveness = Liveness()  # ends the calls in flight when a session ends or its sandbox dies
-
-    def proxy_env(self, session: Session, token: str) -> dict[str, str]:
-        url = f"http://sandgate:{token}@127.0.0.1:{self.settings.forward_port}"
-        no_proxy = "localhost,127.0.0.1"
-        return {
-            "HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
-            "NO_PROXY": no_proxy, "no_proxy": no_proxy, "SANDGATE_SESSION_ID": session.id,
-        }  # fmt: skip
+        self.pool = pool  # started sandboxes that `create` claims; None: every create starts one
+        # Ends the calls in flight (sandbox_calls) when a session ends or its sandbox dies.
+        self.liveness = liveness or Liveness()
 
     def republish(self) -> None:
         """Put every stored session's config back into the (empty) cache, e.g. after a restart."""
@@ -172,11 +178,20 @@ class SessionManager:
         return usage_of(s.limits for s in self.registry.all()) + self._reserved
 
     async def create(self, req: CreateRequest) -> tuple[Session, str]:
-        """Start a sandbox (or claim a warm one); READY only once Envoy has ACKed its listener.
+        """Start a sandbox (or claim a warm one); returns the READY session and its token, a signed JWT that
+        is returned here only (it is also written, 0400, into the session's directory for the sandbox).
+        READY only once Envoy has ACKed the session's listener and opened its socket.
 
-        Everything is validated, then capacity is checked (CapacityExhausted naming what is exhausted),
-        before anything is created. Counted and timed by how the sandbox started (warm or cold), and
-        failures by their error code."""
+        Everything is validated, then capacity is checked, before anything is created. Raises:
+        - InvalidArgument, naming the field: a bad TTL, image (also one not on this host), limit, label,
+          env or rule, or rules over the limits;
+        - CapacityExhausted, naming what is exhausted (sessions, memory, CPUs);
+        - Rejected: Envoy NACKed the session's listener or routes;
+        - NotApplied: Envoy did not apply them within `apply_timeout`;
+        - Unavailable: no Envoy of this node is connected, Envoy opened no socket within SOCKET_WAIT_S, or
+          the container runtime failed.
+        On any failure (cancellation included) nothing is left: no row, container, directory or config.
+        Counted and timed by how the sandbox started (warm or cold), and failures by their error code."""
         started = time.monotonic()
         try:
             session, token, warm = await self._create(req)
@@ -223,11 +238,6 @@ class SessionManager:
             await self._teardown(session)
             raise
 
-    def container_spec(self, session: Session, env: Mapping[str, str]) -> ContainerSpec:
-        st = self.settings
-        return ContainerSpec(session.id, session.node_id, session.image, session.limits,
-                             st.socket_dir(session.id), st.forward_port, env)  # fmt: skip
-
     async def _start(self, session: Session, token: str, warm: bool) -> Session:
         """Listener and container come up side by side; a warm sandbox is already running."""
         path = self.settings.socket_dir(session.id)
@@ -238,7 +248,8 @@ class SessionManager:
             await self._listen(session)
             container_id = session.container_id
         else:
-            spec = self.container_spec(session, {**session.env, **self.proxy_env(session, token)})
+            env = {**session.env, **proxy_env(session.id, token, self.settings.forward_port)}
+            spec = self.settings.container_spec(session.id, session.image, session.limits, env)
             starting = asyncio.ensure_future(self._runtime.start(spec))
             try:
                 await self._listen(session)
@@ -253,12 +264,14 @@ class SessionManager:
 
     async def _listen(self, session: Session) -> None:
         await self._publisher.wait(self._publisher.put_session(session))
-        await _wait_for_path(self.settings.socket_dir(session.id) / socket_dir.SOCKET_NAME, SOCKET_WAIT_S)
+        await _wait_for_path(self.settings.socket_dir(session.id) / SOCKET_NAME, SOCKET_WAIT_S)
 
     # ---- delete / expire -------------------------------------------------------------------------
 
     async def delete(self, session_id: str) -> None:
-        """End a session. Idempotent: an unknown (already ended) session is not an error."""
+        """End a session: its token is refused at once, its connections within the push latency, then its
+        sandbox, directory, config and row go. Idempotent: an unknown (already ended) session is not an error;
+        InvalidArgument for a malformed id. An Envoy that is slow or away does not make it fail."""
         sess.validate_session_id(session_id)
         session = self.registry.find(session_id)
         if session is not None:
@@ -290,6 +303,7 @@ class SessionManager:
             log.warning("ending a session: %s", exc)
 
     async def expire_loop(self, interval: float = 1.0) -> None:
+        """Every `interval` seconds, end the sessions past their TTL or idle timeout; runs until cancelled."""
         while True:
             now = self._clock()
             for session in self.registry.all():
@@ -299,83 +313,6 @@ class SessionManager:
                         await self._teardown(session)
                         self._count_deleted(why)
             await asyncio.sleep(interval)
-
-    # ---- use -----------------------------------------------------------------------------------
-
-    def require_ready(self, session_id: str) -> Session:
-        session = self.registry.get(session_id)
-        if session.state != State.READY:
-            why = f" ({session.failure_reason})" if session.failure_reason else ""
-            raise FailedPrecondition(f"session {session_id} is {session.state.value}{why}, not READY")
-        return session
-
-    def exec(
-        self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
-    ) -> AsyncIterator[ExecChunk]:
-        full_env = self._exec_env(session_id, argv, env)
-        chunks = self._runtime.exec(session_id, argv, full_env, stdin, timeout_s)
-        return self._busy_while(session_id, self.liveness.stream(session_id, chunks))
-
-    def exec_interactive(
-        self, session_id: str, command: InteractiveCommand, inputs: AsyncIterator[ExecInput]
-    ) -> AsyncIterator[ExecChunk]:
-        """`exec` with stdin streamed, an optional PTY, resizes and signals (`inputs`, applied as they come)."""
-        full = replace(command, env=self._exec_env(session_id, command.argv, command.env))
-        chunks = self._runtime.exec_interactive(session_id, full, inputs)
-        return self._busy_while(session_id, self.liveness.stream(session_id, chunks))
-
-    def _exec_env(self, session_id: str, argv: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
-        """The environment an exec runs with: the session's, the caller's (checked), then the proxy's."""
-        session = self.require_ready(session_id)
-        if not argv or not argv[0]:
-            raise InvalidArgument("must name a program to run", field="argv")
-        extra = sess.validate_env(env, limits=self.settings.metadata_limits)
-        token = (self.settings.socket_dir(session_id) / "token").read_text()
-        return {**session.env, **extra, **self.proxy_env(session, token)}
-
-    async def _busy_while(self, session_id: str, chunks: AsyncGenerator[ExecChunk, None]) -> AsyncIterator[ExecChunk]:
-        """A session is not idle while an Exec runs, however long it takes. A caller that leaves early
-        closes the Exec at once (its process group is killed), not when the generator is collected."""
-        self.registry.in_use(session_id, +1)
-        started = time.monotonic()
-        try:
-            async with contextlib.aclosing(chunks):
-                async for chunk in chunks:
-                    yield chunk
-        finally:
-            self.registry.in_use(session_id, -1)
-            if self._metrics:
-                self._metrics.exec_seconds.observe(time.monotonic() - started)
-
-    async def write_file(self, session_id: str, path: str, data: bytes) -> int:
-        self.require_ready(session_id)
-        self.registry.touch(session_id)
-        limit = self.settings.max_write_bytes
-        if len(data) > limit:
-            raise PayloadTooLarge(f"at most {limit} bytes, got {len(data)}", field="data")
-        writing = self._runtime.write_file(session_id, scratch_path(path), data, limit)
-        try:
-            await self.liveness.call(session_id, writing, self._deadline())
-        except TimeoutError as exc:
-            raise self._too_slow("WriteFile", path) from exc
-        return len(data)
-
-    async def read_file(self, session_id: str, path: str) -> AsyncIterator[bytes]:
-        self.require_ready(session_id)
-        self.registry.touch(session_id)
-        reading = self._runtime.read_file(session_id, scratch_path(path), self.settings.max_read_bytes)
-        try:
-            async with contextlib.aclosing(self.liveness.stream(session_id, reading, self._deadline())) as chunks:
-                async for data in chunks:
-                    yield data
-        except TimeoutError as exc:
-            raise self._too_slow("ReadFile", path) from exc
-
-    def _deadline(self) -> float:
-        return asyncio.get_running_loop().time() + self.settings.file_timeout_s
-
-    def _too_slow(self, call: str, path: str) -> DeadlineExceeded:
-        return DeadlineExceeded(f"{call} of {path!r} took longer than {self.settings.file_timeout_s:g} s", field="path")
 
 
 async def _wait_for_path(path: Path, timeout: float) -> None:

@@ -32,6 +32,8 @@ class ReconcileReport:
 async def reconcile(
     registry: SessionRegistry, runtime: ContainerRuntime, node_id: str, sessions_dir: Path
 ) -> ReconcileReport:
+    """Make the runtime, the session directories and the store agree after a restart; what was done.
+    Raises what the runtime raises (Unavailable) when it cannot list or remove containers."""
     report = ReconcileReport()
     running = await runtime.managed(node_id)
     for session in registry.all():

@@ -7,11 +7,13 @@ from collections.abc import Callable, Mapping
 from control_plane.authz.decide import SessionView
 from control_plane.domain import session as sess
 from control_plane.domain.session import OnUnlisted, Session, State
-from control_plane.errors import NotFound
+from control_plane.errors import FailedPrecondition, NotFound
 from control_plane.store import Store
 
 
 class SessionRegistry:
+    """The live sessions by id, over the store: every `save` is committed before the index shows it."""
+
     def __init__(self, store: Store, clock: Callable[[], float]) -> None:
         self._store = store
         self._clock = clock
@@ -31,6 +33,7 @@ class SessionRegistry:
             self.touch(session_id)
 
     def last_active(self, session: Session) -> float:
+        """When the session was last active (seconds since the epoch); now while an Exec or tunnel runs."""
         if self._in_use.get(session.id):
             return self._clock()
         return max(self._last_active.get(session.id, 0.0), session.created_at)
@@ -39,19 +42,31 @@ class SessionRegistry:
         return len(self._sessions)
 
     def get(self, session_id: str) -> Session:
+        """The live session; InvalidArgument for a malformed id, NotFound for an unknown one."""
         sess.validate_session_id(session_id)
         found = self._sessions.get(session_id)
         if found is None:
             raise NotFound(f"session {session_id} does not exist (it may have ended or expired)")
         return found
 
+    def ready(self, session_id: str) -> Session:
+        """The session, if READY: NotFound if unknown, FailedPrecondition (with why it failed) otherwise."""
+        session = self.get(session_id)
+        if session.state != State.READY:
+            why = f" ({session.failure_reason})" if session.failure_reason else ""
+            raise FailedPrecondition(f"session {session_id} is {session.state.value}{why}, not READY")
+        return session
+
     def find(self, session_id: str) -> Session | None:
+        """The live session, or None."""
         return self._sessions.get(session_id)
 
     def all(self) -> list[Session]:
+        """Every live session."""
         return list(self._sessions.values())
 
     def matching(self, selector: Mapping[str, str] | None = None) -> list[Session]:
+        """The live sessions whose labels include every key and value of `selector`."""
         return [s for s in self._sessions.values() if sess.matches_labels(s, selector or {})]
 
     async def add(self, session: Session) -> Session:

@@ -10,8 +10,9 @@ from typing import Any
 
 from control_plane.domain.policy import Policy
 from control_plane.domain.session import Session
+from control_plane.envoy_contract import session_resource_name
 from control_plane.xds import render
-from control_plane.xds.builders import EgressSettings, session_resource_name
+from control_plane.xds.builders import EgressSettings
 from control_plane.xds.cache import Key, SnapshotCache
 from control_plane.xds.resource import Resource
 from control_plane.xds.types import CLUSTER, LISTENER, ROUTE
@@ -20,6 +21,9 @@ Expected = dict[str, dict[Key, str | None]]  # node id -> resource -> version (N
 
 
 class ConfigPublisher:
+    """Renders sessions and the policy into a node's snapshot and says what to wait for (`Expected`);
+    `wait` waits until every Envoy of the node applied it."""
+
     def __init__(
         self,
         cache: SnapshotCache,
@@ -93,6 +97,7 @@ class ConfigPublisher:
         return self._publish(session.node_id, [render.ended_routes(session)])
 
     def remove_session(self, session: Session) -> Expected:
+        """Remove the session's listener and routes from its node's snapshot; what to wait for."""
         name = session_resource_name(session.id)
         removals = [(LISTENER, name), (ROUTE, name)]
         self._cache.publish(session.node_id, removals=removals)

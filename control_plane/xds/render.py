@@ -7,7 +7,8 @@ from typing import Any
 
 from control_plane.domain.policy import Policy
 from control_plane.domain.session import OnUnlisted, Session
-from control_plane.xds.builders import EgressSettings, session_resource_name
+from control_plane.envoy_contract import session_resource_name
+from control_plane.xds.builders import EgressSettings
 from control_plane.xds.builders.cluster import render_egress_cluster, render_sandbox_api_cluster
 from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.builders.route import render_ended_routes, render_session_routes

@@ -47,9 +47,11 @@ def test_kill_9_mid_create_leaks_nothing_and_ready_sessions_return(
 
     creator = threading.Thread(target=create_in_flight)
     creator.start()
-    time.sleep(0.15)
+    in_flight_id = _new_session_dir(proc, {s.id for s in ready})  # the create has admitted it and begun
     proc.stop(signal.SIGKILL)
     creator.join(30)
+    # The kill landed mid-create: the session's directory existed and the create never answered.
+    assert len(errors) == 1 and isinstance(errors[0], grpc.RpcError), errors
     proc.start()
 
     with proc.client() as c:
@@ -59,14 +61,26 @@ def test_kill_9_mid_create_leaks_nothing_and_ready_sessions_return(
         assert curl_codes(proc, s.id, port) == ["200", "403"]
     in_flight = [sid for sid in listed if sid not in {s.id for s in ready}]
     assert all(listed[sid].state == 4 for sid in in_flight)  # FAILED, if it got as far as the store
+    assert in_flight in ([], [in_flight_id])
     containers = docker_client.containers.list(all=True, filters={"label": f"sandgate.node={proc.node_id}"})
     assert {c.labels["sandgate.session"] for c in containers} == {s.id for s in ready}
+    assert in_flight_id not in {c.labels["sandgate.session"] for c in containers}
     assert {p.name for p in (proc.state_dir / "sessions").iterdir()} == {s.id for s in ready}
     assert runsc_ids() <= {c.id for c in docker_client.containers.list(all=True)}
     deadline = time.monotonic() + 10
     while (listeners := _listeners(proc)) != {f"session-{s.id}" for s in ready}:
         assert time.monotonic() < deadline, listeners
         time.sleep(0.2)
+
+
+def _new_session_dir(proc: SandgateProcess, known: set[str], timeout: float = 60) -> str:
+    """The id of the first session directory not in `known`, as soon as the control plane makes it (a create
+    makes it after admission, before it starts the container and publishes the listener)."""
+    deadline = time.monotonic() + timeout
+    while not (new := {p.name for p in (proc.state_dir / "sessions").iterdir()} - known):
+        assert time.monotonic() < deadline, "the create in flight made no session directory"
+        time.sleep(0.002)
+    return new.pop()
 
 
 def _listeners(proc: SandgateProcess) -> set[str]:

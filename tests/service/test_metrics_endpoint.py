@@ -44,7 +44,7 @@ async def scrape(app: App) -> str:
 async def test_each_app_serves_its_own_registry_without_a_token(two_apps: tuple[App, App]) -> None:
     one, two = two_apps
     with pytest.raises(InvalidArgument):
-        await one.manager.create(CreateRequest(ttl_seconds=10**9))
+        await one.parts.manager.create(CreateRequest(ttl_seconds=10**9))
     first, second = await scrape(one), await scrape(two)
     assert sample(first, "sandgate_session_create_failures_total", reason="invalid_argument") == 1
     assert sample(second, "sandgate_session_create_failures_total", reason="invalid_argument") is None
@@ -70,7 +70,7 @@ async def test_every_nack_is_counted_by_type(two_apps: tuple[App, App]) -> None:
     async with grpc.aio.insecure_channel(one.control_address.grpc_target) as channel:
         envoy = NackingEnvoy(channel, one.settings.node_id, acks=False)
         task = asyncio.create_task(envoy.run())
-        nacks = one.metrics.registry.get_sample_value
+        nacks = one.parts.metrics.registry.get_sample_value
         await until(lambda: (nacks("sandgate_xds_nacks_total", {"type_url": CLUSTER}) or 0) >= 1)
         task.cancel()
     assert sample(await scrape(one), "sandgate_xds_nacks_total", type_url=CLUSTER)

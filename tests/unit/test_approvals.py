@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from control_plane import envoy_contract as c
 from control_plane.approvals import book as b
 from control_plane.approvals.desk import ApprovalDesk
 from control_plane.approvals.outcome import decision_event, held_decision
@@ -122,16 +123,16 @@ def test_a_sessions_approvals_go_with_it() -> None:
 @pytest.mark.parametrize(
     ("state", "allowed", "reason"),
     [
-        (b.ALLOWED_ONCE, True, d.ALLOWED),
-        (b.ALLOWED_SESSION, True, d.ALLOWED),
-        (b.DENIED, False, d.APPROVAL_DENIED),
-        (b.TIMED_OUT, False, d.APPROVAL_TIMEOUT),
+        (b.ALLOWED_ONCE, True, c.ALLOWED),
+        (b.ALLOWED_SESSION, True, c.ALLOWED),
+        (b.DENIED, False, c.APPROVAL_DENIED),
+        (b.TIMED_OUT, False, c.APPROVAL_TIMEOUT),
     ],
 )
 def test_what_held_requests_get(state: str, allowed: bool, reason: str) -> None:
     decision = held_decision(state)
     assert (decision.allowed, decision.reason) == (allowed, reason)
-    assert decision.reason in d.REASONS
+    assert decision.reason in c.REASONS
     assert decision.http_status == (200 if allowed else 403)
 
 
@@ -154,18 +155,18 @@ def test_each_outcome_is_a_decision_with_who_decided(state: str, by: str, verdic
 @pytest.mark.parametrize(
     ("ask", "unlisted", "reason", "held"),
     [
-        (True, True, d.HOST_NOT_ALLOWED, True),
-        (False, True, d.HOST_NOT_ALLOWED, False),  # a DENY session is never held
-        (True, False, d.HOST_NOT_ALLOWED, False),  # only the catch-all route asks
-        (True, True, d.TOKEN_REVOKED, False),  # anything else that refused it stands
-        (True, True, d.ALLOWED, False),
+        (True, True, c.HOST_NOT_ALLOWED, True),
+        (False, True, c.HOST_NOT_ALLOWED, False),  # a DENY session is never held
+        (True, False, c.HOST_NOT_ALLOWED, False),  # only the catch-all route asks
+        (True, True, c.TOKEN_REVOKED, False),  # anything else that refused it stands
+        (True, True, c.ALLOWED, False),
     ],
 )
 def test_which_checks_wait_for_an_operator(ask: bool, unlisted: bool, reason: str, held: bool) -> None:
     session = d.SessionView("s-1", True, "j", (), ask=ask)
     check = d.CheckInput("s-1", "GET", "a.test", {}, unlisted=unlisted)
-    assert d.needs_approval(check, session, d.Decision(reason == d.ALLOWED, reason)) is held
-    assert d.needs_approval(check, None, d.Decision(False, d.SESSION_UNKNOWN)) is False
+    assert d.needs_approval(check, session, d.Decision(reason == c.ALLOWED, reason)) is held
+    assert d.needs_approval(check, None, d.Decision(False, c.SESSION_UNKNOWN)) is False
 
 
 class Recorder:
@@ -248,7 +249,7 @@ def test_an_ended_sessions_approvals_are_dropped_and_its_waiters_refused() -> No
 
 @pytest.mark.parametrize(
     ("ends", "comes_to_be_denied", "reason"),
-    [(True, False, d.SESSION_UNKNOWN), (False, True, "destination-denied-by-policy"), (False, False, d.ALLOWED)],
+    [(True, False, c.SESSION_UNKNOWN), (False, True, "destination-denied-by-policy"), (False, False, c.ALLOWED)],
 )
 def test_what_changed_while_a_request_was_held_still_counts(ends: bool, comes_to_be_denied: bool, reason: str) -> None:
     async def run() -> None:
@@ -256,7 +257,7 @@ def test_what_changed_while_a_request_was_held_still_counts(ends: bool, comes_to
         book = b.ApprovalBook()
         desk = ApprovalDesk(book, 60.0, Recorder().apply, lambda a: None, live.__contains__, denied=deny.__contains__)
         check = d.CheckInput("s-1", "GET", "A.test.:80", {}, unlisted=True)
-        waiter = asyncio.create_task(desk.held_check(check, d.Decision(False, d.HOST_NOT_ALLOWED)))
+        waiter = asyncio.create_task(desk.held_check(check, d.Decision(False, c.HOST_NOT_ALLOWED)))
         approval = await _held(desk, 1)
         assert (approval.host, approval.port) == ("a.test", 80)
         if ends:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from control_plane.audit.decisions import FOLLOWER_BACKLOG, DecisionEvent, DecisionLog
+from control_plane.audit.decisions import FOLLOWER_BACKLOG, DecisionLog
+from control_plane.audit.events import DecisionEvent
 from control_plane.audit.journal import DecisionJournal
 from control_plane.authz.service import AuthorizationService
 from control_plane.metrics import Metrics, new_metrics

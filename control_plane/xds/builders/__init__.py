@@ -32,10 +32,6 @@ class EgressSettings:
     approval_timeout_s: int = 30  # how long an ASK session's request to an unlisted destination may wait
 
 
-def session_resource_name(session_id: str) -> str:
-    return f"session-{session_id}"
-
-
 def dns_resolver_config(settings: EgressSettings) -> dict[str, Any] | None:
     """The configured resolvers as Envoy's c-ares resolver config; None means the host's resolver."""
     if not settings.dns_resolvers:

@@ -6,24 +6,21 @@ import json
 from typing import Any
 
 from control_plane.domain.tokens import ISSUER
-from control_plane.xds.builders import (
-    CONTROL_PLANE_CLUSTER,
-    TYPE,
-    EgressSettings,
+from control_plane.envoy_contract import (
+    ACCESS_LOG_FLUSH_SECONDS,
+    DENY_HEADER,
+    JWT_FILTER,
+    JWT_PAYLOAD_KEY,
+    JWT_PROVIDER,
+    PERIODIC_LOG_SECONDS,
+    TOKEN_HEADER,
     session_resource_name,
 )
+from control_plane.xds.builders import CONTROL_PLANE_CLUSTER, TYPE, EgressSettings
 from control_plane.xds.builders.limits import connection_limit_filter, limit_refusals, rate_limit_filter
-from control_plane.xds.builders.local_reply import DENY_HEADER, local_reply_mappers
-from control_plane.xds.builders.shared import (
-    ACCESS_LOG_FLUSH_SECONDS,
-    LUA_TYPE,
-    UNWRAP_TOKEN_FILTER,
-)
+from control_plane.xds.builders.local_reply import local_reply_mappers
+from control_plane.xds.builders.shared import LUA_TYPE, UNWRAP_TOKEN_FILTER
 
-TOKEN_HEADER = "x-sandgate-token"
-PERIODIC_LOG_SECONDS = 10
-JWT_PROVIDER = "session"
-JWT_METADATA_KEY = "jwt_payload"
 EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz"
 REQUEST_HEADERS_TIMEOUT = "10s"  # a request's headers arrive at once from any real client
 
@@ -138,12 +135,12 @@ def _jwt_filter(session_id: str, jwks: dict[str, Any]) -> dict[str, Any]:
         "from_headers": [{"name": TOKEN_HEADER}],
         "forward": False,
         "require_expiration": True,
-        "payload_in_metadata": JWT_METADATA_KEY,
+        "payload_in_metadata": JWT_PAYLOAD_KEY,
         "jwt_cache_config": {"jwt_cache_size": 16},
     }
     required = {"provider_name": JWT_PROVIDER}
     return {
-        "name": "envoy.filters.http.jwt_authn",
+        "name": JWT_FILTER,
         "typed_config": {
             "@type": TYPE + "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
             "providers": {JWT_PROVIDER: provider},
@@ -163,7 +160,7 @@ def _ext_authz_filter(timeout_s: float) -> dict[str, Any]:
             "grpc_service": {"envoy_grpc": {"cluster_name": CONTROL_PLANE_CLUSTER}, "timeout": f"{timeout_s:g}s"},
             "transport_api_version": "V3",
             "failure_mode_allow": False,
-            "metadata_context_namespaces": ["envoy.filters.http.jwt_authn"],
+            "metadata_context_namespaces": [JWT_FILTER],
         },
     }
 

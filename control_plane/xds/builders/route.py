@@ -12,21 +12,32 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from control_plane.audit.entries import ALLOW_ROUTE, ASK_ROUTE, DENY_ROUTE, WOULD_DENY_ROUTE
-from control_plane.authz.decide import UNLISTED
 from control_plane.domain.rules import SANDBOX_API_HOST, EgressRule
-from control_plane.xds.builders import EGRESS_CLUSTER, SANDBOX_API_CLUSTER, TYPE, session_resource_name
+from control_plane.envoy_contract import (
+    APPROVAL_DENIED,
+    APPROVAL_TIMEOUT,
+    ASK_ROUTE,
+    DENY_HEADER,
+    HOST_NOT_ALLOWED,
+    METHOD_NOT_ALLOWED,
+    POLICY_DENIED,
+    RULE_EXTENSION,
+    SESSION_ENDED,
+    SESSION_ID_EXTENSION,
+    TUNNEL_NOT_INSPECTABLE,
+    UNLISTED,
+    WOULD_DENY_HEADER,
+    allow_route,
+    deny_route,
+    session_resource_name,
+)
+from control_plane.xds.builders import EGRESS_CLUSTER, SANDBOX_API_CLUSTER, TYPE
 from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
-from control_plane.xds.builders.local_reply import DENY_HEADER
 
-POLICY_DENIED = "destination-denied-by-policy"
-NOT_INSPECTABLE = "tunnel-not-inspectable"
-SESSION_ENDED = "session-ended"
-WOULD_DENY_HEADER = "x-sandgate-would-deny"
 SESSION_HEADER = "x-sandgate-session-id"  # set by the route, over anything the sandbox sent
 _APPROVAL_OUTCOMES = {
-    "approval-denied": "an operator denied the request for approval",
-    "approval-timeout": "no operator decided on the request for approval in time",
+    APPROVAL_DENIED: "an operator denied the request for approval",
+    APPROVAL_TIMEOUT: "no operator decided on the request for approval in time",
 }
 Refusal = Callable[[str, dict[str, Any], str], dict[str, Any]]
 _AUTHZ_PER_ROUTE = TYPE + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
@@ -105,7 +116,7 @@ def domains_for(rule: EgressRule) -> list[str]:
 
 def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal, authz: bool) -> dict[str, Any]:
     connect: dict[str, Any] = {
-        "name": f"{ALLOW_ROUTE}{rule.host}",
+        "name": allow_route(rule.host),
         "match": {"connect_matcher": {}},
         "route": {
             "cluster": EGRESS_CLUSTER,
@@ -114,21 +125,22 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal,
         },
     }
     if authz:
-        check = {"check_settings": {"context_extensions": {"session_id": session_id, "rule": rule.host}}}
+        extensions = {SESSION_ID_EXTENSION: session_id, RULE_EXTENSION: rule.host}
+        check = {"check_settings": {"context_extensions": extensions}}
         connect["typed_per_filter_config"] = {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, **check}}
     plain: dict[str, Any] = {
-        "name": f"{ALLOW_ROUTE}{rule.host}",
+        "name": allow_route(rule.host),
         "match": {"prefix": "/"},
         "route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"},
     }
     # A tunnel is opaque: a rule that limits methods cannot be enforced inside one, so it is refused
     # rather than let a POST through where only GET is allowed.
-    routes = [refuse(session_id, {"connect_matcher": {}}, NOT_INSPECTABLE) if rule.methods else connect]
+    routes = [refuse(session_id, {"connect_matcher": {}}, TUNNEL_NOT_INSPECTABLE) if rule.methods else connect]
     if rule.methods:
         plain["match"]["headers"] = [
             {"name": ":method", "string_match": {"safe_regex": {"regex": "|".join(rule.methods)}}}
         ]
-        routes += [plain, refuse(session_id, {"prefix": "/"}, "method-not-allowed")]
+        routes += [plain, refuse(session_id, {"prefix": "/"}, METHOD_NOT_ALLOWED)]
     else:
         routes.append(plain)
     return {
@@ -164,7 +176,7 @@ def _deny_vhost(
     session_id: str,
     name: str = "deny",
     domains: list[str] | None = None,
-    reason: str = "host-not-allowed",
+    reason: str = HOST_NOT_ALLOWED,
     refuse: Refusal | None = None,
 ) -> dict[str, Any]:
     refuse = refuse or _deny_route
@@ -181,7 +193,7 @@ def _deny_vhost(
 
 def _deny_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str, Any]:
     return {
-        "name": f"{DENY_ROUTE}{reason}",
+        "name": deny_route(reason),
         "match": match,
         "direct_response": {"status": 403, "body": {"inline_string": deny_body(session_id, reason)}},
         "response_headers_to_add": [
@@ -214,7 +226,7 @@ def _sandbox_api_vhost(session_id: str, served: bool) -> dict[str, Any]:
     sets the session header itself (overwriting one the sandbox sent), so a sandbox cannot speak for another.
     """
     api: dict[str, Any] = {
-        "name": f"{ALLOW_ROUTE}{SANDBOX_API_HOST}",
+        "name": allow_route(SANDBOX_API_HOST),
         "match": {"prefix": "/"},
         "route": {"cluster": SANDBOX_API_CLUSTER, "timeout": "10s"},
         "request_headers_to_add": [
@@ -237,7 +249,7 @@ def _would_deny_route(session_id: str, match: dict[str, Any], reason: str) -> di
     if "connect_matcher" in match:
         action["upgrade_configs"] = [{"upgrade_type": "CONNECT", "connect_config": {}}]
     return {
-        "name": f"{WOULD_DENY_ROUTE}{reason}",
+        "name": deny_route(reason, report_only=True),
         "match": match,
         "route": action,
         "response_headers_to_add": [
