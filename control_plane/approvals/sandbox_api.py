@@ -16,9 +16,10 @@ from control_plane.approvals.desk import ApprovalDesk
 from control_plane.domain.rules import EgressRule
 from control_plane.domain.session import Session
 from control_plane.errors import InvalidArgument
+from control_plane.xds.builders import SANDBOX_API_MAX_BODY_BYTES
 from control_plane.xds.builders.route import SESSION_HEADER
 
-MAX_BODY_BYTES = 4096
+MAX_BODY_BYTES = SANDBOX_API_MAX_BODY_BYTES
 PROPOSAL_FIELDS = frozenset({"host", "ports", "methods", "reason"})
 SessionOf = Callable[[str], Session]  # NotFound for a session that has ended
 ParseRule = Callable[[dict[str, object]], EgressRule]

@@ -15,8 +15,14 @@ from typing import Any
 from control_plane.audit.entries import ALLOW_ROUTE, ASK_ROUTE, DENY_ROUTE, WOULD_DENY_ROUTE
 from control_plane.authz.decide import UNLISTED
 from control_plane.domain.rules import SANDBOX_API_HOST, EgressRule
-from control_plane.xds.builders import EGRESS_CLUSTER, SANDBOX_API_CLUSTER, TYPE, session_resource_name
-from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
+from control_plane.xds.builders import (
+    EGRESS_CLUSTER,
+    SANDBOX_API_CLUSTER,
+    SANDBOX_API_MAX_BODY_BYTES,
+    TYPE,
+    session_resource_name,
+)
+from control_plane.xds.builders.listener import BUFFER_FILTER, EXT_AUTHZ_FILTER
 from control_plane.xds.builders.local_reply import DENY_HEADER
 
 POLICY_DENIED = "destination-denied-by-policy"
@@ -30,6 +36,8 @@ _APPROVAL_OUTCOMES = {
 }
 Refusal = Callable[[str, dict[str, Any], str], dict[str, Any]]
 _AUTHZ_PER_ROUTE = TYPE + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
+_FILTER_CONFIG = TYPE + "envoy.config.route.v3.FilterConfig"
+_BUFFER_PER_ROUTE = TYPE + "envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
 
 
 def deny_body(session_id: str, reason: str) -> str:
@@ -212,7 +220,10 @@ def _sandbox_api_vhost(session_id: str, served: bool) -> dict[str, Any]:
 
     Only a request whose token jwt_authn verified for this session's listener gets here, and the route
     sets the session header itself (overwriting one the sandbox sent), so a sandbox cannot speak for another.
+    Envoy buffers each request whole before it opens an upstream request: the API's cluster is shared by every
+    session, and a request whose body never comes must hold only its own session's connection.
     """
+    whole = {"buffer": {"max_request_bytes": SANDBOX_API_MAX_BODY_BYTES}}
     api: dict[str, Any] = {
         "name": f"{ALLOW_ROUTE}{SANDBOX_API_HOST}",
         "match": {"prefix": "/"},
@@ -220,6 +231,9 @@ def _sandbox_api_vhost(session_id: str, served: bool) -> dict[str, Any]:
         "request_headers_to_add": [
             {"header": {"key": SESSION_HEADER, "value": session_id}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
         ],
+        "typed_per_filter_config": {
+            BUFFER_FILTER: {"@type": _FILTER_CONFIG, "config": {"@type": _BUFFER_PER_ROUTE, **whole}}
+        },
     }
     return {
         "name": "sandgate-internal",
