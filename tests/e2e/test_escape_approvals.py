@@ -5,8 +5,12 @@ request, a DENY session never held, one approval per destination) is in test_app
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from tests.e2e.conftest import SandgateClient
-from tests.e2e.test_approvals import wait_for
+from tests.e2e.test_approvals import open_approvals, status_and_reason, wait_for
 
 # Opens N connections to the session proxy, each sending a request to the sandbox API whose body never comes,
 # keeps them open, and writes how many it opened to /tmp/held.
@@ -45,3 +49,54 @@ def test_incomplete_requests_to_the_sandbox_api_do_not_starve_other_sessions(cli
     for sid in attackers:
         wait_for(lambda sid=sid: client.sh(sid, "cat /tmp/held 2>/dev/null")[1] == "600", "600 half-sent requests")
     assert _sandbox_api_status(client, victim) == "200"
+
+
+PROBE = (Path(__file__).parent / "raw_probe.py").read_bytes()
+RULES_GET = (
+    "GET http://sandgate.internal/v1/rules HTTP/1.1\r\nHost: sandgate.internal\r\nProxy-Authorization: Basic TOKEN\r\n"
+)
+
+
+def _probe(client: SandgateClient, sid: str, cases: dict[str, str]) -> dict[str, dict[str, Any]]:
+    client.sh(sid, "cat > /tmp/probe.py", stdin=PROBE)
+    code, out, err = client.sh(sid, "python3 /tmp/probe.py", stdin=json.dumps({"cases": cases}).encode())
+    assert code == 0, err
+    return dict(json.loads(out))
+
+
+FORGED = "x-sandgate-session-id: OTHER\r\n"
+FORGERIES = {
+    "twice": RULES_GET + FORGED + FORGED + "\r\n",
+    "upper_case": RULES_GET + FORGED.replace("x-sandgate-session-id", "X-SANDGATE-SESSION-ID") + "\r\n",
+    "underscores": RULES_GET + FORGED.replace("x-sandgate-session-id", "x_sandgate_session_id") + "\r\n",
+    "http_1_0": RULES_GET.replace("HTTP/1.1", "HTTP/1.0") + FORGED + "\r\n",
+    "trailing_dot": RULES_GET.replace("internal/", "internal./") + FORGED + "\r\n",
+    "port_80": RULES_GET.replace("internal/", "internal:80/") + FORGED + "\r\n",
+    "origin_form": RULES_GET.replace("http://sandgate.internal", "") + FORGED + "\r\n",
+    "folded": RULES_GET + "x-sandgate-session-id: x\r\n OTHER\r\n\r\n",
+}
+
+
+def test_the_sandbox_api_session_is_the_listeners_however_the_header_is_forged(client: SandgateClient) -> None:
+    """Whatever spelling, count or framing of `x-sandgate-session-id` a sandbox sends, GET /v1/rules answers for
+    the session whose listener verified its token (or refuses): never for the session the header names."""
+    other = client.create().id
+    sid = client.create().id
+    cases = {name: payload.replace("OTHER", other) for name, payload in FORGERIES.items()}
+    answers = _probe(client, sid, cases)
+    for name, answer in answers.items():
+        assert other not in answer["body"], name
+        if answer["status"] == 200:
+            assert json.loads(answer["body"])["session_id"] == sid, name
+    assert {name for name, answer in answers.items() if answer["status"] == 200} >= {"twice", "upper_case", "port_80"}
+
+
+def test_sandgate_internal_on_another_port_is_refused_never_held(client: SandgateClient) -> None:
+    """`sandgate.internal` is Sandgate only on port 80: on another port (CONNECT to :443 too) an ASK session's
+    request is refused at once, not held on an approval that an operator would read as Sandgate's own name
+    (and that allow_once would have Envoy look up in DNS)."""
+    sid = client.create(on_unlisted="ASK").id
+    for target in ("http://sandgate.internal:8080/v1/rules", "-p http://sandgate.internal:443/"):
+        out = client.sh(sid, f"curl -s -i --max-time 50 {target}")[1]
+        assert status_and_reason(out) == (403, "host-not-allowed"), target
+    assert open_approvals(client.proc, sid) == []

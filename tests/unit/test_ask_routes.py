@@ -87,6 +87,15 @@ def test_only_the_sandbox_api_route_buffers_whole_requests() -> None:
     assert enabled == [("sandgate-internal", {"max_request_bytes": SANDBOX_API_MAX_BODY_BYTES})]
 
 
+@pytest.mark.parametrize(("ask", "report_only"), [(True, False), (False, True)])
+def test_the_sandbox_api_on_another_port_is_refused_never_held_or_forwarded(ask: bool, report_only: bool) -> None:
+    config = render_session_routes("s-1", RULES, report_only=report_only, ask=ask, sandbox_api=True)
+    RouteConfiguration.from_dict(config)
+    (vhost,) = [v for v in config["virtual_hosts"] if f"{SANDBOX_API_HOST}:*" in v["domains"]]
+    assert [r["name"] for r in vhost["routes"]] == ["deny:host-not-allowed"] * 2
+    assert vhost["typed_per_filter_config"][EXT_AUTHZ_FILTER]["disabled"] is True
+
+
 @pytest.mark.parametrize(("holds", "timeout"), [(False, "2s"), (True, "45s")])
 def test_a_held_check_may_last_the_approval_timeout(holds: bool, timeout: str) -> None:
     config = render_session_listener("s-1", "/run/s-1/proxy.sock", {"keys": []}, EgressSettings(), holds)

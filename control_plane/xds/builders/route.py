@@ -80,14 +80,14 @@ def render_session_routes(
     allowed = [_allow_vhost(session_id, i, rule, refuse, authz_every_connect) for i, rule in enumerate(rules)]
     ports = sorted({80, 443, *(p for r in rules for p in r.ports)})
     denied = [_policy_deny_vhost(session_id, i, host, ports) for i, host in enumerate(denied_hosts)]
-    internal = _sandbox_api_vhost(session_id, sandbox_api)
+    internal = [_sandbox_api_vhost(session_id, sandbox_api), _sandbox_api_other_ports_vhost(session_id)]
     fallback = _deny_vhost(session_id, refuse=_ask_route if ask and not report_only else refuse)
     # On a port no rule names, a denied host reaches the catch-all: the global deny list must hold there
     # too, in report mode above all (where the catch-all forwards).
     fallback["routes"][:0] = _policy_deny_routes(session_id, denied_hosts)
     return {
         "name": session_resource_name(session_id),
-        "virtual_hosts": [*allowed, *denied, internal, fallback],
+        "virtual_hosts": [*allowed, *denied, *internal, fallback],
         # Envoy's connection manager adds it; a transparent proxy forwards what the client sent.
         "request_headers_to_remove": ["x-forwarded-proto"],
     }
@@ -244,6 +244,12 @@ def _sandbox_api_vhost(session_id: str, served: bool) -> dict[str, Any]:
         ],
         "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, "disabled": True}},
     }
+
+
+def _sandbox_api_other_ports_vhost(session_id: str) -> dict[str, Any]:
+    """`sandgate.internal` on any other port (CONNECT to :443 among them) is refused too: the catch-all would
+    hold it on an approval (ASK) or forward it (report mode), and Envoy would look Sandgate's own name up in DNS."""
+    return _deny_vhost(session_id, "sandgate-internal-other-ports", [f"{SANDBOX_API_HOST}:*"])
 
 
 def _would_deny_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str, Any]:
