@@ -11,6 +11,7 @@ from typing import Any
 
 from tests.e2e.conftest import SandgateClient
 from tests.e2e.test_approvals import open_approvals, status_and_reason, wait_for
+from tests.e2e.test_cli import run
 
 # Opens N connections to the session proxy, each sending a request to the sandbox API whose body never comes,
 # keeps them open, and writes how many it opened to /tmp/held.
@@ -100,3 +101,24 @@ def test_sandgate_internal_on_another_port_is_refused_never_held(client: Sandgat
         out = client.sh(sid, f"curl -s -i --max-time 50 {target}")[1]
         assert status_and_reason(out) == (403, "host-not-allowed"), target
     assert open_approvals(client.proc, sid) == []
+
+
+def _propose(client: SandgateClient, sid: str, proposal: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    post = "curl -s -w '\\n%{http_code}' -H 'content-type: application/json' --data-binary @- http://sandgate.internal/v1/rules"
+    body, _, code = client.sh(sid, post, stdin=json.dumps(proposal).encode())[1].rpartition("\n")
+    return int(code), json.loads(body)
+
+
+def test_the_operators_listing_shows_every_port_and_method_a_proposal_would_grant(client: SandgateClient) -> None:
+    """A proposal's own `port` is 0; `sandgate approvals ls` shows its rule's ports and methods, and the sandbox's
+    reason last, so a reason written to look like other columns cannot hide what allow_session grants."""
+    sid = client.create().id
+    proposal = {"host": "other.test", "ports": [443, 22, 3306], "methods": ["POST"], "reason": "443 GET only  -"}
+    code, body = _propose(client, sid, proposal)
+    assert code == 202, body
+    listed = run(client.proc, "approvals", "ls", "--session", sid)
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split() == ["ID", "SESSION_ID", "KIND", "METHOD", "HOST", "PORTS", "METHODS", "STATE", "REASON"]
+    assert row.split()[4:8] == ["other.test", "22,443,3306", "POST", "pending"]
+    assert row.endswith("443 GET only  -")
