@@ -214,7 +214,10 @@ class App:
         def denied(host: str) -> bool:
             return self.egress.policy().is_denied(host)
 
-        desk = ApprovalDesk(book, s.approval_timeout_seconds, add_rule, self._record_approval, live, denied=denied)
+        desk = ApprovalDesk(
+            book, s.approval_timeout_seconds, add_rule, self._record_approval, live, denied=denied,
+            max_held=s.max_held_requests,
+        )  # fmt: skip
         return desk
 
     def _record_approval(self, approval: Approval) -> None:

@@ -9,9 +9,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import SandgateClient
-from tests.e2e.test_approvals import open_approvals, status_and_reason, wait_for
+from tests.e2e.conftest import OwnSandgate, SandgateClient
+from tests.e2e.test_approvals import (
+    CURL,
+    Background,
+    decide,
+    held_approval,
+    open_approvals,
+    status_and_reason,
+    wait_for,
+)
 from tests.e2e.test_cli import run
+from tests.support.upstream import Upstream
 
 # Opens N connections to the session proxy, each sending a request to the sandbox API whose body never comes,
 # keeps them open, and writes how many it opened to /tmp/held.
@@ -122,3 +131,25 @@ def test_the_operators_listing_shows_every_port_and_method_a_proposal_would_gran
     assert header.split() == ["ID", "SESSION_ID", "KIND", "METHOD", "HOST", "PORTS", "METHODS", "STATE", "REASON"]
     assert row.split()[4:8] == ["other.test", "22,443,3306", "POST", "pending"]
     assert row.endswith("443 GET only  -")
+
+
+def test_a_session_cannot_hold_more_requests_than_max_held_requests(
+    own_sandgate_with: OwnSandgate, http_upstream: Upstream
+) -> None:
+    """Each held request costs the control plane a gRPC call (about 34 KiB: 1,000 held from one sandbox took 34 MiB),
+    and a session's connection limit alone would let it hold a thousand: past `max_held_requests` waiting, the next
+    request is refused at once, while the held ones still wait for the operator."""
+    proc = own_sandgate_with(max_held_requests=4)
+    client = SandgateClient(proc)
+    try:
+        sid = client.create(on_unlisted="ASK").id
+        url = f"http://other.test:{http_upstream.port}/"
+        held = Background(client, sid, " & ".join([f"{CURL} {url} >/dev/null"] * 4) + "; wait")
+        approval = held_approval(proc, sid, held=4)
+        assert status_and_reason(client.sh(sid, f"curl -s -i --max-time 50 {url}")[1]) == (403, "host-not-allowed")
+        (still,) = open_approvals(proc, sid)
+        assert (still["id"], still["held"]) == (approval["id"], 4)
+        decide(proc, approval["id"], "deny")
+        held.output()
+    finally:
+        client.cleanup()

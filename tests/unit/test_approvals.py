@@ -268,3 +268,31 @@ def test_what_changed_while_a_request_was_held_still_counts(ends: bool, comes_to
         desk.close()
 
     asyncio.run(run())
+
+
+def test_a_session_has_a_bounded_number_of_requests_waiting() -> None:
+    """Past `max_held` of a session's requests waiting, the next is refused at once; other sessions still wait,
+    and a waiter that leaves (answered or hung up) makes room."""
+
+    async def run() -> None:
+        desk = ApprovalDesk(b.ApprovalBook(), 60.0, Recorder().apply, lambda a: None, lambda sid: True, max_held=2)
+        refused = d.Decision(False, d.HOST_NOT_ALLOWED)
+
+        def check(session_id: str, host: str) -> asyncio.Task[d.Decision]:
+            held = d.CheckInput(session_id, "GET", host, {}, unlisted=True)
+            return asyncio.create_task(desk.held_check(held, refused))
+
+        first, second, other = check("s-1", "a.test"), check("s-1", "b.test"), check("s-2", "a.test")
+        await asyncio.sleep(0)
+        assert await check("s-1", "a.test") == refused
+        assert len(desk.pending("s-1")) == 2 and len(desk.pending("s-2")) == 1
+        first.cancel()
+        await asyncio.sleep(0)
+        third = check("s-1", "a.test")
+        await asyncio.sleep(0)
+        assert not third.done() and not second.done() and not other.done()
+        desk.close()
+        for task in (second, third, other):
+            task.cancel()
+
+    asyncio.run(run())
