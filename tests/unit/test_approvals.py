@@ -296,3 +296,18 @@ def test_a_session_has_a_bounded_number_of_requests_waiting() -> None:
             task.cancel()
 
     asyncio.run(run())
+
+
+def test_other_sessions_approvals_neither_coalesce_nor_count() -> None:
+    book = b.ApprovalBook(max_pending=2)
+    for session_id in ("s-1", "s-2"):
+        book.propose(session_id, RULE, "why", 0.0)
+        book.hold(session_id, "a.test", 80, "GET", 0.0, 30.0)
+    assert [a.held for a in book.pending("s-1") if a.kind == b.REQUEST] == [1]
+    with pytest.raises(CapacityExhausted):
+        book.hold("s-1", "b.test", 80, "GET", 0.0, 30.0)
+    (request,) = [a for a in book.pending("s-2") if a.kind == b.REQUEST]
+    book.claim(request.id, "deny")
+    book.resolve(request.id, "deny", "admin")
+    assert book.hold("s-2", "b.test", 80, "GET", 0.0, 30.0)[1]  # room again in s-2 alone
+    assert len(book.drop_session("s-1")) == 2 and book.pending("s-1") == [] and len(book.pending()) == 2
