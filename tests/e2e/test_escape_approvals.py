@@ -153,3 +153,20 @@ def test_a_session_cannot_hold_more_requests_than_max_held_requests(
         held.output()
     finally:
         client.cleanup()
+
+
+def test_one_sessions_approval_never_releases_anothers_request(client: SandgateClient, http_upstream: Upstream) -> None:
+    """Requests coalesce by session, host and port: two sandboxes held on the same destination wait on two
+    approvals, and allowing one's lets only that one through."""
+    proc = client.proc
+    url = f"http://other.test:{http_upstream.port}/"
+    first, second = (client.create(on_unlisted="ASK").id for _ in range(2))
+    held = {sid: Background(client, sid, f"{CURL} {url}") for sid in (first, second)}
+    approvals = {sid: held_approval(proc, sid) for sid in (first, second)}
+    assert approvals[first]["id"] != approvals[second]["id"]
+    decide(proc, approvals[first]["id"], "allow_once")
+    assert status_and_reason(held[first].output())[0] == 200
+    (still,) = open_approvals(proc, second)
+    assert (still["id"], still["state"], still["held"]) == (approvals[second]["id"], "pending", 1)
+    decide(proc, still["id"], "deny")
+    assert status_and_reason(held[second].output()) == (403, "approval-denied")
