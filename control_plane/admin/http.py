@@ -67,7 +67,7 @@ async def read_json(request: web.Request, fields: frozenset[str]) -> dict[str, A
     raw = await request.read()
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested past Python's limit
         raise InvalidArgument(f"malformed JSON: {exc}", field="body") from exc
     if not isinstance(body, dict):
         raise InvalidArgument("expected a JSON object", field="body")

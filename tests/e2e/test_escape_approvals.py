@@ -170,3 +170,13 @@ def test_one_sessions_approval_never_releases_anothers_request(client: SandgateC
     assert (still["id"], still["state"], still["held"]) == (approvals[second]["id"], "pending", 1)
     decide(proc, still["id"], "deny")
     assert status_and_reason(held[second].output()) == (403, "approval-denied")
+
+
+def test_deeply_nested_json_from_a_sandbox_is_a_400_not_a_logged_500(client: SandgateClient) -> None:
+    """4,000 nested arrays fit in the 4 KiB body and overflow Python's JSON decoder: refused as malformed JSON,
+    not an internal error with a traceback in the control plane's log for every request (a log flood)."""
+    sid = client.create().id
+    post = "curl -s -w '\\n%{http_code}' -H 'content-type: application/json' --data-binary @- http://sandgate.internal/v1/rules"
+    body, _, code = client.sh(sid, post, stdin=b"[" * 4000)[1].rpartition("\n")
+    assert (code, json.loads(body)["error"]["field"]) == ("400", "body")
+    assert "unexpected error on POST /v1/rules" not in client.proc.log()
