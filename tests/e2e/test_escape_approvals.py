@@ -102,11 +102,17 @@ def test_the_sandbox_api_session_is_the_listeners_however_the_header_is_forged(c
 
 
 def test_sandgate_internal_on_another_port_is_refused_never_held(client: SandgateClient) -> None:
-    """`sandgate.internal` is Sandgate only on port 80: on another port (CONNECT to :443 too) an ASK session's
-    request is refused at once, not held on an approval that an operator would read as Sandgate's own name
-    (and that allow_once would have Envoy look up in DNS)."""
+    """`sandgate.internal` is Sandgate only on port 80, never as a tunnel: on another port, in any spelling, and as
+    CONNECT, an ASK session's request is refused at once, not held on an approval that an operator would read as
+    Sandgate's own name (and that allow_once would have Envoy look up in DNS)."""
     sid = client.create(on_unlisted="ASK").id
-    for target in ("http://sandgate.internal:8080/v1/rules", "-p http://sandgate.internal:443/"):
+    targets = (
+        "http://sandgate.internal:8080/v1/rules",
+        "http://SANDGATE.Internal.:8080/v1/rules",
+        "-p http://sandgate.internal:443/",
+        "-p http://sandgate.internal/",  # CONNECT sandgate.internal:80
+    )
+    for target in targets:
         out = client.sh(sid, f"curl -s -i --max-time 50 {target}")[1]
         assert status_and_reason(out) == (403, "host-not-allowed"), target
     assert open_approvals(client.proc, sid) == []
