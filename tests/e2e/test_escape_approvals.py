@@ -186,3 +186,21 @@ def test_deeply_nested_json_from_a_sandbox_is_a_400_not_a_logged_500(client: San
     body, _, code = client.sh(sid, post, stdin=b"[" * 4000)[1].rpartition("\n")
     assert (code, json.loads(body)["error"]["field"]) == ("400", "body")
     assert "unexpected error on POST /v1/rules" not in client.proc.log()
+
+
+def test_a_rewritten_run_group_file_cannot_aim_an_operators_signal_at_every_process(client: SandgateClient) -> None:
+    """The forwarder keeps each run's process group in /tmp/.sandgate/ID, which the sandbox's own user can write
+    (every process in the sandbox is that user). Rewritten to 1, an ExecInteractive SIGKILL would be kill(-1): every
+    process the forwarder may signal. The forwarder refuses a group id under 2: the signal reaches nothing."""
+    from tests.e2e.test_exec import running
+    from tests.e2e.test_exec_interactive import Interactive, start
+
+    sid = client.create().id
+    run = Interactive(client, start(sid, "sh", "-c", "echo ready; exec sleep 301"))
+    run.read_until(b"ready")
+    client.sh(sid, "(setsid sleep 302 >/dev/null 2>&1 &)")
+    rewrite = 'for f in /tmp/.sandgate/*; do [ "$(cat $f)" = "$$" ] || echo 1 > $f; done; cat /tmp/.sandgate/*'
+    assert "1" in client.sh(sid, rewrite)[1].split()
+    run.send(signal=9)
+    wait_for(lambda: "signal 9 for run" in client.proc.log(), "the forwarder's refusal of the signal")
+    assert running(client, sid, "sleep 301") and running(client, sid, "sleep 302")
