@@ -92,6 +92,11 @@ def test_find_rule(host: str, port: int, allowed: str | None) -> None:
         ("Example.COM:443", 80, ("example.com", 443)),
         ("example.com", 80, ("example.com", 80)),
         ("[::1]:8443", 80, ("::1", 8443)),
+        ("[2001:DB8::1]", 443, ("2001:db8::1", 443)),
+        ("[allowed.test]:80", 80, None),  # brackets hold an IPv6 address: Envoy matched no rule to this
+        ("[127.0.0.1]:80", 80, None),
+        ("[::1]evil.test", 80, None),
+        ("[::1", 80, None),
         ("example.com:http", 80, None),
         ("example.com:0", 80, None),
         (":80", 80, None),
