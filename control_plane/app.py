@@ -299,8 +299,9 @@ class App:
 
     async def _start_xds_server(self) -> int:
         authz = AuthorizationService(
-            self.registry.view, self._record_check, self.metrics.ext_authz_seconds.observe, self.approvals.held_check
-        )
+            self.registry.view, self._record_check, self.metrics.ext_authz_seconds.observe, self.approvals.held_check,
+            denied=lambda host: self.egress.policy().is_denied(host),
+        )  # fmt: skip
         als = AccessLogReceiver(self.decisions, self.registry)
         nacks = self.metrics.xds_nacks
         ads = AdsServer(self.cache, lambda type_url: nacks.labels(type_url=type_url).inc())

@@ -27,10 +27,11 @@ from control_plane.authz.decide import (
     Decision,
     SessionView,
     decide,
+    destination,
     needs_approval,
 )
 from control_plane.xds.builders.local_reply import DENY_HEADER
-from control_plane.xds.builders.route import deny_body
+from control_plane.xds.builders.route import POLICY_DENIED, deny_body
 
 log = logging.getLogger(__name__)
 SERVICE = "envoy.service.auth.v3.Authorization"
@@ -63,11 +64,15 @@ class AuthorizationService:
         sink: DecisionSink | None = None,
         timer: Timer | None = None,
         approvals: Approvals | None = None,
+        denied: Callable[[str], bool] = lambda host: False,
     ) -> None:
+        """`denied(host)`: the global policy denies the host. Envoy's routes refuse such a host before any check,
+        but a spelling that reaches no virtual host (the catch-all asks) must not be allowed here either."""
         self._lookup = lookup
         self._sink = sink
         self._timer = timer
         self._approvals = approvals
+        self._denied = denied
 
     def handler(self) -> grpc.GenericRpcHandler:
         method = grpc.unary_unary_rpc_method_handler(self.check, request_deserializer=None, response_serializer=None)
@@ -86,6 +91,9 @@ class AuthorizationService:
             check = check_input(request)
             session = self._lookup(check.session_id)
             decision = decide(check, session)
+            target = destination(check)
+            if decision.allowed and target and self._denied(target[0]):
+                decision = Decision(False, POLICY_DENIED)
             if self._approvals and needs_approval(check, session, decision):
                 decision = await self._approvals(check, decision)
         except Exception:

@@ -206,13 +206,14 @@ def test_a_rewritten_run_group_file_cannot_aim_an_operators_signal_at_every_proc
     assert running(client, sid, "sleep 301") and running(client, sid, "sleep 302")
 
 
-def test_a_bracketed_name_is_not_the_name_a_shadowed_rule_allows(
+def test_a_host_spelled_past_envoys_routes_is_not_the_host_a_shadowed_rule_allows(
     own_sandgate_with: OwnSandgate, http_upstream: Upstream
 ) -> None:
-    """`Host: [other.test]:PORT` matches no virtual host (neither the session's rule nor the global deny list's),
-    so an ASK session's catch-all asks ext_authz, which read it as `other.test` and allowed it by the session's own
-    rule, though the global policy denies other.test (only Envoy failing to resolve `[other.test]` stopped it, and
-    the log said allowed). Brackets hold an IPv6 address: anything else is a bad request."""
+    """`Host: [other.test]:PORT` or `other.test...:PORT` matches no virtual host (neither the session's rule nor
+    the global deny list's), so an ASK session's catch-all asks ext_authz, which read both as `other.test` and
+    allowed them by the session's own rule, though the global policy denies other.test (only Envoy failing to
+    resolve the odd name stopped it, and the log said allowed). Brackets hold an IPv6 address, a name has no
+    empty label: anything else is a bad request (and an allowed check also meets the global deny list)."""
     proc = own_sandgate_with()
     client = SandgateClient(proc)
     try:
@@ -220,9 +221,16 @@ def test_a_bracketed_name_is_not_the_name_a_shadowed_rule_allows(
         sid = client.create(on_unlisted="ASK", egress=[{"host": "other.test", "ports": [port]}]).id
         status, body = proc.admin("PUT", "/v1/policy?wait=applied", {"default_egress": [], "deny": ["other.test"]})
         assert status == 200, body
-        bracketed = f"GET / HTTP/1.1\r\nHost: [other.test]:{port}\r\nProxy-Authorization: Basic TOKEN\r\n\r\n"
-        answer = _probe(client, sid, {"bracketed": bracketed})["bracketed"]
-        assert (answer["status"], answer["reason"]) == (403, "bad-request"), answer
+        spellings = {"brackets": f"[other.test]:{port}", "dots": f"other.test...:{port}"}
+        cases = {
+            name: f"GET / HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: Basic TOKEN\r\n\r\n"
+            for name, host in spellings.items()
+        }
+        answers = _probe(client, sid, cases)
+        assert {name: (a["status"], a["reason"]) for name, a in answers.items()} == {
+            "brackets": (403, "bad-request"),
+            "dots": (403, "bad-request"),
+        }, answers
         assert open_approvals(proc, sid) == []
     finally:
         client.cleanup()
