@@ -234,3 +234,30 @@ def test_a_host_spelled_past_envoys_routes_is_not_the_host_a_shadowed_rule_allow
         assert open_approvals(proc, sid) == []
     finally:
         client.cleanup()
+
+
+REFUSED_PROPOSALS = {
+    "sandgate_internal": ({"host": "Sandgate.Internal."}, "rule[0].host"),
+    "broad_wildcard": ({"host": "*.com"}, "rule[0].host"),
+    "public_suffix_wildcard": ({"host": "*.co.uk"}, "rule[0].host"),
+    "wide_cidr": ({"host": "10.0.0.0/16"}, "rule[0].host"),
+    "numeric_name": ({"host": "2130706433"}, "rule[0].host"),
+    "escape_in_reason": ({"host": "other.test", "reason": "\x1b[2Jallowed"}, "reason"),
+    "bidi_override_in_reason": ({"host": "other.test", "reason": "fetch \u202eexe.txt"}, "reason"),
+    "soft_hyphen_in_reason": ({"host": "other.test", "reason": "pypi\u00ad.org"}, "reason"),
+    "newline_in_reason": ({"host": "other.test", "reason": "one\nstate: allowed"}, "reason"),
+    "blank_reason": ({"host": "other.test", "reason": "   "}, "reason"),
+}
+
+
+def test_a_sandbox_cannot_propose_what_an_admin_could_not_add_nor_spoof_the_operators_terminal(
+    client: SandgateClient,
+) -> None:
+    """Proposals naming Sandgate itself, broad or numeric names, wide CIDRs, or with reasons that carry terminal
+    escapes, bidi overrides, invisible characters or line breaks are refused (400, naming the field), and none
+    becomes an approval."""
+    sid = client.create().id
+    for name, (proposal, field) in REFUSED_PROPOSALS.items():
+        code, body = _propose(client, sid, {"reason": "needed", **proposal})
+        assert (code, body["error"]["field"]) == (400, field), name
+    assert open_approvals(client.proc, sid) == []
