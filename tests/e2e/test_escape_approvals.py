@@ -1,4 +1,5 @@
-"""Attacks on the approval model and the sandbox API (http://sandgate.internal) from inside real sandboxes.
+"""Attacks on the approval model, the sandbox API (http://sandgate.internal) and ExecInteractive's signals, from
+inside real sandboxes.
 
 Each test is named for the claim it proves. What is already proved elsewhere (a forged session header on a plain
 request, a DENY session never held, one approval per destination) is in test_approvals.py."""
