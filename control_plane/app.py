@@ -140,6 +140,7 @@ class App:
             lambda check, decision: checks.labels(decision.reason).inc(),  # positional: the cheaper form
             parts.metrics.ext_authz_seconds.observe,
             parts.approvals.held_check,
+            denied=lambda host: parts.egress.policy().is_denied(host),
         )
         als = AccessLogReceiver(parts.decisions, parts.registry)
         ads = AdsServer(parts.cache, lambda type_url: nacks.labels(type_url=type_url).inc())

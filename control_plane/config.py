@@ -118,9 +118,11 @@ class Settings(BaseSettings):
     max_read_bytes: int = 64 << 20
     log_format: Literal["text", "json"] = "text"
     # on_unlisted ASK: how long a request to an unlisted destination waits for an operator, and how many
-    # approvals (held destinations and proposals) one session may have open at once.
+    # approvals (held destinations and proposals) one session may have open at once, and how many of its
+    # requests may wait on them at once (each costs the control plane a gRPC call, about 34 KiB).
     approval_timeout_seconds: int = 30
     max_open_approvals: int = 16
+    max_held_requests: int = 64
 
     # What one session may take of Envoy (docs/SECURITY.md, "Tenants").
     session_max_connections: int = 1024
@@ -280,6 +282,7 @@ def _validate(s: Settings) -> None:
     _validate_limits(s)
     _within(s, "approval_timeout_seconds", 1, 3600)
     _within(s, "max_open_approvals", 1, 1024)
+    _within(s, "max_held_requests", 1, 65536)
 
 
 def _validate_limits(s: Settings) -> None:

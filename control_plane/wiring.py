@@ -144,7 +144,7 @@ def _approvals(s: Settings, registry: SessionRegistry, egress: EgressEditor, dec
     return ApprovalDesk(
         ApprovalBook(s.max_open_approvals), s.approval_timeout_seconds, add_rule, record,
         live=lambda session_id: registry.find(session_id) is not None,
-        denied=lambda host: egress.policy().is_denied(host),
+        denied=lambda host: egress.policy().is_denied(host), max_held=s.max_held_requests,
     )  # fmt: skip
 
 

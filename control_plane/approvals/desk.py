@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from control_plane.approvals.book import DENIED, Approval, ApprovalBook
@@ -29,8 +30,10 @@ class ApprovalDesk:
         live: Callable[[str], bool],
         clock: Callable[[], float] = time.time,
         denied: Callable[[str], bool] = lambda host: False,
+        max_held: int = 64,
     ) -> None:
-        """`live(session_id)`: the session has not ended; `denied(host)`: the global policy denies the host."""
+        """`live(session_id)`: the session has not ended; `denied(host)`: the global policy denies the host;
+        `max_held`: how many of one session's requests may wait at once."""
         self._book = book
         self.timeout_s = timeout_s
         self._apply_rule = apply_rule
@@ -38,6 +41,8 @@ class ApprovalDesk:
         self._live = live
         self._clock = clock
         self._denied = denied
+        self._max_held = max_held
+        self._waiting: Counter[str] = Counter()  # session id: its requests waiting in held_check now
         self._closed: dict[str, asyncio.Future[str]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._followers: set[asyncio.Queue[Approval]] = set()
@@ -57,14 +62,20 @@ class ApprovalDesk:
 
     async def held_check(self, check: CheckInput, refused: Decision) -> Decision:
         """ext_authz's answer for a request no rule covers: what its approval decides. Past the session's
-        bound of open approvals it is refused as a DENY session's would be."""
+        bound of open approvals, or of requests waiting, it is refused as a DENY session's would be: every
+        waiting request costs the control plane a call, and a session's connections alone would allow a thousand."""
         target = destination(check)
-        if target is None:
+        if target is None or self._waiting[check.session_id] >= self._max_held:
             return refused
+        self._waiting[check.session_id] += 1
         try:
             state = await self.hold(check.session_id, *target, check.method)
         except CapacityExhausted:
             return refused
+        finally:
+            self._waiting[check.session_id] -= 1
+            if not self._waiting[check.session_id]:
+                del self._waiting[check.session_id]
         # Envoy keeps the route it chose when the request arrived: a session that ended meanwhile, or a
         # host the global policy came to deny, must not have the held request forwarded by that route.
         if not self._live(check.session_id):

@@ -16,9 +16,10 @@ from control_plane.admin.http import error_middleware, read_body
 from control_plane.approvals.desk import ApprovalDesk
 from control_plane.domain.rules import EgressRule
 from control_plane.domain.session import Session
+from control_plane.xds.builders import SANDBOX_API_MAX_BODY_BYTES
 from control_plane.xds.builders.route import SESSION_HEADER
 
-MAX_BODY_BYTES = 4096
+MAX_BODY_BYTES = SANDBOX_API_MAX_BODY_BYTES
 
 
 class Proposal(BaseModel):

@@ -21,8 +21,8 @@ from control_plane.api.gen.sandgate.wire.authz_pb2 import (
     RpcStatus,
 )
 from control_plane.authz.check_wire import check_input
-from control_plane.authz.decide import CheckInput, Decision, SessionView, decide, needs_approval
-from control_plane.envoy_contract import DENY_HEADER, INTERNAL_ERROR, PROXY_AUTHENTICATE
+from control_plane.authz.decide import CheckInput, Decision, SessionView, decide, destination, needs_approval
+from control_plane.envoy_contract import DENY_HEADER, INTERNAL_ERROR, POLICY_DENIED, PROXY_AUTHENTICATE
 from control_plane.xds.builders.route import deny_body
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,15 @@ class AuthorizationService:
         sink: DecisionSink | None = None,
         timer: Timer | None = None,
         approvals: Approvals | None = None,
+        denied: Callable[[str], bool] = lambda host: False,
     ) -> None:
+        """`denied(host)`: the global policy denies the host. Envoy's routes refuse such a host before any check,
+        but a spelling that reaches no virtual host (the catch-all asks) must not be allowed here either."""
         self._lookup = lookup
         self._sink = sink
         self._timer = timer
         self._approvals = approvals
+        self._denied = denied
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The generic gRPC handler of envoy.service.auth.v3.Authorization/Check (bytes in, bytes out)."""
@@ -82,6 +86,9 @@ class AuthorizationService:
             check = check_input(request)
             session = self._lookup(check.session_id)
             decision = decide(check, session)
+            target = destination(check)
+            if decision.allowed and target and self._denied(target[0]):
+                decision = Decision(False, POLICY_DENIED)
             if self._approvals and needs_approval(check, session, decision):
                 decision = await self._approvals(check, decision)
         except Exception:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from control_plane.cli.context import CliContext
 from control_plane.cli.output import emit
 
-APPROVAL_COLUMNS = ("id", "session_id", "kind", "method", "host", "port", "reason", "state")
+# What allow_session would grant, in full (a proposal's own `port` is 0: its rule names the ports), and the
+# sandbox's free text last, where it cannot pass for another column.
+APPROVAL_COLUMNS = ("id", "session_id", "kind", "method", "host", "ports", "methods", "state", "reason")
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -28,14 +31,25 @@ def approvals_ls(ctx: CliContext, a: argparse.Namespace) -> int:
     path = "/v1/approvals" + (f"?session_id={a.session}" if a.session else "")
     admin = ctx.admin()
     if not a.follow:
-        emit(admin.call("GET", path)["approvals"], ctx.as_json, APPROVAL_COLUMNS)
+        approvals = admin.call("GET", path)["approvals"]
+        emit(approvals if ctx.as_json else [_shown(a) for a in approvals], ctx.as_json, APPROVAL_COLUMNS)
         return 0
     for approval in admin.follow(path):
         if ctx.as_json:
             emit(approval, True)
         else:
-            print(" ".join(str(approval[c]) for c in APPROVAL_COLUMNS), flush=True)
+            print(" ".join(_cell(_shown(approval)[c]) for c in APPROVAL_COLUMNS), flush=True)
     return 0
+
+
+def _shown(approval: dict[str, Any]) -> dict[str, Any]:
+    """An approval as the table shows it: the rule's ports and methods (no methods: any) beside its host."""
+    rule = approval["rule"]
+    return {**approval, "ports": rule["ports"], "methods": rule["methods"] or ["any"]}
+
+
+def _cell(value: Any) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value or "-")
 
 
 def approvals_allow(ctx: CliContext, a: argparse.Namespace) -> int:
@@ -51,5 +65,6 @@ def _decide(ctx: CliContext, approval_id: str, decision: str) -> int:
     if ctx.as_json:
         emit(closed, True)
     else:
-        print(f"{closed['id']}: {closed['state']} ({closed['host']}:{closed['port']} for {closed['session_id']})")
+        ports = ",".join(str(p) for p in closed["rule"]["ports"])
+        print(f"{closed['id']}: {closed['state']} ({closed['host']}:{ports} for {closed['session_id']})")
     return 0

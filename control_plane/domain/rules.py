@@ -185,15 +185,32 @@ def find_rule(rules: Iterable[EgressRule], host: str, port: int) -> EgressRule |
 
 
 def split_authority(authority: str, default_port: int) -> tuple[str, int] | None:
-    """`host[:port]` (IPv6 in brackets) to a lower-case host and a port; None if malformed."""
+    """`host[:port]` (IPv6 in brackets) to a lower-case host and a port; None if malformed.
+
+    Brackets hold an IPv6 address and nothing else, and a name has no empty label (one trailing dot aside):
+    `[allowed.test]:80` and `allowed.test..` are not `allowed.test` (Envoy matched them to no rule's virtual
+    host, nor to the global deny list's)."""
     authority = authority.strip().lower()
     if authority.startswith("["):
         end = authority.find("]")
         host, rest = authority[1:end], authority[end + 1 :]
-        port_text = rest[1:] if rest.startswith(":") else ""
+        if end < 0 or not _is_ipv6(host) or (rest and not rest.startswith(":")):
+            return None
+        port_text = rest[1:]
     else:
         host, _, port_text = authority.partition(":")
     if not host or (port_text and not port_text.isdigit()):
         return None
     port = int(port_text) if port_text else default_port
-    return (host.rstrip("."), port) if 0 < port < 65536 else None
+    host = host.removesuffix(".")
+    if "" in host.split("."):
+        return None
+    return (host, port) if 0 < port < 65536 else None
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True

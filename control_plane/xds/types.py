@@ -25,6 +25,7 @@ _MESSAGE_MODULES = (
     "envoy.extensions.access_loggers.filters.cel.v3",
     "envoy.extensions.access_loggers.grpc.v3",
     "envoy.extensions.clusters.dynamic_forward_proxy.v3",
+    "envoy.extensions.filters.http.buffer.v3",
     "envoy.extensions.filters.http.dynamic_forward_proxy.v3",
     "envoy.extensions.filters.http.ext_authz.v3",
     "envoy.extensions.filters.http.jwt_authn.v3",

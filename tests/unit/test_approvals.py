@@ -269,3 +269,46 @@ def test_what_changed_while_a_request_was_held_still_counts(ends: bool, comes_to
         desk.close()
 
     asyncio.run(run())
+
+
+def test_a_session_has_a_bounded_number_of_requests_waiting() -> None:
+    """Past `max_held` of a session's requests waiting, the next is refused at once; other sessions still wait,
+    and a waiter that leaves (answered or hung up) makes room."""
+
+    async def run() -> None:
+        desk = ApprovalDesk(b.ApprovalBook(), 60.0, Recorder().apply, lambda a: None, lambda sid: True, max_held=2)
+        refused = d.Decision(False, d.HOST_NOT_ALLOWED)
+
+        def check(session_id: str, host: str) -> asyncio.Task[d.Decision]:
+            held = d.CheckInput(session_id, "GET", host, {}, unlisted=True)
+            return asyncio.create_task(desk.held_check(held, refused))
+
+        first, second, other = check("s-1", "a.test"), check("s-1", "b.test"), check("s-2", "a.test")
+        await asyncio.sleep(0)
+        assert await check("s-1", "a.test") == refused
+        assert len(desk.pending("s-1")) == 2 and len(desk.pending("s-2")) == 1
+        first.cancel()
+        await asyncio.sleep(0)
+        third = check("s-1", "a.test")
+        await asyncio.sleep(0)
+        assert not third.done() and not second.done() and not other.done()
+        desk.close()
+        for task in (second, third, other):
+            task.cancel()
+
+    asyncio.run(run())
+
+
+def test_other_sessions_approvals_neither_coalesce_nor_count() -> None:
+    book = b.ApprovalBook(max_pending=2)
+    for session_id in ("s-1", "s-2"):
+        book.propose(session_id, RULE, "why", 0.0)
+        book.hold(session_id, "a.test", 80, "GET", 0.0, 30.0)
+    assert [a.held for a in book.pending("s-1") if a.kind == b.REQUEST] == [1]
+    with pytest.raises(CapacityExhausted):
+        book.hold("s-1", "b.test", 80, "GET", 0.0, 30.0)
+    (request,) = [a for a in book.pending("s-2") if a.kind == b.REQUEST]
+    book.claim(request.id, "deny")
+    book.resolve(request.id, "deny", "admin")
+    assert book.hold("s-2", "b.test", 80, "GET", 0.0, 30.0)[1]  # room again in s-2 alone
+    assert len(book.drop_session("s-1")) == 2 and book.pending("s-1") == [] and len(book.pending()) == 2

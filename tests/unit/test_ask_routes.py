@@ -11,8 +11,8 @@ from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
 from control_plane.domain.policy import parse_policy
 from control_plane.domain.rules import SANDBOX_API_HOST, EgressRule, parse_rule
 from control_plane.errors import InvalidArgument
-from control_plane.xds.builders import SANDBOX_API_CLUSTER, EgressSettings
-from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER, render_session_listener
+from control_plane.xds.builders import SANDBOX_API_CLUSTER, SANDBOX_API_MAX_BODY_BYTES, EgressSettings
+from control_plane.xds.builders.listener import BUFFER_FILTER, EXT_AUTHZ_FILTER, render_session_listener
 from control_plane.xds.builders.route import SESSION_HEADER, render_session_routes
 from control_plane.xds.types import register_message_types
 
@@ -68,6 +68,32 @@ def test_the_sandbox_api_names_the_session_over_what_the_sandbox_sent() -> None:
         v for v in render_session_routes("s-1", RULES, ask=True)["virtual_hosts"] if SANDBOX_API_HOST in v["domains"]
     ]
     assert [r["name"] for r in unserved["routes"]] == ["deny:host-not-allowed"] * 2
+
+
+def test_only_the_sandbox_api_route_buffers_whole_requests() -> None:
+    """The API's cluster is shared by every session: Envoy has a request whole before it holds an upstream one."""
+    listener = render_session_listener("s-1", "/run/s-1/proxy.sock", {"keys": []}, EgressSettings())
+    Listener.from_dict(listener)
+    manager = listener["filter_chains"][0]["filters"][1]["typed_config"]
+    (buffer,) = [f for f in manager["http_filters"] if f["name"] == BUFFER_FILTER]
+    assert buffer["disabled"] is True
+    config = render_session_routes("s-1", RULES, sandbox_api=True)
+    enabled = [
+        (vhost["name"], route["typed_per_filter_config"][BUFFER_FILTER]["config"]["buffer"])
+        for vhost in config["virtual_hosts"]
+        for route in vhost["routes"]
+        if BUFFER_FILTER in route.get("typed_per_filter_config", {})
+    ]
+    assert enabled == [("sandgate-internal", {"max_request_bytes": SANDBOX_API_MAX_BODY_BYTES})]
+
+
+@pytest.mark.parametrize(("ask", "report_only"), [(True, False), (False, True)])
+def test_the_sandbox_api_on_another_port_is_refused_never_held_or_forwarded(ask: bool, report_only: bool) -> None:
+    config = render_session_routes("s-1", RULES, report_only=report_only, ask=ask, sandbox_api=True)
+    RouteConfiguration.from_dict(config)
+    (vhost,) = [v for v in config["virtual_hosts"] if f"{SANDBOX_API_HOST}:*" in v["domains"]]
+    assert [r["name"] for r in vhost["routes"]] == ["deny:host-not-allowed"] * 2
+    assert vhost["typed_per_filter_config"][EXT_AUTHZ_FILTER]["disabled"] is True
 
 
 @pytest.mark.parametrize(("holds", "timeout"), [(False, "2s"), (True, "45s")])

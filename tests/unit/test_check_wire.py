@@ -58,3 +58,11 @@ def test_a_host_that_is_not_utf8_is_denied_as_a_host() -> None:
     raw = request({"sid": "s-1", "jti": "j"}).replace(b"ok.test:443", b"o\xff.test:443")
     response = CheckResponse.parse(asyncio.run(service.check(raw, None)))
     assert response.denied_response.headers[0].header.value == "host-not-allowed"
+
+
+def test_a_host_the_global_policy_denies_is_never_allowed_by_a_sessions_rule() -> None:
+    """Envoy's routes refuse it first; a spelling that reaches the check instead is refused here too."""
+    view = d.SessionView("s-1", True, "j", (EgressRule("ok.test", (443,)),))
+    service = AuthorizationService(lambda sid: view, denied={"ok.test"}.__contains__)
+    response = CheckResponse.parse(asyncio.run(service.check(request({"sid": "s-1", "jti": "j"}), None)))
+    assert response.denied_response.headers[0].header.value == "destination-denied-by-policy"

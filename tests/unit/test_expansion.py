@@ -9,7 +9,11 @@ from control_plane.domain.policy import Policy
 from control_plane.domain.rules import EgressRule, RuleLimits, parse_rule
 from control_plane.xds.builders.route import render_session_routes
 
-FIXED = ("deny", "sandgate-internal")  # the same in every session, whatever its rules: not counted
+FIXED = (
+    "deny",
+    "sandgate-internal",
+    "sandgate-internal-other-ports",
+)  # the same in every session, whatever its rules: not counted
 CASES: list[tuple[tuple[EgressRule, ...], tuple[str, ...]]] = [
     ((), ()),
     ((parse_rule("a.test"),), ()),  # 80 and 443: a.test, a.test:80, a.test:443

@@ -10,6 +10,7 @@ from control_plane.xds.builders.limits import TenantLimits
 CONTROL_PLANE_CLUSTER = "sandgate_control_plane"
 EGRESS_CLUSTER = "sandgate_egress"
 SANDBOX_API_CLUSTER = "sandgate_sandbox_api"  # the control plane's HTTP server for sandboxes (approvals/)
+SANDBOX_API_MAX_BODY_BYTES = 4096  # a request body to http://sandgate.internal; Envoy answers 413 past it
 DNS_CACHE_NAME = "sandgate_dns"
 TYPE = "type.googleapis.com/"
 

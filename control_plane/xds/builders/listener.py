@@ -16,12 +16,13 @@ from control_plane.envoy_contract import (
     TOKEN_HEADER,
     session_resource_name,
 )
-from control_plane.xds.builders import CONTROL_PLANE_CLUSTER, TYPE, EgressSettings
+from control_plane.xds.builders import CONTROL_PLANE_CLUSTER, SANDBOX_API_MAX_BODY_BYTES, TYPE, EgressSettings
 from control_plane.xds.builders.limits import connection_limit_filter, limit_refusals, rate_limit_filter
 from control_plane.xds.builders.local_reply import local_reply_mappers
 from control_plane.xds.builders.shared import LUA_TYPE, UNWRAP_TOKEN_FILTER
 
 EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz"
+BUFFER_FILTER = "envoy.filters.http.buffer"  # off but on the sandbox API's route (route.py)
 REQUEST_HEADERS_TIMEOUT = "10s"  # a request's headers arrive at once from any real client
 
 
@@ -95,6 +96,7 @@ def _connection_manager(
                 _jwt_filter(session_id, jwks),
                 _ext_authz_filter(authz_timeout_s),
                 _forward_proxy_filter(),
+                _buffer_filter(),
                 {
                     "name": "envoy.filters.http.router",
                     "typed_config": {
@@ -162,6 +164,17 @@ def _ext_authz_filter(timeout_s: float) -> dict[str, Any]:
             "failure_mode_allow": False,
             "metadata_context_namespaces": [JWT_FILTER],
         },
+    }
+
+
+def _buffer_filter() -> dict[str, Any]:
+    """Off by default; the sandbox API's route turns it on (route.py): Envoy has each request whole before it
+    opens an upstream request for it, and answers 413 past SANDBOX_API_MAX_BODY_BYTES."""
+    buffer = {"@type": TYPE + "envoy.extensions.filters.http.buffer.v3.Buffer"}
+    return {
+        "name": BUFFER_FILTER,
+        "typed_config": {**buffer, "max_request_bytes": SANDBOX_API_MAX_BODY_BYTES},
+        "disabled": True,
     }
 
 

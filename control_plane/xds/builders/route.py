@@ -31,8 +31,8 @@ from control_plane.envoy_contract import (
     deny_route,
     session_resource_name,
 )
-from control_plane.xds.builders import EGRESS_CLUSTER, SANDBOX_API_CLUSTER, TYPE
-from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
+from control_plane.xds.builders import EGRESS_CLUSTER, SANDBOX_API_CLUSTER, SANDBOX_API_MAX_BODY_BYTES, TYPE
+from control_plane.xds.builders.listener import BUFFER_FILTER, EXT_AUTHZ_FILTER
 
 SESSION_HEADER = "x-sandgate-session-id"  # set by the route, over anything the sandbox sent
 _APPROVAL_OUTCOMES = {
@@ -41,6 +41,8 @@ _APPROVAL_OUTCOMES = {
 }
 Refusal = Callable[[str, dict[str, Any], str], dict[str, Any]]
 _AUTHZ_PER_ROUTE = TYPE + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
+_FILTER_CONFIG = TYPE + "envoy.config.route.v3.FilterConfig"
+_BUFFER_PER_ROUTE = TYPE + "envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
 
 
 def deny_body(session_id: str, reason: str) -> str:
@@ -83,14 +85,14 @@ def render_session_routes(
     allowed = [_allow_vhost(session_id, i, rule, refuse, authz_every_connect) for i, rule in enumerate(rules)]
     ports = sorted({80, 443, *(p for r in rules for p in r.ports)})
     denied = [_policy_deny_vhost(session_id, i, host, ports) for i, host in enumerate(denied_hosts)]
-    internal = _sandbox_api_vhost(session_id, sandbox_api)
+    internal = [_sandbox_api_vhost(session_id, sandbox_api), _sandbox_api_other_ports_vhost(session_id)]
     fallback = _deny_vhost(session_id, refuse=_ask_route if ask and not report_only else refuse)
     # On a port no rule names, a denied host reaches the catch-all: the global deny list must hold there
     # too, in report mode above all (where the catch-all forwards).
     fallback["routes"][:0] = _policy_deny_routes(session_id, denied_hosts)
     return {
         "name": session_resource_name(session_id),
-        "virtual_hosts": [*allowed, *denied, internal, fallback],
+        "virtual_hosts": [*allowed, *denied, *internal, fallback],
         # Envoy's connection manager adds it; a transparent proxy forwards what the client sent.
         "request_headers_to_remove": ["x-forwarded-proto"],
     }
@@ -224,7 +226,10 @@ def _sandbox_api_vhost(session_id: str, served: bool) -> dict[str, Any]:
 
     Only a request whose token jwt_authn verified for this session's listener gets here, and the route
     sets the session header itself (overwriting one the sandbox sent), so a sandbox cannot speak for another.
+    Envoy buffers each request whole before it opens an upstream request: the API's cluster is shared by every
+    session, and a request whose body never comes must hold only its own session's connection.
     """
+    whole = {"buffer": {"max_request_bytes": SANDBOX_API_MAX_BODY_BYTES}}
     api: dict[str, Any] = {
         "name": allow_route(SANDBOX_API_HOST),
         "match": {"prefix": "/"},
@@ -232,6 +237,9 @@ def _sandbox_api_vhost(session_id: str, served: bool) -> dict[str, Any]:
         "request_headers_to_add": [
             {"header": {"key": SESSION_HEADER, "value": session_id}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
         ],
+        "typed_per_filter_config": {
+            BUFFER_FILTER: {"@type": _FILTER_CONFIG, "config": {"@type": _BUFFER_PER_ROUTE, **whole}}
+        },
     }
     return {
         "name": "sandgate-internal",
@@ -242,6 +250,12 @@ def _sandbox_api_vhost(session_id: str, served: bool) -> dict[str, Any]:
         ],
         "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, "disabled": True}},
     }
+
+
+def _sandbox_api_other_ports_vhost(session_id: str) -> dict[str, Any]:
+    """`sandgate.internal` on any other port (CONNECT to :443 among them) is refused too: the catch-all would
+    hold it on an approval (ASK) or forward it (report mode), and Envoy would look Sandgate's own name up in DNS."""
+    return _deny_vhost(session_id, "sandgate-internal-other-ports", [f"{SANDBOX_API_HOST}:*"])
 
 
 def _would_deny_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str, Any]:
