@@ -238,11 +238,11 @@ def test_a_host_spelled_past_envoys_routes_is_not_the_host_a_shadowed_rule_allow
 
 
 REFUSED_PROPOSALS = {
-    "sandgate_internal": ({"host": "Sandgate.Internal."}, "rule[0].host"),
-    "broad_wildcard": ({"host": "*.com"}, "rule[0].host"),
-    "public_suffix_wildcard": ({"host": "*.co.uk"}, "rule[0].host"),
-    "wide_cidr": ({"host": "10.0.0.0/16"}, "rule[0].host"),
-    "numeric_name": ({"host": "2130706433"}, "rule[0].host"),
+    "sandgate_internal": ({"host": "Sandgate.Internal."}, "host"),
+    "broad_wildcard": ({"host": "*.com"}, "host"),
+    "public_suffix_wildcard": ({"host": "*.co.uk"}, "host"),
+    "wide_cidr": ({"host": "10.0.0.0/16"}, "host"),
+    "numeric_name": ({"host": "2130706433"}, "host"),
     "escape_in_reason": ({"host": "other.test", "reason": "\x1b[2Jallowed"}, "reason"),
     "bidi_override_in_reason": ({"host": "other.test", "reason": "fetch \u202eexe.txt"}, "reason"),
     "soft_hyphen_in_reason": ({"host": "other.test", "reason": "pypi\u00ad.org"}, "reason"),
