@@ -5,8 +5,10 @@ remove a rule, and see HTML a sandbox wrote shown as text. Screenshots: build/co
 from __future__ import annotations
 
 import json
+import signal
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -28,13 +30,21 @@ sys.stdout.write(s.recv(200).decode("latin-1"))
 """
 
 
-@pytest.fixture()
-def browser(sandgate: SandgateProcess) -> Iterator[Browser]:
+@contextmanager
+def browser_on(proc: SandgateProcess) -> Iterator[Browser]:
     if missing():
         pytest.fail(f"the console's tests need {missing()}: apt-get install chromium chromium-driver")
-    b = Browser(f"http://127.0.0.1:{sandgate.admin_port}")
-    yield b
-    b.close()
+    b = Browser(f"http://127.0.0.1:{proc.admin_port}")
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture()
+def browser(sandgate: SandgateProcess) -> Iterator[Browser]:
+    with browser_on(sandgate) as b:
+        yield b
 
 
 @pytest.fixture()
@@ -180,3 +190,24 @@ def test_html_a_sandbox_writes_is_shown_as_text(
     console.no_script_ran()
     item.find_element(By.CSS_SELECTOR, "button[data-decision='deny']").click()
     console.wait(lambda: sid not in console.find("#approvals-list").text, "the denied proposal to leave")
+
+
+def test_the_streams_reconnect_by_themselves(own_sandgate: SandgateProcess, http_upstream: Upstream) -> None:
+    """The control plane goes away (kill -9) and comes back: the page follows its streams again unaided."""
+    proc = own_sandgate
+    with proc.client() as c:
+        sid = c.create().id
+    with browser_on(proc) as console:
+        console.sign_in(proc.admin_token)
+        console.go("#/decisions")
+        streams_live(console)
+        proc.stop(signal.SIGKILL)
+        console.wait(lambda: console.find("#decisions-status").text == "reconnecting", "the page to notice")
+        console.screenshot("12-reconnecting")
+        proc.start()
+        streams_live(console)
+        destination = f"other.test:{http_upstream.port}"
+        with proc.client() as c:
+            c.exec(sid, ["curl", "-s", f"http://{destination}/after-restart"])
+        console.wait_css("#decisions-table tbody tr", "a deny after the restart", text=destination)
+        console.no_script_ran()
