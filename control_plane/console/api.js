@@ -36,11 +36,19 @@ export async function call(method, path, body) {
     init.body = JSON.stringify(body);
   }
   const response = await fetch(path, init);
-  const text = await response.text();
-  const decoded = text ? JSON.parse(text) : null;
+  const decoded = await jsonOrNull(response);
   if (response.status === 401) onUnauthorized();
   if (!response.ok) throw new ApiError(response.status, decoded);
   return decoded;
+}
+
+async function jsonOrNull(response) {
+  const text = await response.text();
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null; // not the API's JSON (a proxy's error page, say): ApiError falls back to the status
+  }
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -16,7 +16,7 @@ export class Approvals {
   constructor(onStatus) {
     this.open = new Map();
     this.stop = follow("/v1/approvals", {
-      onConnect: async () => { this.open.clear(); },
+      onConnect: async () => { this.open.clear(); this.render(); }, // the stream resends the open ones
       onEvent: (name, data) => { if (name === "approval") this.update(data); },
       onStatus,
     });
