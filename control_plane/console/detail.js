@@ -2,7 +2,7 @@
 // API's validation errors next to the field they name) and its recent decisions.
 
 import { call } from "./api.js";
-import { h, clear, $ } from "./dom.js";
+import { h, clear, $, duration } from "./dom.js";
 import { rateChart, rateSeries, barChart, destinations } from "./charts.js";
 import { row } from "./decisions.js";
 import { reportMode, ruleText } from "./sessions.js";
@@ -32,9 +32,16 @@ export class Detail {
     $("rule-form").addEventListener("submit", (event) => { event.preventDefault(); this.addRule(); });
   }
 
-  show(id) {
+  /** Opens session `id`: drawn at once from the last poll, then again from a fresh GET. */
+  async show(id) {
     this.id = id;
     this.render();
+    try {
+      this.sessions.byId.set(id, await call("GET", `/v1/sessions/${encodeURIComponent(id)}`));
+    } catch (error) {
+      if (error.status === 404) this.sessions.byId.delete(id); // it ended and is gone
+    }
+    if (this.id === id) this.render();
   }
 
   render() {
@@ -43,6 +50,8 @@ export class Detail {
     $("session-id").textContent = this.id;
     const fields = s ? [
       ["state", s.state], ["image", s.image], ["created", s.created_at], ["expires", s.expires_at],
+      ["age", duration(Date.now() / 1000 - Date.parse(s.created_at) / 1000)],
+      ["time left", duration(Date.parse(s.expires_at) / 1000 - Date.now() / 1000)],
       ["report mode", reportMode(s)], ["on_unlisted", s.on_unlisted],
       ["limits", `${s.limits.memory_mb} MB, ${s.limits.cpus} CPUs, ${s.limits.pids} pids`],
       ["labels", Object.entries(s.labels || {}).map(([k, v]) => `${k}=${v}`).join(" ") || "none"],

@@ -113,6 +113,12 @@ def test_a_deny_from_a_sandbox_arrives_in_the_stream_within_a_second(
     assert "reason-destination" in (reason.get_attribute("class") or "")  # deny reasons are colour-coded by kind
     console.screenshot("05-decisions")
     assert delay < 1.0, f"the deny took {delay:.3f} s to reach the console"  # the requirement
+    # The session's pictures: its top destination, and a denied rate above zero in the last minutes.
+    console.go(f"#/sessions/{sid}")
+    console.wait_css("#session-top svg text", "the session's top destination", text=destination)
+    denied = console.find("#session-rate polyline.denied").get_attribute("points") or ""
+    assert len({point.split(",")[1] for point in denied.split()}) > 1  # not a flat line at zero
+    console.screenshot("05b-session-pictures")
 
 
 def test_an_approval_answered_in_the_console_releases_the_held_request(
