@@ -56,7 +56,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Follows a server-sent event stream at `path` and reconnects by itself (0.5 s, doubling to 10 s).
  * onEvent(name, data) gets each event's decoded JSON; onStatus("live" | "reconnecting") each change;
- * onConnect() runs before each (re)connection, for a backfill of what the gap missed.
+ * onConnect() runs on each (re)connection once the stream is open, before its events are read: a backfill
+ * there misses nothing (what happens meanwhile waits in the stream; the caller drops duplicates).
  * Returns a function that stops it.
  */
 export function follow(path, { onEvent, onStatus = () => {}, onConnect = async () => {} }) {
@@ -67,18 +68,19 @@ export function follow(path, { onEvent, onStatus = () => {}, onConnect = async (
     while (!stopped) {
       controller = new AbortController();
       try {
-        await onConnect();
         const response = await fetch(path, {
           headers: headers({ Accept: "text/event-stream" }), signal: controller.signal, cache: "no-store",
           credentials: "omit",
         });
         if (response.status === 401) { onUnauthorized(); return; }
         if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+        await onConnect();
         onStatus("live");
         delay = 500;
         await readEvents(response.body, onEvent);
       } catch (error) {
         if (stopped) return;
+        controller.abort(); // a stream left half-read (the backfill failed) is closed before the next
       }
       onStatus("reconnecting");
       await sleep(delay);

@@ -2,7 +2,7 @@
 // POST /v1/approvals/{id}. A sandbox's stated reason is shown as text.
 
 import { call, follow } from "./api.js";
-import { h, clear, $, duration } from "./dom.js";
+import { h, $, duration, keepChildren } from "./dom.js";
 
 const CHOICES = [["allow_once", "Allow once"], ["allow_session", "Allow for session"], ["deny", "Deny"]];
 
@@ -15,6 +15,7 @@ export function destination(a) {
 export class Approvals {
   constructor(onStatus) {
     this.open = new Map();
+    this.shown = new Map(); // approval id -> {key: its JSON, li}
     this.stop = follow("/v1/approvals", {
       onConnect: async () => { this.open.clear(); this.render(); }, // the stream resends the open ones
       onEvent: (name, data) => { if (name === "approval") this.update(data); },
@@ -52,7 +53,14 @@ export class Approvals {
     badge.textContent = String(items.length);
     badge.classList.toggle("zero", items.length === 0);
     $("approvals-empty").hidden = items.length > 0;
-    clear($("approvals-list")).append(...items.map((a) => this.item(a)));
+    const shown = new Map();
+    for (const a of items) {
+      const key = JSON.stringify(a);
+      const kept = this.shown.get(a.id);
+      shown.set(a.id, kept && kept.key === key ? kept : { key, li: this.item(a) });
+    }
+    this.shown = shown; // an unchanged entry keeps its node: a click on its buttons is never lost
+    keepChildren($("approvals-list"), [...shown.values()].map((entry) => entry.li));
   }
 
   item(a) {

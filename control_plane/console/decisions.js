@@ -89,7 +89,7 @@ export class Decisions {
 
 /** One decision as a table row; withSession adds the session column. */
 export function row(d, withSession) {
-  return h("tr", { class: `verdict-row-${d.verdict}`, dataset: { id: d.id, seenAt: d.seenAt } },
+  return h("tr", { dataset: { id: d.id, seenAt: d.seenAt } },
     h("td", { text: clock(d.time) }),
     withSession ? h("td", { text: d.session_id }) : null,
     h("td", { class: `verdict-${["allow", "deny", "would_deny", "error", "event"].includes(d.verdict) ? d.verdict : "other"}`,

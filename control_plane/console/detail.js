@@ -35,6 +35,7 @@ export class Detail {
   /** Opens session `id`: drawn at once from the last poll, then again from a fresh GET. */
   async show(id) {
     this.id = id;
+    this.rulesShown = null;
     this.render();
     try {
       this.sessions.byId.set(id, await call("GET", `/v1/sessions/${encodeURIComponent(id)}`));
@@ -58,7 +59,11 @@ export class Detail {
       ["failure", s.failure_reason || "none"],
     ] : [["state", "not in the list (ended?)"]];
     clear($("session-fields")).append(...fields.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]));
-    clear($("rules-table").tBodies[0]).append(...(s ? s.egress : []).map((rule) => this.ruleRow(rule)));
+    const rules = s ? s.egress : [];
+    if (JSON.stringify(rules) !== this.rulesShown) { // rebuilt only when they change: a click stays
+      this.rulesShown = JSON.stringify(rules);
+      clear($("rules-table").tBodies[0]).append(...rules.map((rule) => this.ruleRow(rule)));
+    }
     this.renderDecisions();
   }
 

@@ -46,3 +46,12 @@ export function bytes(n) {
 export function clock(epochSeconds) {
   return new Date(epochSeconds * 1000).toLocaleTimeString();
 }
+
+/**
+ * Makes `parent`'s children exactly `nodes`, in order, touching the DOM only where it differs: a row that
+ * stays the same node keeps a click that is under way.
+ */
+export function keepChildren(parent, nodes) {
+  const current = [...parent.children];
+  if (current.length !== nodes.length || current.some((node, i) => node !== nodes[i])) parent.replaceChildren(...nodes);
+}

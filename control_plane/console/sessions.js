@@ -1,7 +1,7 @@
 // The sessions table (polled), its label filter, and the row -> detail link.
 
 import { call } from "./api.js";
-import { h, clear, $, duration } from "./dom.js";
+import { h, $, duration, keepChildren } from "./dom.js";
 
 const now = () => Date.now() / 1000;
 const epoch = (iso) => Date.parse(iso) / 1000;
@@ -28,6 +28,7 @@ export function ruleText(rule) {
 export class Sessions {
   constructor(onOpen) {
     this.byId = new Map();
+    this.rows = new Map(); // session id -> its <tr>
     this.onOpen = onOpen;
     $("label-filter").addEventListener("input", () => this.render());
   }
@@ -40,22 +41,27 @@ export class Sessions {
 
   render() {
     const matches = labelFilter($("label-filter").value);
-    const rows = [...this.byId.values()].filter(matches).sort((a, b) => epoch(b.created_at) - epoch(a.created_at));
-    clear($("sessions-table").tBodies[0]).append(...rows.map((s) => this.row(s)));
+    const shown = [...this.byId.values()].filter(matches).sort((a, b) => epoch(b.created_at) - epoch(a.created_at));
+    const rows = new Map();
+    for (const s of shown) {
+      const tr = this.rows.get(s.id) || h("tr", { class: "clickable", dataset: { session: s.id },
+        onclick: () => this.onOpen(s.id) }, COLUMNS.map(() => h("td")));
+      cells(s).forEach((text, i) => { if (tr.cells[i].textContent !== text) tr.cells[i].textContent = text; });
+      rows.set(s.id, tr);
+    }
+    this.rows = rows; // rows are updated in place, not rebuilt: a click on one is never lost to a refresh
+    keepChildren($("sessions-table").tBodies[0], [...rows.values()]);
   }
+}
 
-  row(s) {
-    const labels = Object.entries(s.labels || {}).map(([k, v]) => `${k}=${v}`).join(" ");
-    return h("tr", { class: "clickable", dataset: { session: s.id }, onclick: () => this.onOpen(s.id) },
-      h("td", { text: s.id }),
-      h("td", { class: `state-${s.state.toLowerCase()}`, text: s.state }),
-      h("td", { text: duration(now() - epoch(s.created_at)) }),
-      h("td", { text: s.state === "ENDED" ? "—" : duration(epoch(s.expires_at) - now()) }),
-      h("td", { text: s.image }),
-      h("td", { text: s.egress.length ? s.egress.map(ruleText).join(" ") : "none" }),
-      h("td", { text: reportMode(s) }),
-      h("td", { text: s.on_unlisted }),
-      h("td", { text: labels }),
-    );
-  }
+const COLUMNS = ["id", "state", "age", "time left", "image", "rules", "report mode", "on_unlisted", "labels"];
+
+/** A session's cells, in COLUMNS order, as text. */
+function cells(s) {
+  return [
+    s.id, s.state, duration(now() - epoch(s.created_at)),
+    s.state === "ENDED" ? "—" : duration(epoch(s.expires_at) - now()), s.image,
+    s.egress.length ? s.egress.map(ruleText).join(" ") : "none", reportMode(s), s.on_unlisted,
+    Object.entries(s.labels || {}).map(([k, v]) => `${k}=${v}`).join(" "),
+  ];
 }
