@@ -12,11 +12,12 @@ import re
 from importlib.resources import files
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from control_plane.admin.http import CONSOLE_PREFIX as PREFIX
 from control_plane.admin.http import Handler, error_response
 
 CONSOLE_FILES = files("control_plane.console")
+PREFIX = "/console/"
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -37,6 +38,23 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def is_console_path(path: str) -> bool:
+    """True for `/console` and the console's files under `/console/`."""
+    return path == PREFIX.rstrip("/") or path.startswith(PREFIX)
+
+
+def open_console(auth: Middleware) -> Middleware:
+    """`auth` for every path but the console's files, which hold no data (like /metrics) and are open."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if is_console_path(request.path):
+            return await handler(request)
+        return await auth(request, handler)
+
+    return check
 
 
 async def console_file(request: web.Request) -> web.StreamResponse:

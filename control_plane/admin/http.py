@@ -15,7 +15,6 @@ from control_plane.errors import InvalidArgument, SandgateError
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
-CONSOLE_PREFIX = "/console/"  # the console's static files hold no data: open, like OPEN_PATHS
 MAX_BODY_BYTES = 64 * 1024
 OPERATOR_KEY = "operator"  # who the request speaks for: the admin token's holder
 ADMIN_OPERATOR = "admin"
@@ -33,7 +32,7 @@ def auth_middleware(token: str) -> Any:
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS or is_console_path(request.path):
+        if request.path in OPEN_PATHS:
             return await handler(request)
         given = request.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(given, expected):
@@ -92,8 +91,3 @@ def wants_applied(request: web.Request) -> float | None:
     if not 0.05 <= timeout <= 60:
         raise InvalidArgument("must be a number of seconds from 0.05 to 60", field="timeout")
     return timeout
-
-
-def is_console_path(path: str) -> bool:
-    """True for `/console` and the console's files under `/console/`."""
-    return path == CONSOLE_PREFIX.rstrip("/") or path.startswith(CONSOLE_PREFIX)

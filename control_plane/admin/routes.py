@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from control_plane.admin.approvals import add_approval_routes
-from control_plane.admin.console import add_console_routes, origin_middleware
+from control_plane.admin.console import add_console_routes, open_console, origin_middleware
 from control_plane.admin.http import MAX_BODY_BYTES, auth_middleware, error_middleware, read_json, wants_applied
 from control_plane.admin.openapi import spec
 from control_plane.approvals.desk import ApprovalDesk
@@ -156,7 +156,7 @@ class AdminRoutes:
 
 
 def build_admin_app(deps: AdminDeps, admin_token: str) -> web.Application:
-    middlewares = [error_middleware, origin_middleware, auth_middleware(admin_token)]
+    middlewares = [error_middleware, origin_middleware, open_console(auth_middleware(admin_token))]
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     r = AdminRoutes(deps)
     app.router.add_get("/v1/sessions", r.list_sessions)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane.admin.http import is_console_path
+from control_plane.admin.console import is_console_path
 from control_plane.admin.openapi import spec
 from control_plane.admin.routes import AdminDeps, build_admin_app
 
