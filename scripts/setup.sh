@@ -9,8 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# postgresql: the store tests start a private cluster of their own (tests/support/postgres.py);
+# chromium, chromium-driver: the console's tests drive a headless browser (tests/e2e/test_console.py)
 PACKAGES=(docker.io docker-compose debootstrap busybox-static wrk iproute2 gcc libc6-dev make curl git python3-venv
-  postgresql)  # postgresql: the store tests start a private cluster of their own (tests/support/postgres.py)
+  postgresql chromium chromium-driver)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

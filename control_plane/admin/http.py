@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY_BYTES = 64 * 1024
-OPERATOR_KEY = "operator"  # who the request speaks for: the admin token's holder
+OPERATOR_KEY = web.RequestKey("operator", str)  # who the request speaks for: the admin token's holder
 ADMIN_OPERATOR = "admin"
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from control_plane.admin import models as m
 from control_plane.admin.approvals import approval_operations
+from control_plane.admin.console import add_console_routes, open_console, origin_middleware
 from control_plane.admin.http import (
     MAX_BODY_BYTES,
     auth_middleware,
@@ -210,10 +211,10 @@ def build_admin_app(deps: AdminDeps, admin_token: str) -> web.Application:
     routes = AdminRoutes(deps)
     ops = admin_operations(routes)
     open_paths = frozenset(op.path for op in ops if op.public)  # what the spec declares open is what is open
-    app = web.Application(
-        middlewares=[error_middleware, auth_middleware(admin_token, open_paths)], client_max_size=MAX_BODY_BYTES
-    )
+    auth = open_console(auth_middleware(admin_token, open_paths))
+    app = web.Application(middlewares=[error_middleware, origin_middleware, auth], client_max_size=MAX_BODY_BYTES)
     for op in ops:
         app.router.add_route(op.method, op.path, op.handler)
+    add_console_routes(app)
     routes.spec = openapi(ops)
     return app

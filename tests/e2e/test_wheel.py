@@ -8,6 +8,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,6 +81,8 @@ def test_a_fresh_venv_outside_the_checkout_serves_a_session(
     used = proc.state_dir / "bin" / "sandgate-forward"
     assert hashlib.sha256(used.read_bytes()).digest() == hashlib.sha256(shipped.read_bytes()).digest()
     run([sandgate, "session", "rm", sid], short_tmp, env)
+    with urllib.request.urlopen(f"http://127.0.0.1:{proc.admin_port}/console/", timeout=20) as page:
+        assert b"Sandgate console" in page.read()  # the console's files came with the wheel
 
 
 def test_the_installed_image_build_is_the_checkouts(installed: tuple[Path, Path], tmp_path: Path) -> None:
