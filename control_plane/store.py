@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from control_plane.domain.policy import Policy
-from control_plane.domain.rules import EgressRule
+from control_plane.domain.rules import EgressRule, rule_from_dict
 from control_plane.domain.session import Limits, Session, State
 from control_plane.domain.tokens import SigningKey
 from control_plane.errors import Unavailable
@@ -127,7 +127,7 @@ class Store:
 
 
 def _rule(r: dict[str, Any]) -> EgressRule:
-    return EgressRule(r["host"], tuple(r["ports"]), tuple(r["methods"]))
+    return rule_from_dict(r)
 
 
 def _session_from_row(row: tuple[object, ...]) -> Session:

@@ -101,7 +101,10 @@ _RULE = {
     "properties": {
         "host": {"type": "string", "description": "exact name, or *.suffix for subdomains only"},
         "ports": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65535}},
-        "methods": {"type": "array", "items": {"type": "string"}, "description": "plain HTTP only"},
+        "methods": {"type": "array", "items": {"type": "string"}, "description": "plain HTTP and inspected HTTPS"},
+        "paths": {"type": "array", "items": {"type": "string"}, "description": "path globs: /repos/**, /simple/*"},
+        "inspect": {"type": "boolean", "description": "decrypt this host's HTTPS and decide each request"},
+        "credential": {"type": "string", "description": "a secret injected on inspected requests"},
     },
 }
 

@@ -20,7 +20,7 @@ from control_plane.sessions.manager import SessionManager
 from control_plane.sessions.rotation import KeyRotation
 from control_plane.xds.cache import SnapshotCache
 
-RULE_FIELDS = frozenset({"host", "ports", "methods"})
+RULE_FIELDS = frozenset({"host", "ports", "methods", "paths", "inspect", "credential"})
 VERDICTS = frozenset({"allow", "deny", "would_deny", "error", "event"})  # event: a sandbox died (docs/SECURITY.md)
 
 

@@ -62,6 +62,9 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
             "http_protocol_options": {"allow_absolute_url": True, "accept_http_10": True},
             # `allowed.test.` is `allowed.test`: a trailing dot must not make a name miss its rule.
             "strip_trailing_host_dot": True,
+            # Path rules match the normalized path (`/a/../b` is `/b`), which is what is sent on; `//` is kept
+            # (a transparent proxy), and a glob's `*` never spans it.
+            "normalize_path": True,
             # A transparent proxy: nothing of Envoy's own reaches the upstream or the client (no request id,
             # no `server: envoy`, no x-envoy-* headers), and the sandbox is an external client, so any
             # x-envoy-* header it sends (retries, timeouts) is removed before the router could obey it.

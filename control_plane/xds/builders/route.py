@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from control_plane.audit.entries import ALLOW_ROUTE, DENY_ROUTE, WOULD_DENY_ROUTE
+from control_plane.domain.paths import path_regex
 from control_plane.domain.rules import EgressRule
 from control_plane.xds.builders import EGRESS_CLUSTER, TYPE, session_resource_name
 from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
@@ -99,27 +100,36 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal,
     if authz:
         check = {"check_settings": {"context_extensions": {"session_id": session_id, "rule": rule.host}}}
         connect["typed_per_filter_config"] = {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, **check}}
-    plain: dict[str, Any] = {
-        "name": f"{ALLOW_ROUTE}{rule.host}",
-        "match": {"prefix": "/"},
-        "route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"},
-    }
-    # A tunnel is opaque: a rule that limits methods cannot be enforced inside one, so it is refused
-    # rather than let a POST through where only GET is allowed.
-    routes = [refuse(session_id, {"connect_matcher": {}}, NOT_INSPECTABLE) if rule.methods else connect]
-    if rule.methods:
-        plain["match"]["headers"] = [
-            {"name": ":method", "string_match": {"safe_regex": {"regex": "|".join(rule.methods)}}}
-        ]
-        routes += [plain, refuse(session_id, {"prefix": "/"}, "method-not-allowed")]
-    else:
-        routes.append(plain)
+    plain = {"route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"}}
+    # A tunnel is opaque: a rule that limits methods or paths cannot be enforced inside one, so it is
+    # refused rather than let a POST through where only GET is allowed (unless inspected: see inspect.py).
+    routes = [refuse(session_id, {"connect_matcher": {}}, NOT_INSPECTABLE) if _opaque_limits(rule) else connect]
+    routes += request_routes(session_id, rule, plain["route"], refuse)
     return {
         "name": f"allow-{index}-{rule.host.replace('/', '_')}",
         "domains": domains_for(rule),
         "routes": routes,
         "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, "disabled": True}},
     }
+
+
+def _opaque_limits(rule: EgressRule) -> bool:
+    return rule.limits_requests and not rule.inspect
+
+
+def request_routes(session_id: str, rule: EgressRule, action: dict[str, Any], refuse: Refusal) -> list[dict[str, Any]]:
+    """A rule's routes for plain requests (or inspected ones): `action` for an allowed method on an allowed
+    path, then a refusal naming what was wrong (the method before the path)."""
+    allowed_path: dict[str, Any] = {"safe_regex": {"regex": path_regex(rule.paths)}} if rule.paths else {"prefix": "/"}
+    methods = [{"name": ":method", "string_match": {"safe_regex": {"regex": "|".join(rule.methods)}}}]
+    match = {**allowed_path, "headers": methods} if rule.methods else allowed_path
+    allow = {"name": f"{ALLOW_ROUTE}{rule.host}", "match": match, "route": action}
+    routes = [allow]
+    if rule.methods:
+        routes.append(refuse(session_id, allowed_path, "method-not-allowed"))
+    if rule.paths:
+        routes.append(refuse(session_id, {"prefix": "/"}, "path-not-allowed"))
+    return routes
 
 
 def _policy_deny_vhost(session_id: str, index: int, host: str, ports: list[int]) -> dict[str, Any]:
