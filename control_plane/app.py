@@ -33,6 +33,8 @@ from control_plane.channel.bootstrap import BootstrapOptions, EnvoyTls, bootstra
 from control_plane.channel.pki import ChannelPki, load_or_mint
 from control_plane.channel.server import start_control_server
 from control_plane.config import Settings
+from control_plane.credentials.service import SecretService
+from control_plane.credentials.vault import SecretVault
 from control_plane.domain.destinations import parse_cidrs
 from control_plane.domain.session import Session
 from control_plane.envoy_process import (
@@ -43,6 +45,8 @@ from control_plane.envoy_process import (
     default_max_heap_bytes,
 )
 from control_plane.host_addresses import host_addresses, watch_host_addresses
+from control_plane.inspection.authority import SessionAuthorities
+from control_plane.inspection.sources import InspectionSources, read_trust
 from control_plane.metrics import Registry
 from control_plane.secrets import load_or_create_token
 from control_plane.sessions import socket_dir
@@ -166,9 +170,12 @@ class App:
         forwarder = self._forwarder_path()
         publisher = ConfigPublisher(
             self.cache, egress, lambda sid: s.state_dir / "sessions" / sid / "proxy.sock", self.keyring.jwks,
-            lambda: self.egress.policy(), s.apply_timeout_seconds,
+            lambda: self.egress.policy(), s.apply_timeout_seconds, self._inspection(),
         )  # fmt: skip
-        self.egress = EgressEditor(self.registry, self.store, publisher, s.allow_broad_wildcards, config.rule_limits(s))
+        self.egress = EgressEditor(
+            self.registry, self.store, publisher, s.allow_broad_wildcards, config.rule_limits(s), self.vault.exists
+        )
+        self.secrets = SecretService(self.vault, self.registry, publisher, self.egress.policy)
         capacity = config.capacity(s, config.host_size())
         log.info("admission: at most %d sessions holding %d MiB and %g CPUs in all",
                  capacity.max_sessions, capacity.total_memory_mb, capacity.total_cpus)  # fmt: skip
@@ -182,7 +189,19 @@ class App:
             file_timeout_s=s.file_timeout_seconds,
         )  # fmt: skip
         self.publisher = publisher
-        return SessionManager(settings, self.registry, runtime, publisher, self.keyring, self.egress.policy)
+        return SessionManager(
+            settings, self.registry, runtime, publisher, self.keyring, self.egress.policy,
+            secret_exists=self.vault.exists,
+        )  # fmt: skip
+
+    def _inspection(self) -> InspectionSources:
+        s = self.settings
+        system, trusted = read_trust(s.system_ca_file, s.upstream_ca_files)
+        authorities = SessionAuthorities(s.state_dir / "inspect", lambda sid: s.state_dir / "sessions" / sid, system)
+        key_file = Path(s.secrets_key_file) if s.secrets_key_file else s.state_dir / "keys" / "secrets.key"
+        self.vault = SecretVault(s.state_dir / "secrets", key_file)
+        self.inspection = InspectionSources(authorities, trusted, self.vault.injections)
+        return self.inspection
 
     def _channel_pki(self) -> ChannelPki | None:
         """Over TCP, Envoy and the control plane authenticate each other with certificates kept in the state dir."""
@@ -302,8 +321,9 @@ class App:
     async def _start_admin_server(self) -> int:
         keys = KeyRotation(self.keyring, self.registry, self.publisher)
         deps = AdminDeps(
-            self.manager, self.egress, self.decisions, self.cache, self.metrics, self.settings.node_id, keys
-        )
+            self.manager, self.egress, self.decisions, self.cache, self.metrics, self.settings.node_id, keys,
+            self.secrets,
+        )  # fmt: skip
         self._admin = web.AppRunner(build_admin_app(deps, self.admin_token), access_log=None, shutdown_timeout=1)
         await self._admin.setup()
         host, port = split_addr(self.settings.admin_addr, "admin_addr")

@@ -88,6 +88,11 @@ class Settings:
     file_timeout_seconds: float = 60.0
     max_write_bytes: int = 16 << 20
     max_read_bytes: int = 64 << 20
+    # HTTPS inspection (docs/SECURITY.md, "Inspection"): upstream TLS is verified against the system's CAs
+    # and these extra ones; sandboxes trust the system's CAs and their session's own.
+    system_ca_file: str = "/etc/ssl/certs/ca-certificates.crt"
+    upstream_ca_files: tuple[str, ...] = ()
+    secrets_key_file: str = ""  # "": <state_dir>/keys/secrets.key (the key that encrypts stored secrets)
 
     # What one session may take of Envoy (docs/SECURITY.md, "Tenants").
     session_max_connections: int = 1024

@@ -19,6 +19,12 @@ _TIMEOUT = {
     "description": "with wait=applied: seconds to wait, 0.05 to 60 (default 10)",
     "schema": {"type": "number"},
 }
+_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+}
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^s-[0-9a-f]{16}$"}}
 
 
@@ -87,6 +93,14 @@ _PATHS: dict[str, Any] = {
         "post": _op("Rotate the token signing key; live tokens stay valid", "200", {"type": "object"}, _W,
                     errors=(401, 504)),
     },
+    "/v1/secrets": {"get": _op("Stored secrets: metadata and placeholders, never values", "200", {"type": "object"},
+                               errors=(401,))},
+    "/v1/secrets/{name}": {
+        "get": _op("A secret's metadata and placeholder (never its value)", "200", _ref("Secret"), [_NAME]),
+        "put": _op("Store or replace a secret (write-only); its sessions get it on their next request", "200",
+                   _ref("Secret"), [_NAME, *_W], "SecretBody", (400, 401, 413, 504)),
+        "delete": _op("Delete a secret no rule names", "204", None, [_NAME], errors=(400, 401, 404, 409)),
+    },
     "/healthz": {"get": _op("Alive", "200", errors=())},
     "/readyz": {"get": _op("Envoy connected and has ACKed the current config", "200", errors=(503,))},
     "/metrics": {"get": _op("Prometheus metrics", "200", errors=())},
@@ -123,6 +137,20 @@ _SCHEMAS: dict[str, Any] = {
     "Policy": _object({"default_egress": _RULES, "deny": _STRINGS}),
     "Session": _object(
         {k: {"type": "string"} for k in ("id", "state", "image", "created_at", "expires_at", "failure_reason")}, False
+    ),
+    "SecretBody": {
+        **_object(
+            {
+                "value": {"type": "string", "writeOnly": True},
+                "header": {"type": "string"},
+                "format": {"type": "string", "description": "e.g. 'Bearer {value}'"},
+            }
+        ),
+        "required": ["value"],
+    },
+    "Secret": _object(
+        {k: {"type": "string"} for k in ("name", "header", "format", "placeholder")}
+        | {"created_at": {"type": "number"}, "applied": {"type": "boolean"}}
     ),
     "Error": _object({"error": {**_ERROR_BODY, "required": ["code", "message"]}}),
 }

@@ -12,14 +12,16 @@ from aiohttp import web
 from control_plane.admin.http import MAX_BODY_BYTES, auth_middleware, error_middleware, read_json, wants_applied
 from control_plane.admin.openapi import spec
 from control_plane.audit.decisions import DecisionLog
+from control_plane.credentials.service import SecretService
 from control_plane.domain.session import Session
-from control_plane.errors import InvalidArgument
+from control_plane.errors import InvalidArgument, Unavailable
 from control_plane.metrics import Registry
 from control_plane.sessions.egress import EgressEditor
 from control_plane.sessions.manager import SessionManager
 from control_plane.sessions.rotation import KeyRotation
 from control_plane.xds.cache import SnapshotCache
 
+SECRET_FIELDS = frozenset({"value", "header", "format"})
 RULE_FIELDS = frozenset({"host", "ports", "methods", "paths", "inspect", "credential"})
 VERDICTS = frozenset({"allow", "deny", "would_deny", "error", "event"})  # event: a sandbox died (docs/SECURITY.md)
 
@@ -33,6 +35,7 @@ class AdminDeps:
     metrics: Registry
     node_id: str
     keys: KeyRotation
+    secrets: SecretService | None = None
 
 
 def session_json(s: Session) -> dict[str, Any]:
@@ -100,6 +103,27 @@ class AdminRoutes:
         }
         return web.json_response(body, status=status)
 
+    async def put_secret(self, request: web.Request) -> web.Response:
+        wait = wants_applied(request)
+        body = await read_json(request, SECRET_FIELDS)
+        secret = await self._secrets().put(request.match_info["name"], body, wait)
+        return web.json_response({**secret.to_dict(), "applied": wait is not None})
+
+    async def list_secrets(self, request: web.Request) -> web.Response:
+        return web.json_response({"secrets": [s.to_dict() for s in self._secrets().vault.all()]})
+
+    async def get_secret(self, request: web.Request) -> web.Response:
+        return web.json_response(self._secrets().vault.get(request.match_info["name"]).to_dict())
+
+    async def delete_secret(self, request: web.Request) -> web.Response:
+        await self._secrets().delete(request.match_info["name"])
+        return web.Response(status=204)
+
+    def _secrets(self) -> SecretService:
+        if self.d.secrets is None:
+            raise Unavailable("this control plane keeps no secrets")
+        return self.d.secrets
+
     async def rotate_keys(self, request: web.Request) -> web.Response:
         return web.json_response(await self.d.keys.rotate(wants_applied(request)))
 
@@ -163,6 +187,10 @@ def build_admin_app(deps: AdminDeps, admin_token: str) -> web.Application:
     app.router.add_put("/v1/policy", r.put_policy)
     app.router.add_get("/v1/decisions", r.decisions)
     app.router.add_post("/v1/signing-keys/rotate", r.rotate_keys)
+    app.router.add_get("/v1/secrets", r.list_secrets)
+    app.router.add_get("/v1/secrets/{name}", r.get_secret)
+    app.router.add_put("/v1/secrets/{name}", r.put_secret)
+    app.router.add_delete("/v1/secrets/{name}", r.delete_secret)
     app.router.add_get("/healthz", r.healthz)
     app.router.add_get("/readyz", r.readyz)
     app.router.add_get("/metrics", r.metrics)

@@ -15,6 +15,7 @@ from control_plane.audit.entries import LoggedRequest
 METHODS = {1: "GET", 2: "HEAD", 3: "POST", 4: "PUT", 5: "DELETE", 6: "CONNECT", 7: "OPTIONS", 8: "TRACE", 9: "PATCH"}
 LOG_TYPES = {5: "DownstreamPeriodic", 6: "DownstreamEnd", 10: "DownstreamTunnelSuccessfullyEstablished"}
 DENY_HEADER = "x-sandgate-deny-reason"
+INSPECTED_LISTENER = "inspect-session-"  # xds/builders: inspect_name()
 
 
 def logged_requests(message: bytes) -> list[LoggedRequest]:
@@ -30,11 +31,20 @@ def _text(value: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
+def _listener_path(address: pb.Address) -> str:
+    """The session listener's socket path; for a request decrypted on a session's internal listener
+    (`inspect-session-<id>`), a path of the same shape, so that `session_of` reads it alike."""
+    if address.pipe.path:
+        return _text(address.pipe.path)
+    name = _text(address.envoy_internal_address.server_listener_name)
+    return f"inspect/{name.removeprefix(INSPECTED_LISTENER)}/tls" if name.startswith(INSPECTED_LISTENER) else ""
+
+
 def _entry(e: pb.HTTPAccessLogEntry) -> LoggedRequest:
     common, request, response = e.common_properties, e.request, e.response
     start, duration = common.start_time, common.time_to_last_downstream_tx_byte
     return LoggedRequest(
-        listener_path=_text(common.downstream_local_address.pipe.path),
+        listener_path=_listener_path(common.downstream_local_address),
         method=METHODS.get(request.request_method, "OTHER") if request.request_method else "",
         authority=_text(request.authority),
         response_code=response.response_code.value,

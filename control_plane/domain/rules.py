@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from control_plane.domain.hostnames import canonical_host, is_ip, refuse_broad, refuse_numeric
@@ -207,6 +207,16 @@ def check_port_count(count: int, field: str, limits: RuleLimits = DEFAULT_LIMITS
         raise InvalidArgument(
             f"a rule may list at most {limits.max_ports_per_rule} ports (max_ports_per_rule), got {count}", field=field
         )
+
+
+def check_credentials(rules: Iterable[EgressRule], exists: Callable[[str], bool], field: str = "egress") -> None:
+    """InvalidArgument naming the first rule whose credential names no stored secret."""
+    for rule in rules:
+        if rule.credential and not exists(rule.credential):
+            raise InvalidArgument(
+                f"no secret named {rule.credential!r}; store it first (PUT /v1/secrets/{rule.credential})",
+                field=f"{field}.credential",
+            )
 
 
 def check_rule_count(count: int, field: str, limits: RuleLimits = DEFAULT_LIMITS) -> None:

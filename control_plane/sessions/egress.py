@@ -3,12 +3,19 @@ then pushed; only the touched routes are re-rendered, so no connection of anothe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from control_plane.domain.expansion import route_size_problem, session_domains
 from control_plane.domain.hostnames import canonical_host
 from control_plane.domain.policy import Policy, parse_policy
-from control_plane.domain.rules import DEFAULT_LIMITS, EgressRule, RuleLimits, merge_rules, parse_rules
+from control_plane.domain.rules import (
+    DEFAULT_LIMITS,
+    EgressRule,
+    RuleLimits,
+    check_credentials,
+    merge_rules,
+    parse_rules,
+)
 from control_plane.domain.session import Session
 from control_plane.errors import InvalidArgument, NotFound, Rejected
 from control_plane.sessions.registry import SessionRegistry
@@ -24,7 +31,9 @@ class EgressEditor:
         publisher: ConfigPublisher,
         allow_broad: bool = False,
         limits: RuleLimits = DEFAULT_LIMITS,
+        secret_exists: Callable[[str], bool] = lambda name: False,
     ) -> None:
+        self._secret_exists = secret_exists
         self._registry = registry
         self._store = store
         self._publisher = publisher
@@ -45,6 +54,7 @@ class EgressEditor:
 
     async def add(self, session_id: str, raw: dict[str, object], wait: float | None) -> Session:
         (rule,) = parse_rules([raw], "rule", allow_broad=self._allow_broad, limits=self._limits)
+        check_credentials([rule], self._secret_exists, "rule[0]")
         session = self._registry.get(session_id)
         rules = merge_rules([*session.egress, rule])
         self._check_size(rules)
@@ -58,7 +68,9 @@ class EgressEditor:
         return await self._apply(session, tuple(r for r in session.egress if r.host != name), wait)
 
     def _check_size(self, rules: tuple[EgressRule, ...]) -> None:
-        """Only writes that add are checked: removing a rule is always possible, whatever the limits."""
+        """Only writes that add are checked: removing a rule is always possible, whatever the limits.
+        (Nor is a secret checked on removal: a rule may outlive nothing, `SecretService` refuses that.)"""
+        check_credentials(rules, self._secret_exists)
         if problem := route_size_problem(rules, self._policy, self._limits):
             raise InvalidArgument(problem, field="egress")
 
@@ -96,6 +108,7 @@ class EgressEditor:
         return policy
 
     def _check_fits(self, policy: Policy) -> None:
+        check_credentials(policy.default_egress, self._secret_exists, "default_egress")
         """A policy's deny list is part of every session's routes: it must leave each of them within the limits."""
         if problem := route_size_problem(policy.default_egress, policy, self._limits):
             raise InvalidArgument(f"a new session with only the default rules: {problem}", field="default_egress")

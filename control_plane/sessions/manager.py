@@ -15,7 +15,7 @@ from control_plane.domain import tokens
 from control_plane.domain.capacity import Capacity, Usage, admit, usage_of
 from control_plane.domain.expansion import route_size_problem
 from control_plane.domain.policy import Policy, with_defaults
-from control_plane.domain.rules import EgressRule, RuleLimits, parse_rules
+from control_plane.domain.rules import EgressRule, RuleLimits, check_credentials, parse_rules
 from control_plane.domain.session import LimitBounds, Limits, MetadataLimits, Session, State
 from control_plane.errors import (
     DeadlineExceeded,
@@ -25,6 +25,7 @@ from control_plane.errors import (
     SandgateError,
     Unavailable,
 )
+from control_plane.inspection.authority import SANDBOX_BUNDLE
 from control_plane.sessions import socket_dir
 from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.liveness import Liveness
@@ -33,6 +34,9 @@ from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, ExecChunk
 from control_plane.xds.publisher import ConfigPublisher, Expected
 
+TRUST_VARIABLES = (
+    "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "PIP_CERT", "GIT_SSL_CAINFO",
+)  # fmt: skip
 log = logging.getLogger(__name__)
 SOCKET_WAIT_S = 5.0
 SCRATCH = PurePosixPath("/tmp")
@@ -97,7 +101,9 @@ class SessionManager:
         keyring: Keyring,
         policy: Callable[[], Policy],
         clock: Callable[[], float] = time.time,
+        secret_exists: Callable[[str], bool] = lambda name: False,
     ) -> None:
+        self._secret_exists = secret_exists
         self.settings = settings
         self.registry = registry
         self._runtime = runtime
@@ -116,6 +122,13 @@ class SessionManager:
             "HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
             "NO_PROXY": no_proxy, "no_proxy": no_proxy, "SANDGATE_SESSION_ID": session.id,
         }  # fmt: skip
+
+    def trust_env(self, session: Session) -> dict[str, str]:
+        """With inspection, common clients read the session's bundle (system CAs and its own CA) from these
+        variables; the caller's own values win (a client matrix test brings its own CA)."""
+        if not self._publisher.inspects(session):
+            return {}
+        return dict.fromkeys(TRUST_VARIABLES, SANDBOX_BUNDLE)
 
     def republish(self) -> None:
         """Put every stored session's config back into the (empty) cache, e.g. after a restart."""
@@ -154,6 +167,7 @@ class SessionManager:
         )
         if problem := route_size_problem(rules, policy, st.rule_limits):
             raise InvalidArgument(problem, field="egress")
+        check_credentials(rules, self._secret_exists)
         return rules
 
     def usage(self) -> Usage:
@@ -202,7 +216,8 @@ class SessionManager:
             await self._listen(session)
             container_id = session.container_id
         else:
-            spec = self.container_spec(session, {**session.env, **self.proxy_env(session, token)})
+            env = {**self.trust_env(session), **session.env, **self.proxy_env(session, token)}
+            spec = self.container_spec(session, env)
             starting = asyncio.ensure_future(self._runtime.start(spec))
             try:
                 await self._listen(session)
@@ -275,7 +290,7 @@ class SessionManager:
             raise InvalidArgument("must name a program to run", field="argv")
         extra = sess.validate_env(env, limits=self.settings.metadata_limits)
         token = (self.settings.socket_dir(session_id) / "token").read_text()
-        full_env = {**session.env, **extra, **self.proxy_env(session, token)}
+        full_env = {**self.trust_env(session), **session.env, **extra, **self.proxy_env(session, token)}
         chunks = self._runtime.exec(session_id, argv, full_env, stdin, timeout_s)
         return self._busy_while(session_id, self.liveness.stream(session_id, chunks))
 

@@ -9,6 +9,7 @@ from control_plane.xds.builders.limits import TenantLimits
 
 CONTROL_PLANE_CLUSTER = "sandgate_control_plane"
 EGRESS_CLUSTER = "sandgate_egress"
+EGRESS_TLS_CLUSTER = "sandgate_egress_tls"  # inspected requests: upstream TLS, always verified
 DNS_CACHE_NAME = "sandgate_dns"
 TYPE = "type.googleapis.com/"
 
@@ -31,6 +32,11 @@ class EgressSettings:
 
 def session_resource_name(session_id: str) -> str:
     return f"session-{session_id}"
+
+
+def inspect_name(session_id: str) -> str:
+    """The name of a session's internal listener for inspected tunnels, its cluster and its inner routes."""
+    return "inspect-" + session_resource_name(session_id)
 
 
 def dns_resolver_config(settings: EgressSettings) -> dict[str, Any] | None:

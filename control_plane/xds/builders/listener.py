@@ -84,13 +84,7 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
                 _jwt_filter(session_id, jwks),
                 _ext_authz_filter(),
                 _forward_proxy_filter(),
-                {
-                    "name": "envoy.filters.http.router",
-                    "typed_config": {
-                        "@type": TYPE + "envoy.extensions.filters.http.router.v3.Router",
-                        "suppress_envoy_headers": True,
-                    },
-                },
+                _router(),
             ],
             "access_log": [_decision_log()],
             # A tunnel's decision is logged when it opens, not only when it closes.
@@ -101,6 +95,44 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
                 "access_log_flush_interval": f"{PERIODIC_LOG_SECONDS}s",
             },
             "local_reply_config": {"mappers": local_reply_mappers(limit_refusals(settings.limits))},
+        },
+    }
+
+
+def inner_connection_manager(route_name: str, settings: EgressSettings) -> dict[str, Any]:
+    """The HTTP connection manager of decrypted requests (builders/inspect.py): routes `route_name` decide each
+    one, as the session listener decides plain HTTP; the tunnel it arrived in was already authorized."""
+    return {
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "inspected",
+            "rds": {"route_config_name": route_name, "config_source": {"ads": {}, "resource_api_version": "V3"}},
+            "codec_type": "HTTP1",
+            "request_headers_timeout": REQUEST_HEADERS_TIMEOUT,
+            "strip_trailing_host_dot": True,
+            "normalize_path": True,
+            "generate_request_id": False,
+            "server_header_transformation": "PASS_THROUGH",
+            "use_remote_address": True,
+            "skip_xff_append": True,
+            "internal_address_config": {"unix_sockets": False},
+            "common_http_protocol_options": {"idle_timeout": f"{settings.idle_timeout_s}s"},
+            "stream_idle_timeout": f"{settings.stream_idle_timeout_s}s",
+            "max_request_headers_kb": 60,
+            "http_filters": [_forward_proxy_filter(), _router()],
+            "access_log": [_decision_log()],
+            "local_reply_config": {"mappers": local_reply_mappers()},
+        },
+    }
+
+
+def _router() -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.http.router.v3.Router",
+            "suppress_envoy_headers": True,
         },
     }
 

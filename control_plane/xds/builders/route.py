@@ -9,18 +9,20 @@ stop a live session from reaching what it may reach.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from control_plane.audit.entries import ALLOW_ROUTE, DENY_ROUTE, WOULD_DENY_ROUTE
+from control_plane.credentials.secret import Injection
 from control_plane.domain.paths import path_regex
 from control_plane.domain.rules import EgressRule
-from control_plane.xds.builders import EGRESS_CLUSTER, TYPE, session_resource_name
+from control_plane.xds.builders import EGRESS_CLUSTER, TYPE, inspect_name, session_resource_name
 from control_plane.xds.builders.listener import EXT_AUTHZ_FILTER
 from control_plane.xds.builders.local_reply import DENY_HEADER
 
 POLICY_DENIED = "destination-denied-by-policy"
 NOT_INSPECTABLE = "tunnel-not-inspectable"
+CREDENTIAL_MISMATCH = "credential-host-mismatch"
 SESSION_ENDED = "session-ended"
 WOULD_DENY_HEADER = "x-sandgate-would-deny"
 Refusal = Callable[[str, dict[str, Any], str], dict[str, Any]]
@@ -47,17 +49,21 @@ def render_session_routes(
     denied_hosts: tuple[str, ...] = (),
     report_only: bool = False,
     authz_every_connect: bool = False,
+    injections: tuple[Injection, ...] = (),
 ) -> dict[str, Any]:
     """`rules` must already exclude `denied_hosts` (see Policy.effective).
 
     In report mode what the allowlist would deny is forwarded and named `would-deny:<reason>`; the
     global policy's denials stay in force.
     """
-    refuse = _would_deny_route if report_only else _deny_route
+    refuse = _would_deny_route if report_only else deny_route
     allowed = [_allow_vhost(session_id, i, rule, refuse, authz_every_connect) for i, rule in enumerate(rules)]
+    guards = placeholder_routes(session_id, injections)
+    for vhost in allowed:
+        vhost["routes"][:0] = guards
     ports = sorted({80, 443, *(p for r in rules for p in r.ports)})
     denied = [_policy_deny_vhost(session_id, i, host, ports) for i, host in enumerate(denied_hosts)]
-    fallback = _deny_vhost(session_id, refuse=refuse)
+    fallback = deny_vhost(session_id, refuse=refuse)
     # On a port no rule names, a denied host reaches the catch-all: the global deny list must hold there
     # too, in report mode above all (where the catch-all forwards).
     fallback["routes"][:0] = _policy_deny_routes(session_id, denied_hosts)
@@ -71,7 +77,7 @@ def render_session_routes(
 
 def render_ended_routes(session_id: str) -> dict[str, Any]:
     """What a session's listener serves between its end and its removal: nothing."""
-    return {"name": session_resource_name(session_id), "virtual_hosts": [_deny_vhost(session_id, reason=SESSION_ENDED)]}
+    return {"name": session_resource_name(session_id), "virtual_hosts": [deny_vhost(session_id, reason=SESSION_ENDED)]}
 
 
 def domains_for(rule: EgressRule) -> list[str]:
@@ -103,6 +109,8 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal,
     plain = {"route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"}}
     # A tunnel is opaque: a rule that limits methods or paths cannot be enforced inside one, so it is
     # refused rather than let a POST through where only GET is allowed (unless inspected: see inspect.py).
+    if rule.inspect:
+        connect = inspected_connect_route(rule.host, inspect_name(session_id))
     routes = [refuse(session_id, {"connect_matcher": {}}, NOT_INSPECTABLE) if _opaque_limits(rule) else connect]
     routes += request_routes(session_id, rule, plain["route"], refuse)
     return {
@@ -111,6 +119,31 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal,
         "routes": routes,
         "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, "disabled": True}},
     }
+
+
+def inspected_connect_route(host: str, cluster: str) -> dict[str, Any]:
+    """Envoy answers the CONNECT itself (200) and sends the tunnel's bytes to the session's internal listener,
+    which decrypts them (builders/inspect.py)."""
+    return {
+        "name": f"{ALLOW_ROUTE}{host}",
+        "match": {"connect_matcher": {}},
+        "route": {
+            "cluster": cluster,
+            "timeout": "0s",
+            "upgrade_configs": [{"upgrade_type": "CONNECT", "connect_config": {}}],
+        },
+    }
+
+
+def placeholder_routes(session_id: str, injections: Iterable[Injection]) -> list[dict[str, Any]]:
+    """Refusals of a request that carries a secret's placeholder (in the secret's header, or in the path or
+    query) anywhere but on the host that secret is bound to: a placeholder is not to be sent elsewhere."""
+    routes = []
+    for injection in injections:
+        for header in (injection.header, ":path"):
+            match = {"prefix": "/", "headers": [{"name": header, "string_match": {"contains": injection.placeholder}}]}
+            routes.append(deny_route(session_id, match, CREDENTIAL_MISMATCH))
+    return routes
 
 
 def _opaque_limits(rule: EgressRule) -> bool:
@@ -134,9 +167,7 @@ def request_routes(session_id: str, rule: EgressRule, action: dict[str, Any], re
 
 def _policy_deny_vhost(session_id: str, index: int, host: str, ports: list[int]) -> dict[str, Any]:
     """A denied name is matched before any wildcard rule that would cover it: Envoy prefers longer suffixes."""
-    return _deny_vhost(
-        session_id, f"policy-deny-{index}-{host}", [host, *(f"{host}:{p}" for p in ports)], POLICY_DENIED
-    )
+    return deny_vhost(session_id, f"policy-deny-{index}-{host}", [host, *(f"{host}:{p}" for p in ports)], POLICY_DENIED)
 
 
 def _policy_deny_routes(session_id: str, denied_hosts: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -144,7 +175,7 @@ def _policy_deny_routes(session_id: str, denied_hosts: tuple[str, ...]) -> list[
         return []
     authority = {"name": ":authority", "string_match": {"safe_regex": {"regex": authority_regex(denied_hosts)}}}
     matches: list[dict[str, Any]] = [{"connect_matcher": {}}, {"prefix": "/"}]
-    return [_deny_route(session_id, {**match, "headers": [authority]}, POLICY_DENIED) for match in matches]
+    return [deny_route(session_id, {**match, "headers": [authority]}, POLICY_DENIED) for match in matches]
 
 
 def authority_regex(hosts: tuple[str, ...]) -> str:
@@ -153,14 +184,14 @@ def authority_regex(hosts: tuple[str, ...]) -> str:
     return "(?i)(" + "|".join(alternatives) + r")\.?(:[0-9]+)?"
 
 
-def _deny_vhost(
+def deny_vhost(
     session_id: str,
     name: str = "deny",
     domains: list[str] | None = None,
     reason: str = "host-not-allowed",
     refuse: Refusal | None = None,
 ) -> dict[str, Any]:
-    refuse = refuse or _deny_route
+    refuse = refuse or deny_route
     return {
         "name": name,
         "domains": domains or ["*"],
@@ -172,7 +203,7 @@ def _deny_vhost(
     }
 
 
-def _deny_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str, Any]:
+def deny_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str, Any]:
     return {
         "name": f"{DENY_ROUTE}{reason}",
         "match": match,
