@@ -47,6 +47,7 @@ def _entry(e: pb.HTTPAccessLogEntry) -> LoggedRequest:
         listener_path=_listener_path(common.downstream_local_address),
         method=METHODS.get(request.request_method, "OTHER") if request.request_method else "",
         authority=_text(request.authority),
+        path=_text(request.path).partition("?")[0],
         response_code=response.response_code.value,
         details=_text(response.response_code_details),
         route_name=_text(common.route_name),

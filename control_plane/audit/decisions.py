@@ -37,6 +37,8 @@ class DecisionEvent:
     duration_ms: float = 0.0
     source: str = "envoy"
     stream_id: str = ""
+    path: str = ""  # the request's path without its query (none for a tunnel)
+    credential: str = ""  # the name of the secret Envoy injected, never its value
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -16,6 +16,7 @@ UNREACHABLE_DETAILS = ("upstream_reset_before_response_started", "no_healthy_ups
 DESTINATION_LIMIT_DETAILS = "sub_cluster_overflow"  # Envoy holds max_destinations destinations already
 TIMEOUT_DETAILS = ("upstream_response_timeout", "upstream_per_try_timeout")
 ALLOW_ROUTE = "allow:"
+CREDENTIAL_MARK = "#credential:"  # an inspected allow route that injects a secret: `allow:<host>#credential:<name>`
 DENY_ROUTE = "deny:"
 WOULD_DENY_ROUTE = "would-deny:"
 
@@ -37,6 +38,7 @@ class LoggedRequest:
     start_time: float
     stream_id: str = ""
     log_type: str = "DownstreamEnd"
+    path: str = ""  # without the query; a CONNECT has none
 
     @property
     def opens_tunnel(self) -> bool:
@@ -110,6 +112,11 @@ def _refused_by_envoy(details: str) -> str:
     if details.endswith("{overflow}"):
         return UPSTREAM_OVERFLOW
     return ""
+
+
+def credential_of(route_name: str) -> str:
+    """The name of the secret the chosen route injected ("" if none): a name, never a value."""
+    return route_name.partition(CREDENTIAL_MARK)[2] if route_name.startswith(ALLOW_ROUTE) else ""
 
 
 def destination(entry: LoggedRequest) -> tuple[str, int]:

@@ -25,13 +25,15 @@ CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY, time REAL NOT NULL, session_id TEXT NOT NULL, method TEXT NOT NULL,
     host TEXT NOT NULL, port INTEGER NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL,
     response_code INTEGER NOT NULL, bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL,
-    duration_ms REAL NOT NULL, source TEXT NOT NULL, stream_id TEXT NOT NULL
+    duration_ms REAL NOT NULL, source TEXT NOT NULL, stream_id TEXT NOT NULL,
+    path TEXT NOT NULL DEFAULT '', credential TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS decisions_by_session ON decisions (session_id, id);
 DROP INDEX IF EXISTS decisions_by_stream;
 CREATE INDEX IF NOT EXISTS decisions_by_tunnel ON decisions (stream_id) WHERE method = 'CONNECT';
 """
-_INSERT = "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_INSERT = "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_ADDED_COLUMNS = ("path", "credential")  # a journal written before them gets them, empty
 # Only tunnels are completed later, so only they are indexed by stream: an index of every request's
 # random stream id dirtied a page per request (about 70 MB/s of WAL at 7,500 requests/s).
 _UPDATE_TUNNEL = (
@@ -58,6 +60,7 @@ class DecisionJournal:
         self._writer = _connect(path)
         path.chmod(0o600)
         self._writer.executescript(_SCHEMA)
+        _add_columns(self._writer)
         self._rows = _Rows(self._writer, keep, keep_per_session)
         self._reader = _connect(path)
         self._reading = threading.Lock()  # queries run on worker threads and share one connection
@@ -142,9 +145,16 @@ class DecisionJournal:
             self._rows.recount()  # the counts included rows that were rolled back
 
 
+def _add_columns(db: sqlite3.Connection) -> None:
+    present = {row[1] for row in db.execute("PRAGMA table_info(decisions)")}
+    for column in _ADDED_COLUMNS:
+        if column not in present:
+            db.execute(f"ALTER TABLE decisions ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+
+
 def _values(e: DecisionEvent) -> tuple[object, ...]:
     return (e.time, e.session_id, e.method, e.host, e.port, e.verdict, e.reason, e.response_code,
-            e.bytes_sent, e.bytes_received, e.duration_ms, e.source, e.stream_id)  # fmt: skip
+            e.bytes_sent, e.bytes_received, e.duration_ms, e.source, e.stream_id, e.path, e.credential)  # fmt: skip
 
 
 _SESSION, _VERDICT = 2, 6  # positions in an inserted row

@@ -19,11 +19,16 @@ import pytest
 
 from tests.e2e.conftest import OwnSandgate, SandgateClient
 from tests.e2e.test_audit import wait_for
+from tests.e2e.test_clients import CLIENTS_IMAGE
+from tests.support import git_http, pypi_index
 from tests.support.dns import DnsServer
+from tests.support.file_host import FileHost
+from tests.support.git_http import GitHost
 from tests.support.upstream import Upstream, make_test_ca
 
 API, OTHER_API, OPAQUE = "api.example.test", "other-api.example.test", "opaque.example.test"
-NAMES = [API, OTHER_API, OPAQUE, "git.example.test", "pypi.example.test"]
+GIT, PYPI, WRONG = "git.example.test", "pypi.example.test", "wrong-name.example.test"
+NAMES = [API, OTHER_API, OPAQUE, GIT, PYPI, WRONG]  # the test CA's certificate names all but WRONG
 # What a client inside sees of a TLS server through the proxy: the certificate's hash and issuer.
 PEER = """
 import hashlib, json, os, socket, ssl, sys, urllib.parse
@@ -64,7 +69,7 @@ def names(dns: DnsServer) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory: pytest.TempPathFactory, names: None) -> Iterator[Hosts]:
-    ca_path, context = make_test_ca(tmp_path_factory.mktemp("inspect-ca"), [API, OTHER_API, OPAQUE])
+    ca_path, context = make_test_ca(tmp_path_factory.mktemp("inspect-ca"), [API, OTHER_API, OPAQUE, GIT, PYPI])
     with Upstream(tls=context) as api, Upstream(tls=context) as opaque:
         yield Hosts(ca_path, context, api, opaque)
 
@@ -112,10 +117,11 @@ def test_inspected_requests_are_decided_inside_the_tunnel(inspecting: SandgateCl
     # Each tunnel is a decision, and so is every request inside it.
     found = wait_for(inspecting, s.id, 6)
     assert [(d["verdict"], d["reason"]) for d in found if d["method"] == "CONNECT"] == [("allow", "allowed")] * 3
-    assert [(d["method"], d["host"], d["verdict"], d["reason"], d["response_code"]) for d in found
+    assert [(d["method"], d["host"], d["path"], d["verdict"], d["reason"], d["response_code"]) for d in found
             if d["method"] != "CONNECT"] == [
-        ("GET", API, "allow", "allowed", 200), ("POST", API, "deny", "method-not-allowed", 403),
-        ("GET", API, "deny", "path-not-allowed", 403),
+        ("GET", API, "/v1/models", "allow", "allowed", 200),
+        ("POST", API, "/v1/models", "deny", "method-not-allowed", 403),
+        ("GET", API, "/admin", "deny", "path-not-allowed", 403),
     ]  # fmt: skip
 
 
@@ -160,7 +166,10 @@ def test_a_credential_is_injected_and_nowhere_in_the_sandbox(inspecting: Sandgat
     _, out, err = inspecting.sh(s.id, look.replace("$K", key[:12]))
     assert key[:12] not in out + err
     found = wait_for(inspecting, s.id, 8)
-    assert ("GET", "deny", "credential-host-mismatch") in [(d["method"], d["verdict"], d["reason"]) for d in found]
+    assert [(d["host"], d["path"], d["reason"], d["credential"]) for d in found if d["method"] == "GET"] == [
+        (API, "/v1/chat", "allowed", "api-key"), (API, "/v1/chat", "allowed", "api-key"),
+        (API, "/", "allowed", "api-key"), (OTHER_API, "/", "credential-host-mismatch", ""),
+    ]  # fmt: skip
     for path in ("/v1/decisions?limit=1000", f"/v1/sessions/{s.id}", "/v1/secrets", "/v1/secrets/api-key"):
         assert key not in json.dumps(proc.admin("GET", path)[1]), path
     assert key not in urllib.request.urlopen(f"http://127.0.0.1:{proc.admin_port}/metrics").read().decode()
@@ -243,3 +252,49 @@ def _forge(ca_pem: bytes, key_pem: bytes, name: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(directory / "chain.pem", directory / "key.pem")
     return context
+
+
+def test_upstream_tls_is_verified(inspecting: SandgateClient, hosts: Hosts, tmp_path: Path) -> None:
+    """An inspected upstream must chain to the trust store and carry the requested name: else nothing is sent."""
+    _, untrusted = make_test_ca(tmp_path, [API])
+    with Upstream(tls=untrusted) as impostor:
+        rules = [{"host": API, "ports": [impostor.port], "inspect": True},
+                 {"host": WRONG, "ports": [hosts.api.port], "inspect": True}]  # fmt: skip
+        s = inspecting.create(egress=rules)
+        for url in (f"https://{API}:{impostor.port}/", f"https://{WRONG}:{hosts.api.port}/"):
+            status, _, out = curl(inspecting, s.id, url)
+            assert status == 503 and "upstream-unreachable" in out, out
+        assert impostor.requests == []
+
+
+def test_git_clone_with_an_injected_token(inspecting: SandgateClient, hosts: Hosts, tmp_path: Path) -> None:
+    token = "ghp_" + secrets.token_hex(18)
+    git_http.make_repository(tmp_path)
+    (tmp_path / "private.git").symlink_to(tmp_path / git_http.REPO)
+    assert inspecting.proc.admin("PUT", "/v1/secrets/git-token", {"value": token, "format": "Bearer {value}"})[0] == 200
+    with GitHost(tmp_path, hosts.context, token=token) as git:
+        rule = {"host": GIT, "ports": [git.port], "inspect": True, "credential": "git-token"}
+        s = inspecting.create(image=CLIENTS_IMAGE, egress=[rule])
+        script = f"git clone -q {git.url(GIT)}/private.git /tmp/private && cat /tmp/private/README"
+        code, out, err = inspecting.sh(s.id, script)
+        assert (code, out) == (0, git_http.README), err
+        assert git.authorizations and set(git.authorizations) == {f"Bearer {token}"}
+        look = 'env; cat /proc/*/environ; grep -rsl -- "$K" /tmp /run /etc /home /root /var'
+        _, out, err = inspecting.sh(s.id, look.replace("$K", token[:14]))
+        assert token[:14] not in out + err
+
+
+def test_pip_installs_from_an_inspected_index(inspecting: SandgateClient, hosts: Hosts) -> None:
+    with FileHost(hosts.context) as index:
+        index.files.update(pypi_index.simple_index())
+        rule = {"host": PYPI, "ports": [index.port], "inspect": True, "methods": ["GET"], "paths": ["/simple/**"]}
+        s = inspecting.create(image=CLIENTS_IMAGE, egress=[rule])
+        script = (
+            f"python3 -m pip install -q --no-cache-dir --disable-pip-version-check --retries 0 --target /tmp/t "
+            f"--index-url {index.url(PYPI)}/simple/ {pypi_index.PROJECT}"
+            f" && PYTHONPATH=/tmp/t python3 -c 'import {pypi_index.MODULE} as m; print(m.GREETING)'"
+        )
+        code, out, err = inspecting.sh(s.id, script)
+        assert code == 0 and out.rstrip().endswith(pypi_index.GREETING), out + err
+        found = wait_for(inspecting, s.id, 3)
+        assert f"/simple/{pypi_index.PROJECT}/" in {d["path"] for d in found if d["method"] == "GET"}

@@ -17,6 +17,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from control_plane.audit.entries import CREDENTIAL_MARK
 from control_plane.credentials.secret import Injection
 from control_plane.domain.rules import EgressRule
 from control_plane.xds.builders import EGRESS_TLS_CLUSTER, TYPE, EgressSettings, inspect_name
@@ -110,6 +111,7 @@ def render_inspect_routes(
         routes = request_routes(session_id, rule, action, deny_route)
         own = credentials.get(rule.credential)
         if own is not None:
+            routes[0]["name"] += CREDENTIAL_MARK + rule.credential  # the decision names the secret, never its value
             header = {"header": {"key": own.header, "value": own.value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
             routes[0]["request_headers_to_add"] = [header]
         others = [c for name, c in sorted(credentials.items()) if name != rule.credential]
