@@ -11,6 +11,7 @@ from google.protobuf.json_format import MessageToDict
 from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
 from control_plane.cli.context import CliContext
 from control_plane.cli.output import emit
+from control_plane.cli.secret_commands import apply_to_rules
 from control_plane.errors import InvalidArgument
 
 SESSION_COLUMNS = ("id", "state", "image", "expiresAt", "egress", "labels")
@@ -25,7 +26,9 @@ def session_dict(s: pb.Session) -> dict[str, Any]:
 def _rule_text(rule: pb.EgressRule) -> str:
     ports = ",".join(str(p) for p in rule.ports)
     methods = "[" + ",".join(rule.methods) + "]" if rule.methods else ""
-    return f"{rule.host}:{ports}{methods}"
+    extra = "".join(f" {p}" for p in rule.paths) + (" inspect" if rule.inspect else "")
+    extra += f" credential={rule.credential}" if rule.credential else ""
+    return f"{rule.host}:{ports}{methods}{extra}"
 
 
 def parse_allow(text: str) -> dict[str, Any]:
@@ -51,7 +54,7 @@ def session_create(ctx: CliContext, a: argparse.Namespace) -> int:
     limits = {k: v for k, v in (("memory_mb", a.memory_mb), ("cpus", a.cpus), ("pids", a.pids)) if v}
     with ctx.sessions() as c:
         s = c.create(
-            egress=[parse_allow(x) for x in a.allow], ttl_seconds=a.ttl, image=a.image or "",
+            egress=apply_to_rules([parse_allow(x) for x in a.allow], a), ttl_seconds=a.ttl, image=a.image or "",
             labels=pairs(a.label, "--label"), env=pairs(a.env, "--env"), limits=limits,
             report_only=a.report_only, idle_timeout_seconds=a.idle_timeout or 0,
         )  # fmt: skip
@@ -127,6 +130,7 @@ def egress_add(ctx: CliContext, a: argparse.Namespace) -> int:
     rule = parse_allow(a.host)
     rule["ports"] = rule["ports"] + a.port
     rule["methods"] = a.method
+    rule.update(paths=a.path, inspect=a.inspect, credential=a.credential)
     result = ctx.admin().call("POST", f"/v1/sessions/{a.session_id}/egress{_wait_query(a)}", rule)
     return _rules_result(ctx, result)
 

@@ -12,6 +12,7 @@ import grpc
 
 from control_plane.admin_client import AdminError
 from control_plane.cli import commands as cmd
+from control_plane.cli import secret_commands
 from control_plane.cli.context import CliContext, context_from, default_config
 from control_plane.cli.output import fail
 from control_plane.errors import SandgateError
@@ -33,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     _session_parsers(sub.add_parser("session", help="create, list, inspect, end and use sessions").add_subparsers(
         dest="action", required=True, metavar="ACTION"), common)  # fmt: skip
     _egress_parsers(sub.add_parser("egress", help="a session's allowlist, live").add_subparsers(
+        dest="action", required=True, metavar="ACTION"), common)  # fmt: skip
+    secret_commands.add_parsers(sub.add_parser("secret", help="secrets injected on inspected HTTPS").add_subparsers(
         dest="action", required=True, metavar="ACTION"), common)  # fmt: skip
     d = sub.add_parser("decisions", parents=[common], help="the audit log of egress decisions")
     d.add_argument("--session", help="only this session")
@@ -56,6 +59,7 @@ def _session_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], c
     c.add_argument("--pids", type=int)
     c.add_argument("--report-only", action="store_true", help="dry run: log what would be denied, deny nothing")
     c.add_argument("-q", "--quiet", action="store_true", help="print only the session id")
+    secret_commands.add_rule_options(c, per_host=True)
     c.set_defaults(handler=cmd.session_create)
     ls = sub.add_parser("ls", parents=[common], help="list sessions")
     ls.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
@@ -83,8 +87,9 @@ def _egress_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
     add.add_argument("session_id")
     add.add_argument("host", help="HOST[:PORT,...], e.g. pypi.org or *.github.com:443")
     add.add_argument("--port", type=int, action="append", default=[])
-    add.add_argument("--method", action="append", default=[], help="limit plain HTTP to these methods")
+    add.add_argument("--method", action="append", default=[], help="limit plain (or inspected) HTTP to these methods")
     add.add_argument("--wait", action="store_true", help="return once every Envoy has applied it")
+    secret_commands.add_rule_options(add, per_host=False)
     add.set_defaults(handler=cmd.egress_add)
     rm = sub.add_parser("rm", parents=[common], help="remove a destination, live")
     rm.add_argument("session_id")

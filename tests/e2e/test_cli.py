@@ -37,7 +37,11 @@ def test_session_lifecycle_with_json(sandgate: SandgateProcess) -> None:
     executed = run(sandgate, "session", "exec", sid, "--", "sh", "-c", "cat; echo err >&2; exit 5", stdin="hi\n")
     assert (executed.returncode, executed.stdout, executed.stderr) == (5, "hi\n", "err\n")
     added = json.loads(run(sandgate, "egress", "add", sid, "other.test", "--port", "443", "--wait", "--json").stdout)
-    assert added["applied"] and {"host": "other.test", "ports": [443], "methods": []} in added["egress"]
+    assert (
+        added["applied"]
+        and {"host": "other.test", "ports": [443], "methods": [], "paths": [], "inspect": False, "credential": ""}
+        in added["egress"]
+    )
     table = run(sandgate, "egress", "ls", sid).stdout
     assert table.splitlines()[0].split() == ["HOST", "PORTS", "METHODS"] and "other.test" in table
     assert run(sandgate, "egress", "rm", sid, "other.test", "--wait").returncode == 0
