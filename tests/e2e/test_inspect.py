@@ -298,3 +298,53 @@ def test_pip_installs_from_an_inspected_index(inspecting: SandgateClient, hosts:
         assert code == 0 and out.rstrip().endswith(pypi_index.GREETING), out + err
         found = wait_for(inspecting, s.id, 3)
         assert f"/simple/{pypi_index.PROJECT}/" in {d["path"] for d in found if d["method"] == "GET"}
+
+
+# Inside an inspected tunnel: send raw bytes over TLS (verified with the session's bundle), print the answer.
+RAW_TLS = """
+import base64, os, socket, ssl, sys, urllib.parse
+proxy = urllib.parse.urlsplit(os.environ['HTTPS_PROXY'])
+host, port = sys.argv[1], int(sys.argv[2])
+auth = base64.b64encode(f'{proxy.username}:{proxy.password}'.encode()).decode()
+s = socket.create_connection(('127.0.0.1', proxy.port))
+s.sendall(f'CONNECT {host}:{port} HTTP/1.1\\r\\nProxy-Authorization: Basic {auth}\\r\\n\\r\\n'.encode())
+head = b''
+while not head.endswith(b'\\r\\n\\r\\n'):
+    head += s.recv(1)
+tls = ssl.create_default_context().wrap_socket(s, server_hostname=host)
+tls.sendall(sys.stdin.buffer.read().replace(b'HOSTPORT', f'{host}:{port}'.encode()))
+out = b''
+try:
+    while chunk := tls.recv(65536):
+        out += chunk
+except (ssl.SSLError, OSError):
+    pass
+sys.stdout.write(out.decode(errors='replace'))
+"""
+SHAPES = {
+    "cl-and-te": "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+    "oversized": "X-Big: " + "a" * 70000 + "\r\n",
+    "bad-te": "Transfer-Encoding: gzip, chunked, identity\r\n",
+}
+
+
+def test_smuggling_shapes_are_refused_inside_inspected_tls(inspecting: SandgateClient, keyed_api: Upstream) -> None:
+    port = keyed_api.port
+    s = inspecting.create(egress=[{"host": API, "ports": [port], "inspect": True}])
+
+    def send(raw: str) -> str:
+        script = f'python3 -c "$(cat /tmp/raw.py)" {API} {port}'
+        code, out, err = inspecting.sh(s.id, script, stdin=raw.encode())
+        assert code == 0, err
+        return out
+
+    assert inspecting.sh(s.id, "cat > /tmp/raw.py", stdin=RAW_TLS.encode())[0] == 0
+    for name, headers in SHAPES.items():
+        out = send(f"POST /x HTTP/1.1\r\nHost: HOSTPORT\r\n{headers}\r\n0\r\n\r\n")
+        assert out == "" or out.split()[1] in ("400", "413", "431", "501"), (name, out[:200])
+    assert keyed_api.requests == []
+    # A pipelined second request for a host this session does not inspect gets its own refusal.
+    first = "GET /ok HTTP/1.1\r\nHost: HOSTPORT\r\n\r\n"
+    out = send(first + f"GET / HTTP/1.1\r\nHost: {OTHER_API}:{port}\r\nConnection: close\r\n\r\n")
+    assert out.count("HTTP/1.1 ") == 2 and "host-not-allowed" in out, out[:500]
+    assert [r["path"] for r in keyed_api.requests] == ["/ok"]
