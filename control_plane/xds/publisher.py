@@ -54,8 +54,8 @@ class ConfigPublisher:
         self._inspected: dict[str, set[Key]] = {}  # session id -> its inspection resources in the cache
 
     def _render_shared(self) -> list[Resource]:
-        tls = render.egress_tls_cluster(self.egress, self._inspection.trusted_ca())
-        return [render.egress_cluster(self.egress), tls, *render.shared_filters(self.egress)]
+        trust = render.upstream_trust(self._inspection.trusted_ca())
+        return [render.egress_cluster(self.egress), trust, *render.shared_filters(self.egress)]
 
     def ensure_node(self, node_id: str) -> None:
         """What every session of a node shares: the egress cluster and the shared filter configs."""

@@ -21,11 +21,12 @@ from control_plane.xds.builders import EgressSettings, inspect_name, session_res
 from control_plane.xds.builders.cluster import render_egress_cluster
 from control_plane.xds.builders.inspect import (
     leaf_secret_name,
-    render_egress_tls_cluster,
     render_inspect_cluster,
     render_inspect_listener,
     render_inspect_routes,
     render_leaf_secret,
+    render_upstream_cluster,
+    render_upstream_trust,
 )
 from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.builders.route import render_ended_routes, render_session_routes
@@ -46,9 +47,9 @@ def egress_cluster(settings: EgressSettings) -> Resource:
     return build(Cluster, render_egress_cluster(settings))
 
 
-def egress_tls_cluster(settings: EgressSettings, trusted_ca: str) -> Resource:
+def upstream_trust(trusted_ca: str) -> Resource:
     register_message_types()
-    return build(Cluster, render_egress_tls_cluster(settings, trusted_ca))
+    return build(Secret, render_upstream_trust(trusted_ca))
 
 
 def inspect_resources(
@@ -66,8 +67,15 @@ def inspect_resources(
     name = inspect_name(session.id)
     secrets = [build(Secret, render_leaf_secret(session.id, h, leaves[h].chain_pem, leaves[h].key_pem)) for h in hosts]
     needs = ((ROUTE, name), *((SECRET, leaf_secret_name(session.id, h)) for h in hosts))
+    upstreams = [
+        build(Cluster, render_upstream_cluster(session.id, r.host, port, settings))
+        for r in rules
+        if r.inspect
+        for port in r.ports
+    ]
     return [
         build(Cluster, render_inspect_cluster(session.id)),
+        *upstreams,
         *secrets,
         build(Listener, render_inspect_listener(session.id, hosts, settings), references=needs),
         build(RouteConfiguration, render_inspect_routes(session.id, rules, credentials)),

@@ -348,3 +348,17 @@ def test_smuggling_shapes_are_refused_inside_inspected_tls(inspecting: SandgateC
     out = send(first + f"GET / HTTP/1.1\r\nHost: {OTHER_API}:{port}\r\nConnection: close\r\n\r\n")
     assert out.count("HTTP/1.1 ") == 2 and "host-not-allowed" in out, out[:500]
     assert [r["path"] for r in keyed_api.requests] == ["/ok"]
+
+
+def test_inspection_is_switched_on_and_off_live(inspecting: SandgateClient, hosts: Hosts) -> None:
+    """A running session gains inspection (its first CA, its bundle) and loses it, each ACK-confirmed."""
+    own = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.1", hosts.api.port)))
+    rule = {"host": API, "ports": [hosts.api.port]}
+    s = inspecting.create(egress=[rule])
+    assert peer_certificate(inspecting, s.id, API, hosts.api.port)["sha256"] == hashlib.sha256(own).hexdigest()
+    path = f"/v1/sessions/{s.id}/egress?wait=applied"
+    assert inspecting.proc.admin("PUT", path, {"egress": [{**rule, "inspect": True, "methods": ["GET"]}]})[0] == 200
+    assert curl(inspecting, s.id, f"https://{API}:{hosts.api.port}/")[0] == 200  # the new bundle, at once
+    assert curl(inspecting, s.id, f"https://{API}:{hosts.api.port}/", "-X POST")[:2] == (403, "method-not-allowed")
+    assert inspecting.proc.admin("PUT", path, {"egress": [rule]})[0] == 200
+    assert peer_certificate(inspecting, s.id, API, hosts.api.port)["sha256"] == hashlib.sha256(own).hexdigest()

@@ -10,7 +10,7 @@ from control_plane.domain.session import Limits, Session, State
 from control_plane.inspection.ca import issue_leaf, new_session_ca
 from control_plane.xds import render
 from control_plane.xds.builders import EgressSettings
-from control_plane.xds.builders.inspect import render_egress_tls_cluster, render_inspect_routes
+from control_plane.xds.builders.inspect import UPSTREAM_TRUST, render_inspect_routes, render_upstream_cluster
 from control_plane.xds.builders.route import render_session_routes
 
 SID = "s-0123456789abcdef"
@@ -38,7 +38,7 @@ def test_inner_routes_inject_the_rules_credential_and_refuse_other_placeholders(
         parse_rule("b.test", [443], inspect=True, credential="other"),
     )
     config = render_inspect_routes(SID, rules, {"key": KEY, "other": OTHER})
-    api = _routes_of(config, "inspect-0-api.test")
+    api = _routes_of(config, "inspect-0-api.test-443")
     guards = [r for r in api if r["name"] == "deny:credential-host-mismatch"]
     assert [r["match"]["headers"][0]["name"] for r in guards] == ["X-Api-Key", ":path"]  # type: ignore[index]
     allow = next(r for r in api if str(r["name"]).startswith("allow:"))
@@ -50,12 +50,17 @@ def test_inner_routes_inject_the_rules_credential_and_refuse_other_placeholders(
 
 
 def test_upstream_tls_is_verified_with_sni_and_names() -> None:
-    cluster = render_egress_tls_cluster(EgressSettings(), "PEM")
-    assert "allow_insecure_cluster_options" not in cluster["cluster_type"]["typed_config"]
+    cluster = render_upstream_cluster(SID, "api.test", 8443, EgressSettings())
+    assert cluster["name"] == f"inspect-session-{SID}-api.test-8443" and cluster["type"] == "STRICT_DNS"
+    tls = cluster["transport_socket"]["typed_config"]
+    assert tls["sni"] == "api.test"
+    validation = tls["common_tls_context"]["combined_validation_context"]
+    assert validation["default_validation_context"] == {
+        "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": "api.test"}}]
+    }
+    assert validation["validation_context_sds_secret_config"]["name"] == UPSTREAM_TRUST
     options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
-    assert options["upstream_http_protocol_options"] == {"auto_sni": True, "auto_san_validation": True}
-    tls = cluster["transport_socket"]["typed_config"]["common_tls_context"]
-    assert tls["validation_context"] == {"trusted_ca": {"inline_string": "PEM"}}
+    assert options["http_filters"][0]["name"] == "sandgate.forbidden-destinations"
 
 
 def test_inspection_resources_build_and_reference_their_leaves() -> None:
@@ -67,6 +72,6 @@ def test_inspection_resources_build_and_reference_their_leaves() -> None:
     resources = render.inspect_resources(session, rules, {"api.test": issue_leaf(ca, "api.test", now + 60, now)},
                                          {}, EgressSettings())  # fmt: skip
     names = [r.name for r in resources]
-    assert names == [f"inspect-session-{SID}", f"leaf-{SID}-api.test", f"inspect-session-{SID}",
-                     f"inspect-session-{SID}"]  # fmt: skip
+    assert names == [f"inspect-session-{SID}", f"inspect-session-{SID}-api.test-443", f"leaf-{SID}-api.test",
+                     f"inspect-session-{SID}", f"inspect-session-{SID}"]  # fmt: skip
     assert render.inspect_resources(session, rules[1:], {}, {}, EgressSettings()) == []

@@ -9,7 +9,6 @@ from control_plane.xds.builders.limits import TenantLimits
 
 CONTROL_PLANE_CLUSTER = "sandgate_control_plane"
 EGRESS_CLUSTER = "sandgate_egress"
-EGRESS_TLS_CLUSTER = "sandgate_egress_tls"  # inspected requests: upstream TLS, always verified
 DNS_CACHE_NAME = "sandgate_dns"
 TYPE = "type.googleapis.com/"
 

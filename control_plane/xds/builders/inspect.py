@@ -5,28 +5,29 @@
       -> internal listener `inspect-<session>` (envoy.bootstrap.internal_listener, no socket anywhere)
          filter chain picked by SNI: TLS ended with a leaf for that name (SDS), signed by the session's CA
       -> HTTP connection manager, routes `inspect-<session>`: the rule's methods and paths, its credential
-      -> cluster `sandgate_egress_tls`: the dynamic forward proxy again (forbidden addresses checked), with
-         upstream TLS always verified: the trust store, SNI and the certificate's names from the Host.
+      -> cluster `inspect-session-<session>-<host>-<port>`: STRICT_DNS (forbidden addresses checked), with
+         upstream TLS always verified: the trust store, SNI and the certificate's names.
 
 A tunnel to any host that is not inspected never reaches any of this: its bytes go to the upstream untouched.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
 from control_plane.audit.entries import CREDENTIAL_MARK
 from control_plane.credentials.secret import Injection
 from control_plane.domain.rules import EgressRule
-from control_plane.xds.builders import EGRESS_TLS_CLUSTER, TYPE, EgressSettings, inspect_name
+from control_plane.xds.builders import TYPE, EgressSettings, inspect_name
 from control_plane.xds.builders.cluster import render_egress_cluster
 from control_plane.xds.builders.listener import inner_connection_manager
-from control_plane.xds.builders.route import deny_route, deny_vhost, domains_for, placeholder_routes, request_routes
+from control_plane.xds.builders.route import deny_route, deny_vhost, placeholder_routes, request_routes
 
 _TLS_SOCKET = "envoy.transport_sockets.tls"
 _UPSTREAM_TLS = TYPE + "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+_ADS = {"ads": {}, "resource_api_version": "V3"}
+UPSTREAM_TRUST = "sandgate-upstream-trust"
 _DOWNSTREAM_TLS = TYPE + "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
 
 
@@ -107,16 +108,20 @@ def render_inspect_routes(
     secrets' placeholders are refused there, as on every other host."""
     vhosts = []
     for index, rule in enumerate(r for r in rules if r.inspect):
-        action = {"cluster": EGRESS_TLS_CLUSTER, "timeout": "0s"}
-        routes = request_routes(session_id, rule, action, deny_route)
-        own = credentials.get(rule.credential)
-        if own is not None:
-            routes[0]["name"] += CREDENTIAL_MARK + rule.credential  # the decision names the secret, never its value
-            header = {"header": {"key": own.header, "value": own.value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
-            routes[0]["request_headers_to_add"] = [header]
-        others = [c for name, c in sorted(credentials.items()) if name != rule.credential]
-        routes[:0] = placeholder_routes(session_id, others)
-        vhosts.append({"name": f"inspect-{index}-{rule.host}", "domains": domains_for(rule), "routes": routes})
+        for port in rule.ports:
+            action = {"cluster": upstream_cluster_name(session_id, rule.host, port), "timeout": "0s"}
+            routes = request_routes(session_id, rule, action, deny_route)
+            own = credentials.get(rule.credential)
+            if own is not None:
+                routes[0]["name"] += CREDENTIAL_MARK + rule.credential  # the decision names it, never its value
+                header = {"key": own.header, "value": own.value}
+                routes[0]["request_headers_to_add"] = [
+                    {"header": header, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                ]
+            others = [c for name, c in sorted(credentials.items()) if name != rule.credential]
+            routes[:0] = placeholder_routes(session_id, others)
+            domains = [f"{rule.host}:{port}", *([rule.host] if port == 443 else [])]
+            vhosts.append({"name": f"inspect-{index}-{rule.host}-{port}", "domains": domains, "routes": routes})
     fallback = deny_vhost(session_id)
     fallback.pop("typed_per_filter_config")
     return {
@@ -126,24 +131,51 @@ def render_inspect_routes(
     }
 
 
-def render_egress_tls_cluster(settings: EgressSettings, trusted_ca: str) -> dict[str, Any]:
-    """The egress cluster again, for inspected requests: upstream TLS verified against `trusted_ca` (PEM: the
-    system's CAs and the configured extra ones), SNI and the certificate's names taken from the request's Host.
-    Nothing turns the verification off."""
-    cluster = copy.deepcopy(render_egress_cluster(settings))
-    cluster["name"] = EGRESS_TLS_CLUSTER
-    proxy = cluster["cluster_type"]["typed_config"]
-    proxy.pop("allow_insecure_cluster_options")
-    options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
-    options["upstream_http_protocol_options"] = {"auto_sni": True, "auto_san_validation": True}
-    cluster["transport_socket"] = {
-        "name": _TLS_SOCKET,
-        "typed_config": {
-            "@type": _UPSTREAM_TLS,
-            "common_tls_context": {
-                "validation_context": {"trusted_ca": {"inline_string": trusted_ca}},
-                "alpn_protocols": ["http/1.1"],
+def upstream_cluster_name(session_id: str, host: str, port: int) -> str:
+    return f"{inspect_name(session_id)}-{host}-{port}"
+
+
+def render_upstream_cluster(session_id: str, host: str, port: int, settings: EgressSettings) -> dict[str, Any]:
+    """Where an inspected host's decrypted requests go: its own STRICT_DNS cluster (one upstream host per
+    address, each checked by the forbidden-destinations filter, as the egress cluster's sub-clusters are),
+    with upstream TLS always verified: the trust store (SDS `UPSTREAM_TRUST`: the system's CAs and the
+    configured extra ones), SNI `host`, and `host` among the certificate's names. Nothing turns that off.
+
+    Not the dynamic forward proxy: its sub-clusters are named by host:port alone, so an inspected host's
+    TLS sub-cluster and another session's opaque tunnel to the same host:port would be one and the same."""
+    name = upstream_cluster_name(session_id, host, port)
+    egress = render_egress_cluster(settings)
+    tls = {
+        "@type": _UPSTREAM_TLS,
+        "sni": host,
+        "common_tls_context": {
+            "alpn_protocols": ["http/1.1"],
+            "combined_validation_context": {
+                "default_validation_context": {
+                    "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": host}}]
+                },
+                "validation_context_sds_secret_config": {"name": UPSTREAM_TRUST, "sds_config": _ADS},
             },
         },
     }
+    cluster: dict[str, Any] = {
+        "name": name,
+        "type": "STRICT_DNS",
+        "connect_timeout": egress["connect_timeout"],
+        "dns_lookup_family": settings.dns_lookup_family,
+        "lb_policy": "ROUND_ROBIN",
+        "circuit_breakers": egress["circuit_breakers"],
+        "per_connection_buffer_limit_bytes": egress["per_connection_buffer_limit_bytes"],
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+            "socket_address": {"address": host, "port_value": port}}}}]}]},
+        "typed_extension_protocol_options": egress["typed_extension_protocol_options"],
+        "transport_socket": {"name": _TLS_SOCKET, "typed_config": tls},
+    }  # fmt: skip
+    if "typed_dns_resolver_config" in egress:
+        cluster["typed_dns_resolver_config"] = egress["typed_dns_resolver_config"]
     return cluster
+
+
+def render_upstream_trust(trusted_ca: str) -> dict[str, Any]:
+    """The one trust store of every inspected upstream (an SDS secret: sent once, not once per cluster)."""
+    return {"name": UPSTREAM_TRUST, "validation_context": {"trusted_ca": {"inline_string": trusted_ca}}}
