@@ -103,14 +103,14 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal,
             "upgrade_configs": [{"upgrade_type": "CONNECT", "connect_config": {}}],
         },
     }
+    if rule.inspect:
+        connect = inspected_connect_route(rule.host, inspect_name(session_id))
     if authz:
         check = {"check_settings": {"context_extensions": {"session_id": session_id, "rule": rule.host}}}
         connect["typed_per_filter_config"] = {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, **check}}
     plain = {"route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"}}
     # A tunnel is opaque: a rule that limits methods or paths cannot be enforced inside one, so it is
     # refused rather than let a POST through where only GET is allowed (unless inspected: see inspect.py).
-    if rule.inspect:
-        connect = inspected_connect_route(rule.host, inspect_name(session_id))
     routes = [refuse(session_id, {"connect_matcher": {}}, NOT_INSPECTABLE) if _opaque_limits(rule) else connect]
     routes += request_routes(session_id, rule, plain["route"], refuse)
     return {
