@@ -362,3 +362,16 @@ def test_inspection_is_switched_on_and_off_live(inspecting: SandgateClient, host
     assert curl(inspecting, s.id, f"https://{API}:{hosts.api.port}/", "-X POST")[:2] == (403, "method-not-allowed")
     assert inspecting.proc.admin("PUT", path, {"egress": [rule]})[0] == 200
     assert peer_certificate(inspecting, s.id, API, hosts.api.port)["sha256"] == hashlib.sha256(own).hexdigest()
+
+
+def test_one_sessions_inspection_leaves_anothers_tunnel_to_the_same_host_alone(
+    inspecting: SandgateClient, hosts: Hosts
+) -> None:
+    own = hashlib.sha256(ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.1", hosts.api.port))))
+    rule = {"host": API, "ports": [hosts.api.port]}
+    inspected = inspecting.create(egress=[{**rule, "inspect": True}])
+    opaque = inspecting.create(egress=[rule])
+    for _ in range(2):  # interleaved: neither's upstream connections serve the other
+        assert curl(inspecting, inspected.id, f"https://{API}:{hosts.api.port}/")[0] == 200
+        assert peer_certificate(inspecting, opaque.id, API, hosts.api.port)["sha256"] == own.hexdigest()
+        assert peer_certificate(inspecting, inspected.id, API, hosts.api.port)["sha256"] != own.hexdigest()
