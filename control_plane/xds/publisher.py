@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from control_plane.credentials.secret import Injection
 from control_plane.domain.policy import Policy
 from control_plane.domain.session import Session
+from control_plane.errors import Unavailable
 from control_plane.inspection.ca import Leaf
 from control_plane.xds import render
 from control_plane.xds.builders import EgressSettings, session_resource_name
@@ -19,6 +20,7 @@ from control_plane.xds.resource import Resource
 from control_plane.xds.types import CLUSTER, LISTENER, ROUTE
 
 Expected = dict[str, dict[Key, str | None]]  # node id -> resource -> version (None: removed)
+NO_TRUST = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"
 
 
 class Inspection(Protocol):
@@ -31,6 +33,27 @@ class Inspection(Protocol):
     def forget(self, session_id: str) -> None: ...
 
 
+class NoInspection:
+    """A publisher without inspection (some tests): an inspected rule cannot be rendered."""
+
+    def leaves(self, session: Session, names: tuple[str, ...]) -> Mapping[str, Leaf]:
+        if names:
+            raise Unavailable("this control plane has no inspection configured")
+        return {}
+
+    def credentials(self) -> Mapping[str, Injection]:
+        return {}
+
+    def trusted_ca(self) -> str:
+        return NO_TRUST
+
+    def has_bundle(self, session_id: str) -> bool:
+        return False
+
+    def forget(self, session_id: str) -> None:
+        pass
+
+
 class ConfigPublisher:
     def __init__(
         self,
@@ -40,7 +63,7 @@ class ConfigPublisher:
         jwks: Callable[[], dict[str, Any]],
         policy: Callable[[], Policy],
         apply_timeout: float,
-        inspection: Inspection,
+        inspection: Inspection | None = None,
     ) -> None:
         self._cache = cache
         self.egress = egress
@@ -48,7 +71,7 @@ class ConfigPublisher:
         self._jwks = jwks
         self._policy = policy
         self.apply_timeout = apply_timeout
-        self._inspection = inspection
+        self._inspection = inspection or NoInspection()
         self._shared = self._render_shared()
         self._nodes: set[str] = set()
         self._inspected: dict[str, set[Key]] = {}  # session id -> its inspection resources in the cache
