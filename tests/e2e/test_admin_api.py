@@ -58,12 +58,32 @@ def test_egress_routes_good_input(client: SandgateClient) -> None:
     proc = client.proc
     s = client.create(egress=[{"host": "allowed.test", "ports": [80]}])
     path = f"/v1/sessions/{s.id}/egress"
-    assert proc.admin("GET", path) == (200, {"egress": [{"host": "allowed.test", "ports": [80], "methods": []}]})
+    assert proc.admin("GET", path) == (
+        200,
+        {
+            "egress": [
+                {"host": "allowed.test", "ports": [80], "methods": [], "paths": [], "inspect": False, "credential": ""}
+            ]
+        },
+    )
     status, body = proc.admin("POST", path, {"host": "Bücher.Example", "ports": [443]})
-    assert status == 201 and {"host": "xn--bcher-kva.example", "ports": [443], "methods": []} in body["egress"]
+    assert (
+        status == 201
+        and {
+            "host": "xn--bcher-kva.example",
+            "ports": [443],
+            "methods": [],
+            "paths": [],
+            "inspect": False,
+            "credential": "",
+        }
+        in body["egress"]
+    )
     status, body = proc.admin("PUT", path + "?wait=applied", {"egress": [{"host": "*.wild.test", "methods": ["get"]}]})
     assert (status, body["applied"]) == (200, True)
-    assert body["egress"] == [{"host": "*.wild.test", "ports": [80, 443], "methods": ["GET"]}]
+    assert body["egress"] == [
+        {"host": "*.wild.test", "ports": [80, 443], "methods": ["GET"], "paths": [], "inspect": False, "credential": ""}
+    ]
     status, body = proc.admin("DELETE", path + "/*.wild.test?wait=applied")
     assert (status, body["egress"]) == (200, [])
     assert client.get(s.id).egress == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import signal
 import ssl
 import tempfile
 import threading
@@ -375,3 +376,18 @@ def test_one_sessions_inspection_leaves_anothers_tunnel_to_the_same_host_alone(
         assert curl(inspecting, inspected.id, f"https://{API}:{hosts.api.port}/")[0] == 200
         assert peer_certificate(inspecting, opaque.id, API, hosts.api.port)["sha256"] == own.hexdigest()
         assert peer_certificate(inspecting, inspected.id, API, hosts.api.port)["sha256"] != own.hexdigest()
+
+
+def test_inspection_and_credentials_survive_kill_9(inspecting: SandgateClient, keyed_api: Upstream) -> None:
+    """The session's CA (in its bundle) and the secrets' key are the control plane's state: after a crash and a
+    restart the same bundle still verifies, and the credential is still injected."""
+    proc, port = inspecting.proc, keyed_api.port
+    assert proc.admin("PUT", "/v1/secrets/kept", {"value": "kept-secret-value"})[0] == 200
+    s = inspecting.create(egress=[{"host": API, "ports": [port], "inspect": True, "credential": "kept"}])
+    assert curl(inspecting, s.id, f"https://{API}:{port}/")[0] == 200
+    bundle = (proc.state_dir / "sessions" / s.id / "ca-bundle.pem").read_bytes()
+    proc.stop(signal.SIGKILL)
+    proc.start()  # the client's channel reconnects to the same port
+    assert curl(inspecting, s.id, f"https://{API}:{port}/")[0] == 200
+    assert (proc.state_dir / "sessions" / s.id / "ca-bundle.pem").read_bytes() == bundle
+    assert [r["headers"]["authorization"] for r in keyed_api.requests] == ["kept-secret-value"] * 2  # type: ignore[index]
