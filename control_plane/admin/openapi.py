@@ -149,8 +149,8 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["value"],
     },
     "Secret": _object(
-        {k: {"type": "string"} for k in ("name", "header", "format", "placeholder")}
-        | {"created_at": {"type": "number"}, "applied": {"type": "boolean"}}
+        {k: {"type": "string"} for k in ("name", "header", "format", "placeholder", "created_at")}
+        | {"applied": {"type": "boolean"}}
     ),
     "Error": _object({"error": {**_ERROR_BODY, "required": ["code", "message"]}}),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 
@@ -31,7 +32,9 @@ class Secret:
             "name": self.name,
             "header": self.header,
             "format": self.format,
-            "created_at": self.created_at,
+            "created_at": datetime.datetime.fromtimestamp(self.created_at, datetime.UTC)
+            .isoformat()
+            .replace("+00:00", "Z"),
             "placeholder": self.placeholder,
         }
 

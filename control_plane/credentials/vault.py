@@ -38,7 +38,7 @@ class SecretVault:
         meta = Secret(name, header, template, self._clock(), placeholder)
         nonce = os.urandom(12)
         sealed = self._aead.encrypt(nonce, value.encode(), name.encode())
-        doc = {**meta.to_dict(), "nonce": nonce.hex(), "sealed": sealed.hex()}
+        doc = {**meta.to_dict(), "created_at": meta.created_at, "nonce": nonce.hex(), "sealed": sealed.hex()}
         write_private(self._path(name), json.dumps(doc).encode())
         self._plain = None
         return meta
