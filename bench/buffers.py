@@ -92,7 +92,7 @@ async def measure(limit: int, kind: str, connections: int, firehose: Firehose) -
     async with control_plane(warm_pool_size=0, connection_buffer_bytes=limit) as app:
         assert app.envoy and app.envoy.pid
         rule = {"host": "allowed.test", "ports": [firehose.port]}
-        session, token = await app.manager.create(CreateRequest(egress=[rule]))
+        session, token = await app.parts.manager.create(CreateRequest(egress=[rule]))
         path = app.settings.state_dir / "sessions" / session.id / "proxy.sock"
         rate = await download_rate(path, token, firehose.port, seconds=3)
         before = await settled_rss(app.envoy.pid)

@@ -24,26 +24,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from envoy_data_plane.envoy.config.listener.v3 import Listener
-from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
-
-from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth
+from bench.from_tests import envoy_admin_get, free_port
+from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth, upstream_envoy
 from control_plane.app import App
-from control_plane.envoy_process import default_binary
+from control_plane.envoy_contract import session_resource_name
 from control_plane.sessions.manager import CreateRequest
 from control_plane.xds.builders import (
     CONTROL_PLANE_CLUSTER,
     EGRESS_CLUSTER,
     TYPE,
     dns_cache_config,
-    session_resource_name,
 )
 from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.builders.shared import DESTINATIONS_FILTER, UNWRAP_TOKEN_FILTER
 from control_plane.xds.resource import build
-from control_plane.xds.types import FILTER_CONFIG, ROUTE
-from tests.support.envoy_admin import envoy_admin_get
-from tests.support.service import free_port
+from control_plane.xds.types import FILTER_CONFIG, LISTENER, ROUTE
 
 REPO = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = """
@@ -52,18 +47,17 @@ wrk.path = "http://allowed.test:{port}/"
 wrk.headers["Host"] = "allowed.test:{port}"
 wrk.headers["{header}"] = "{value}"
 """
-UPSTREAM = Path(__file__).with_name("upstream-envoy.yaml")
 
 
 def twin_listener(app: App, session_id: str, port: int) -> Any:
     """The session's listener, byte for byte the same filter chain, on a TCP port wrk can reach."""
     path = app.settings.state_dir / "sessions" / session_id / "proxy.sock"
-    config = render_session_listener(session_id, str(path), app.keyring.jwks(), app.publisher.egress)
+    config = render_session_listener(session_id, str(path), app.parts.keyring.jwks(), app.parts.publisher.egress)
     config["name"] = "bench-policy"
     config["address"] = {"socket_address": {"address": "127.0.0.1", "port_value": port}}
     needs = ((ROUTE, session_resource_name(session_id)), (FILTER_CONFIG, UNWRAP_TOKEN_FILTER),
              (FILTER_CONFIG, DESTINATIONS_FILTER))  # fmt: skip
-    return build(Listener, config, references=needs)
+    return build(LISTENER, config, references=needs)
 
 
 def _forward(connect: bool) -> dict[str, Any]:
@@ -98,7 +92,7 @@ def baseline(port: int, dns_cache: dict[str, Any]) -> list[Any]:
         "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
         "filter_chains": [{"filters": [manager]}],
     }
-    return [build(RouteConfiguration, routes), build(Listener, listener, references=((ROUTE, "bench-baseline"),))]
+    return [build(ROUTE, routes), build(LISTENER, listener, references=((ROUTE, "bench-baseline"),))]
 
 
 CONNECTIONS = 16  # for wrk and for tunnels: one client thread, this many connections at once
@@ -147,24 +141,16 @@ def row(name: str, policy: list[float], base: list[float]) -> str:
 async def main(rounds: int, seconds: int) -> None:
     up_port, policy_port, base_port = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "upstream.yaml"
-        config.write_text(UPSTREAM.read_text().replace("PORT", str(up_port)))
-        flags = ["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]
-        upstream = await asyncio.create_subprocess_exec(str(default_binary()), "-c", str(config), *flags)
-        try:
-            async with control_plane(warm_pool_size=0, **RATES_OUT_OF_REACH) as app:
-                await run(app, up_port, policy_port, base_port, rounds, seconds, Path(tmp))
-        finally:
-            upstream.terminate()
-            await upstream.wait()
+        async with upstream_envoy(up_port, Path(tmp)), control_plane(warm_pool_size=0, **RATES_OUT_OF_REACH) as app:
+            await run(app, up_port, policy_port, base_port, rounds, seconds, Path(tmp))
 
 
 async def run(app: App, up: int, policy_port: int, base_port: int, rounds: int, seconds: int, tmp: Path) -> None:
-    session, token = await app.manager.create(CreateRequest(egress=[{"host": "allowed.test", "ports": [up]}]))
-    dns_cache = dns_cache_config(app.publisher.egress)
+    session, token = await app.parts.manager.create(CreateRequest(egress=[{"host": "allowed.test", "ports": [up]}]))
+    dns_cache = dns_cache_config(app.parts.publisher.egress)
     resources = [twin_listener(app, session.id, policy_port), *baseline(base_port, dns_cache)]
-    app.cache.publish(app.settings.node_id, resources)
-    await app.cache.wait_applied(app.settings.node_id, {(r.type_url, r.name): r.version for r in resources}, 30)
+    app.parts.cache.publish(app.settings.node_id, resources)
+    await app.parts.cache.wait_applied(app.settings.node_id, {(r.type_url, r.name): r.version for r in resources}, 30)
     await asyncio.sleep(1)
     auth = proxy_auth(token)
     keys = ("p_rps", "b_rps", "p_p99", "b_p99", "p_tun", "b_tun", "p_tun99", "b_tun99", "p_tun1", "b_tun1")

@@ -31,7 +31,7 @@ from envoy_data_plane.google.protobuf import Struct
 
 from control_plane.audit.access_log import to_event
 from control_plane.audit.als_wire import logged_requests
-from control_plane.audit.entries import session_of
+from control_plane.envoy_contract import session_of
 
 ENTRIES = 25
 CLAIMS = {"iss": "sandgate", "aud": "s-0123456789abcdef", "sid": "s-0123456789abcdef", "jti": "x" * 22,

@@ -35,11 +35,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench.from_tests import DnsServer, EnvoyUpstream, SandgateProcess
 from bench.harness import percentile
 from control_plane.envoy_process import default_binary
-from tests.support.dns import DnsServer
-from tests.support.service import SandgateProcess
-from tests.support.upstream import EnvoyUpstream
 
 REPO = Path(__file__).resolve().parent.parent
 FLOOD, FLOOD_RATE = 128, 1000

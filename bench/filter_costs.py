@@ -14,20 +14,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from envoy_data_plane.envoy.config.listener.v3 import Listener
-
 from bench import dataplane
-from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth
-from control_plane.envoy_process import default_binary
+from bench.from_tests import free_port
+from bench.harness import RATES_OUT_OF_REACH, control_plane, proxy_auth, upstream_envoy
 from control_plane.sessions.manager import CreateRequest
 from control_plane.xds.builders import dns_cache_config
 from control_plane.xds.builders.listener import render_session_listener
 from control_plane.xds.resource import build
-from tests.support.service import free_port
+from control_plane.xds.types import LISTENER
 
 VARIANTS: dict[str, list[str]] = {
     "full policy": [],
     "without the access log": ["access_log"],
+    "the access log as a JSON-lines file, unread (instead of gRPC)": ["file_log"],
     "without the Lua token unwrap": ["sandgate.unwrap-token"],
     "without jwt_authn": ["jwt_authn"],
     "without the forbidden-address RBAC": ["sandgate.forbidden-destinations"],
@@ -38,42 +37,55 @@ VARIANTS: dict[str, list[str]] = {
 
 
 def variant(app: Any, session_id: str, port: int, drop: list[str], references: Any) -> Any:
-    config = render_session_listener(session_id, "unused", app.keyring.jwks(), app.publisher.egress)
+    config = render_session_listener(session_id, "unused", app.parts.keyring.jwks(), app.parts.publisher.egress)
     config["name"] = f"bench-variant-{port}"
     config["address"] = {"socket_address": {"address": "127.0.0.1", "port_value": port}}
     hcm = config["filter_chains"][0]["filters"][-1]["typed_config"]  # after the connection limit
     hcm["http_filters"] = [f for f in hcm["http_filters"] if not any(d in f["name"] for d in drop)]
     for key in ("access_log", "access_log_options") if "access_log" in drop else ():
         hcm.pop(key)
+    if "file_log" in drop:
+        hcm["access_log"] = [file_access_log(Path(tempfile.gettempdir()) / f"sandgate-bench-{port}.jsonl")]
     if "local_reply_config" in drop:
         hcm.pop("local_reply_config")
-    return build(Listener, config, references=references)
+    return build(LISTENER, config, references=references)
+
+
+def file_access_log(path: Path) -> dict[str, Any]:
+    """What a decision needs, as one JSON object a line: the alternative audit transport (issue 12, decision 3)."""
+    fields = {
+        "start_time": "%START_TIME%", "listener": "%DOWNSTREAM_LOCAL_ADDRESS%", "method": "%REQ(:METHOD)%",
+        "authority": "%REQ(:AUTHORITY)%", "route": "%ROUTE_NAME%", "code": "%RESPONSE_CODE%",
+        "details": "%RESPONSE_CODE_DETAILS%", "deny_reason": "%RESP(X-SANDGATE-DENY-REASON)%",
+        "bytes_sent": "%BYTES_SENT%", "bytes_received": "%BYTES_RECEIVED%", "duration_ms": "%DURATION%",
+        "stream_id": "%STREAM_ID%", "type": "%ACCESS_LOG_TYPE%",
+    }  # fmt: skip
+    return {
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": str(path),
+            "log_format": {"json_format": fields},
+        },
+    }
 
 
 async def main(seconds: int) -> None:
     up = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "upstream.yaml"
-        config.write_text(dataplane.UPSTREAM.read_text().replace("PORT", str(up)))
-        flags = ["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]
-        upstream = await asyncio.create_subprocess_exec(str(default_binary()), "-c", str(config), *flags)
-        try:
-            async with control_plane(warm_pool_size=0, **RATES_OUT_OF_REACH) as app:
-                await run(app, up, seconds, Path(tmp))
-        finally:
-            upstream.terminate()
-            await upstream.wait()
+        async with upstream_envoy(up, Path(tmp)), control_plane(warm_pool_size=0, **RATES_OUT_OF_REACH) as app:
+            await run(app, up, seconds, Path(tmp))
 
 
 async def run(app: Any, up: int, seconds: int, tmp: Path) -> None:
-    session, token = await app.manager.create(CreateRequest(egress=[{"host": "allowed.test", "ports": [up]}]))
+    session, token = await app.parts.manager.create(CreateRequest(egress=[{"host": "allowed.test", "ports": [up]}]))
     references = dataplane.twin_listener(app, session.id, free_port()).references
     ports = {name: free_port() for name in VARIANTS}
     resources = [variant(app, session.id, ports[n], drop, references) for n, drop in VARIANTS.items()]
     base = free_port()
-    resources += dataplane.baseline(base, dns_cache_config(app.publisher.egress))
-    app.cache.publish(app.settings.node_id, resources)
-    await app.cache.wait_applied(app.settings.node_id, {(r.type_url, r.name): r.version for r in resources}, 30)
+    resources += dataplane.baseline(base, dns_cache_config(app.parts.publisher.egress))
+    app.parts.cache.publish(app.settings.node_id, resources)
+    await app.parts.cache.wait_applied(app.settings.node_id, {(r.type_url, r.name): r.version for r in resources}, 30)
     await asyncio.sleep(1)
     print(f"command: python -m bench.filter_costs --seconds {seconds}")
     print("| listener | requests/s | p99 ms |")

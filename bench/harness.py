@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from bench.from_tests import DnsServer, NoSandboxRuntime, free_port
 from control_plane.app import App
 from control_plane.config import Settings
-from tests.support.dns import DnsServer
-from tests.support.no_sandbox import NoSandboxRuntime
-from tests.support.service import free_port
+from control_plane.envoy_process import default_binary
 
 NAMES = ["allowed.test", "other.test"] + [f"h{i}.bench.test" for i in range(64)]
 # For the throughput benchmarks: the per-session rate limits out of reach (the filter still runs), so they
@@ -23,6 +22,24 @@ RATES_OUT_OF_REACH = {
     "session_requests_per_second": 1_000_000_000, "session_request_burst": 1_000_000_000,
     "session_tunnels_per_second": 1_000_000_000, "session_tunnel_burst": 1_000_000_000,
 }  # fmt: skip
+
+
+UPSTREAM = Path(__file__).with_name("upstream-envoy.yaml")
+
+
+@asynccontextmanager
+async def upstream_envoy(port: int, work: Path) -> AsyncIterator[None]:
+    """A second Envoy on 127.0.0.1:`port` answering 200 itself (bench/upstream-envoy.yaml), so that neither
+    Python nor a slow server bounds a run; stopped by its pid at the end."""
+    config = work / f"upstream-{port}.yaml"
+    config.write_text(UPSTREAM.read_text().replace("PORT", str(port)))
+    flags = ["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]
+    upstream = await asyncio.create_subprocess_exec(str(default_binary()), "-c", str(config), *flags)
+    try:
+        yield
+    finally:
+        upstream.terminate()
+        await upstream.wait()
 
 
 @asynccontextmanager

@@ -18,11 +18,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.dataplane import UPSTREAM
-from bench.harness import RATES_OUT_OF_REACH
+from bench.from_tests import DnsServer, SandgateProcess, free_port
+from bench.harness import RATES_OUT_OF_REACH, UPSTREAM
 from control_plane.envoy_process import default_binary
-from tests.support.dns import DnsServer
-from tests.support.service import SandgateProcess, free_port
 
 # Runs in the sandbox's python3 and on the host; stdlib only. argv: url seconds [unix_socket token]
 CLIENT = r"""

@@ -32,7 +32,7 @@ async def main(scales: list[int]) -> None:
         count = 0
         for target in scales:
             while count < target:
-                await app.manager.create(CreateRequest(egress=[{"host": "allowed.test"}, {"host": "*.pypi.org"}]))
+                await app.parts.manager.create(CreateRequest(egress=[{"host": "allowed.test"}, {"host": "*.pypi.org"}]))
                 count += 1
             gc.collect()
             await asyncio.sleep(3)

@@ -16,9 +16,9 @@ import time
 
 import aiohttp
 
+from bench.from_tests import Upstream
 from bench.harness import KeepAliveProxyClient, control_plane, summary
 from control_plane.sessions.manager import CreateRequest
-from tests.support.upstream import Upstream
 
 POLL_LIMIT_S = 5.0
 
@@ -53,7 +53,7 @@ async def main(rounds: int, scales: list[int]) -> None:
     with Upstream() as upstream:
         async with control_plane() as app:
             admin = f"http://127.0.0.1:{app.ports.admin}"
-            probe, token = await app.manager.create(CreateRequest(egress=[{"host": "allowed.test"}]))
+            probe, token = await app.parts.manager.create(CreateRequest(egress=[{"host": "allowed.test"}]))
             client = KeepAliveProxyClient(app.settings.state_dir / "sessions" / probe.id / "proxy.sock", token)
             # Warm Envoy's DNS cache for every host the rounds use: a first lookup is not push latency.
             await measure(admin, probe.id, client, upstream.port, 64)
@@ -63,7 +63,7 @@ async def main(rounds: int, scales: list[int]) -> None:
             print("|---|---|")
             for target in scales:
                 while count < target:
-                    await app.manager.create(CreateRequest(egress=[{"host": "allowed.test"}]))
+                    await app.parts.manager.create(CreateRequest(egress=[{"host": "allowed.test"}]))
                     count += 1
                 latencies = await measure(admin, probe.id, client, upstream.port, rounds)
                 print(f"| {count} | {summary(latencies)} |", flush=True)

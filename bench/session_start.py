@@ -17,9 +17,8 @@ from pathlib import Path
 
 import docker
 
+from bench.from_tests import DnsServer, SandgateProcess
 from bench.harness import summary
-from tests.support.dns import DnsServer
-from tests.support.service import SandgateProcess
 
 IMAGE = "sandgate-sandbox:latest"
 

@@ -40,11 +40,9 @@ from typing import Any
 import docker
 import grpc
 
+from bench.from_tests import DnsServer, SandgateProcess, StreamServer
 from control_plane.client import SessionsClient
 from control_plane.sessions.runtime import container_name
-from tests.support.dns import DnsServer
-from tests.support.service import SandgateProcess
-from tests.support.stream_servers import StreamServer
 
 SPREAD = [f"t{i}.test" for i in range(8)]
 CLIENT = Path(__file__).resolve().parent.parent / "tests" / "e2e" / "tunnel_client.py"

@@ -1,13 +1,11 @@
-"""Wires config to store, cache, servers, session manager and the managed Envoy; owns their lifecycle."""
+"""The control plane's lifecycle: prepare the state directory, wire the parts (`wiring.build`), then start the
+servers, tasks and managed Envoy in order; `stop` undoes whatever `start` got to, in reverse."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime
 import logging
-import shutil
-import time
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,20 +21,14 @@ from control_plane.api.auth import BearerAuthInterceptor
 from control_plane.api.gen.sandgate.v1 import sessions_pb2
 from control_plane.api.servicer import SERVICE as SESSIONS_SERVICE
 from control_plane.api.servicer import SessionsService
+from control_plane.approvals.sandbox_api import SandboxApi, build_sandbox_api
 from control_plane.audit.access_log import AccessLogReceiver
-from control_plane.audit.decisions import DecisionLog, sandbox_exit_event
-from control_plane.audit.journal import DecisionJournal
-from control_plane.authz.decide import CheckInput, Decision
 from control_plane.authz.service import AuthorizationService
 from control_plane.channel.address import ControlAddress, split_addr
 from control_plane.channel.bootstrap import BootstrapOptions, EnvoyTls, bootstrap_text, install_bootstrap
-from control_plane.channel.pki import ChannelPki, load_or_mint
 from control_plane.channel.server import start_control_server
 from control_plane.config import Settings
-from control_plane.credentials.service import SecretService
-from control_plane.credentials.vault import SecretVault
 from control_plane.domain.destinations import parse_cidrs
-from control_plane.domain.session import Session
 from control_plane.envoy_process import (
     EnvoyOptions,
     ManagedEnvoy,
@@ -45,53 +37,19 @@ from control_plane.envoy_process import (
     default_max_heap_bytes,
 )
 from control_plane.host_addresses import host_addresses, watch_host_addresses
-from control_plane.inspection.authority import SessionAuthorities
-from control_plane.inspection.sources import InspectionSources, read_trust
-from control_plane.metrics import Registry
-from control_plane.secrets import load_or_create_token
-from control_plane.sessions import socket_dir
-from control_plane.sessions.docker_runtime import DockerRuntime, RuntimeWorkers
-from control_plane.sessions.egress import EgressEditor
-from control_plane.sessions.exits import ExitWatch
-from control_plane.sessions.keyring import Keyring
-from control_plane.sessions.manager import ManagerSettings, SessionManager
-from control_plane.sessions.pool import WarmPool
-from control_plane.sessions.reconcile import reconcile
-from control_plane.sessions.registry import SessionRegistry
+from control_plane.sessions.docker_runtime import DockerRuntime
+from control_plane.sessions.reconcile import ReconcileReport, reconcile
 from control_plane.sessions.rotation import KeyRotation
-from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, SandboxExit
-from control_plane.store import Store
-from control_plane.workers import FairWorkers, Workers
-from control_plane.xds.builders import EgressSettings
-from control_plane.xds.builders.limits import TenantLimits
-from control_plane.xds.cache import SnapshotCache
-from control_plane.xds.publisher import ConfigPublisher
+from control_plane.sessions.runsc_check import check_runsc
+from control_plane.sessions.runtime import ContainerRuntime
+from control_plane.state_dir import StateDir, prepare_state_dir
+from control_plane.wiring import HostFacts, Parts, build
+from control_plane.xds.serialize import message_class
 from control_plane.xds.server import AdsServer
+from control_plane.xds.types import LISTENER
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 17 << 20  # WriteFile takes up to 16 MiB; every other request is far smaller
-
-
-@dataclass(frozen=True)
-class AppWorkers:
-    """The thread pools: the runtime's (control plane's own, and fair per session), and the audit queries'."""
-
-    runtime: RuntimeWorkers
-    audit: Workers
-
-    def shutdown(self) -> None:
-        for workers in (self.runtime.control, self.runtime.sessions.workers, self.audit):
-            workers.shutdown()
-
-
-def tenant_limits(s: Settings) -> TenantLimits:
-    return TenantLimits(
-        max_connections=s.session_max_connections, requests_per_second=s.session_requests_per_second,
-        request_burst=s.session_request_burst, tunnels_per_second=s.session_tunnels_per_second,
-        tunnel_burst=s.session_tunnel_burst, buffer_bytes=s.connection_buffer_bytes,
-        egress_max_connections=s.egress_max_connections, egress_max_pending_requests=s.egress_max_pending_requests,
-        egress_max_requests=s.egress_max_requests, egress_max_retries=s.egress_max_retries,
-    )  # fmt: skip
 
 
 @dataclass
@@ -101,188 +59,98 @@ class Ports:
     admin: int = 0
 
 
+def read_host(settings: Settings) -> HostFacts:
+    """This machine's own addresses (only when they are to be forbidden) and its size."""
+    own = host_addresses() if settings.forbid_host_addresses else ()
+    return HostFacts(own_addresses=own, size=config.host_size())
+
+
 class App:
+    """One control plane. Construction does nothing but remember its arguments; `start` makes it serve, and
+    `stop` (safe after any partial or failed `start`, and more than once) releases all that `start` took.
+    After `start`, `state` and `parts` hold what it prepared and wired; `runtime` None means docker + runsc."""
+
     def __init__(self, settings: Settings, runtime: ContainerRuntime | None = None) -> None:
         self.settings = settings
-        state = settings.state_dir
-        state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        state.chmod(0o700)  # tokens, keys, databases and every session's socket and token: root only
-        socket_dir.prepare_root(state / "sessions")
-        settings.envoy_dir.mkdir(exist_ok=True, mode=0o700)
-        settings.envoy_dir.chmod(0o700)  # Envoy's admin socket, the xDS socket, the bootstrap: root only
-        self.api_token = load_or_create_token(settings.api_token, state / "api-token")
-        self.admin_token = load_or_create_token(settings.admin_token, state / "admin-token")
-        self.store = Store(state / "sandgate.db")
-        self.keyring = Keyring(self.store, time.time, settings.max_ttl_seconds)
-        self.cache = SnapshotCache()
-        self.registry = SessionRegistry(self.store, time.time)
-        self.metrics = Registry()
-        self.journal = DecisionJournal(
-            state / "decisions.db", settings.decision_retention, settings.decision_retention_per_session
-        )
-        self.workers = self._workers()
-        self.decisions = DecisionLog(
-            self.journal,
-            self.workers.audit,
-            self.metrics.counter("sandgate_decisions_total", "Egress decisions", "verdict", "reason"),
-        )
-        self._checks = self.metrics.counter("sandgate_ext_authz_checks_total", "ext_authz checks", "reason")
-        self._exits = self.metrics.counter("sandgate_sandbox_exits_total", "Sandboxes that died", "cause")
-        self.runtime: ContainerRuntime = runtime or DockerRuntime(settings.container_runtime, self.workers.runtime)
-        self.manager = self._manager(self.runtime)
-        self.exit_watch = ExitWatch(
-            self.runtime, self.registry, self.manager.liveness, lambda: self.manager.pool, self._sandbox_exited
-        )
-        self._gauges()
+        self._runtime = runtime
+        self._state: StateDir | None = None
+        self._parts: Parts | None = None
+        self.reconciled: ReconcileReport | None = None
         self.ports = Ports()
         self.control_address: ControlAddress = settings.control_address  # with the real port once bound
-        self.pki = self._channel_pki()
         self.envoy: ManagedEnvoy | None = None
-        self._servers: list[grpc.aio.Server] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        self._xds: grpc.aio.Server | None = None
+        self._api: grpc.aio.Server | None = None
         self._admin: web.AppRunner | None = None
-
-    def _workers(self) -> AppWorkers:
-        s = self.settings
-        control = Workers("control", s.control_workers)
-        sessions = FairWorkers(Workers("session", s.session_workers), s.session_workers_per_session)
-        connections = s.control_workers + s.session_workers + 1
-        runtime = RuntimeWorkers(control, sessions, s.docker_timeout_seconds, connections)
-        return AppWorkers(runtime, Workers("audit", s.audit_workers))
-
-    def _sandbox_exited(self, session: Session, ended: SandboxExit) -> None:
-        self._exits.inc(cause=ended.cause)
-        self.decisions.record_many([sandbox_exit_event(session.id, ended.cause, time.time())])
-
-    def _manager(self, runtime: ContainerRuntime) -> SessionManager:
-        s = self.settings
-        own = host_addresses() if s.forbid_host_addresses else ()
-        egress = EgressSettings(
-            dns_resolvers=tuple(split_addr(r, "dns_resolvers") for r in s.dns_resolvers),
-            dns_lookup_family=s.dns_lookup_family,
-            forbidden_cidrs=parse_cidrs((*s.forbidden_cidrs, *own), "forbidden_cidrs"),
-            forbidden_exceptions=parse_cidrs(s.forbidden_exceptions, "forbidden_exceptions"),
-            authz_every_connect=s.authz_every_connect,
-            max_destinations=s.max_destinations,
-            stream_idle_timeout_s=s.stream_idle_timeout_seconds,
-            limits=tenant_limits(s),
-        )
-        forwarder = self._forwarder_path()
-        publisher = ConfigPublisher(
-            self.cache, egress, lambda sid: s.state_dir / "sessions" / sid / "proxy.sock", self.keyring.jwks,
-            lambda: self.egress.policy(), s.apply_timeout_seconds, self._inspection(),
-        )  # fmt: skip
-        self.egress = EgressEditor(
-            self.registry, self.store, publisher, s.allow_broad_wildcards, config.rule_limits(s), self.vault.exists
-        )
-        self.secrets = SecretService(self.vault, self.registry, publisher, self.egress.policy)
-        capacity = config.capacity(s, config.host_size())
-        log.info("admission: at most %d sessions holding %d MiB and %g CPUs in all",
-                 capacity.max_sessions, capacity.total_memory_mb, capacity.total_cpus)  # fmt: skip
-        settings = ManagerSettings(
-            node_id=s.node_id, state_dir=s.state_dir, forwarder_binary=forwarder, default_image=s.default_image,
-            forward_port=s.forward_port, default_ttl_seconds=s.default_ttl_seconds,
-            max_ttl_seconds=s.max_ttl_seconds, capacity=capacity, default_limits=config.default_limits(s),
-            bounds=config.limit_bounds(s), rule_limits=config.rule_limits(s),
-            metadata_limits=config.metadata_limits(s), allow_broad_wildcards=s.allow_broad_wildcards,
-            max_write_bytes=s.max_write_bytes, max_read_bytes=s.max_read_bytes,
-            file_timeout_s=s.file_timeout_seconds,
-        )  # fmt: skip
-        self.publisher = publisher
-        return SessionManager(
-            settings, self.registry, runtime, publisher, self.keyring, self.egress.policy,
-            secret_exists=self.vault.exists,
-        )  # fmt: skip
-
-    def _inspection(self) -> InspectionSources:
-        s = self.settings
-        system, trusted = read_trust(s.system_ca_file, s.upstream_ca_files)
-        authorities = SessionAuthorities(s.state_dir / "inspect", lambda sid: s.state_dir / "sessions" / sid, system)
-        key_file = Path(s.secrets_key_file) if s.secrets_key_file else s.state_dir / "keys" / "secrets.key"
-        self.vault = SecretVault(s.state_dir / "secrets", key_file)
-        self.inspection = InspectionSources(authorities, trusted, self.vault.injections)
-        return self.inspection
-
-    def _channel_pki(self) -> ChannelPki | None:
-        """Over TCP, Envoy and the control plane authenticate each other with certificates kept in the state dir."""
-        if self.settings.control_address.path is not None:
-            return None
-        return load_or_mint(self.settings.state_dir / "tls", self.settings.node_id, datetime.datetime.now(datetime.UTC))
-
-    def _gauges(self) -> None:
-        node = self.settings.node_id
-        self.metrics.gauge("sandgate_sessions", "Live sessions", lambda: len(self.registry))
-        self.metrics.gauge(
-            "sandgate_envoy_streams", "Connected Envoy xDS streams", lambda: len(self.cache.streams(node))
-        )
-        self.metrics.gauge(
-            "sandgate_envoy_config_acked", "1 if Envoy ACKed the current config", lambda: self.cache.in_sync(node)
-        )
-        self.metrics.gauge(
-            "sandgate_warm_pool_ready",
-            "Started sandboxes waiting in the warm pool",
-            lambda: self.manager.pool.available if self.manager.pool else 0,
-        )
+        self._sandbox_api: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Make docker and the store agree and restore Envoy's config before any client is served."""
+        """Prepare, wire, then make docker and the store agree and restore Envoy's config before any client is
+        served. On failure the caller still calls `stop`."""
         s = self.settings
-        self._install_forwarder()
+        self._state = state = prepare_state_dir(s)
+        self._parts = parts = build(s, state, read_host(s), self._runtime)
+        if isinstance(parts.runtime, DockerRuntime):  # a test's runtime has no runsc
+            await check_runsc(parts.runtime)
         # First: a sandbox that dies while the rest starts is noticed (reconcile saw the ones before).
-        self._tasks.append(asyncio.create_task(self.exit_watch.run(s.node_id)))
-        self.reconciled = await reconcile(self.registry, self.runtime, s.node_id, s.state_dir / "sessions")
-        self.publisher.ensure_node(s.node_id)
-        self.manager.republish()
-        self.ports.xds = await self._start_xds_server()
-        bootstrap = self._bootstrap()
+        self._tasks.append(asyncio.create_task(parts.exit_watch.run(s.node_id)))
+        self.reconciled = await reconcile(parts.registry, parts.runtime, s.node_id, s.state_dir / "sessions")
+        parts.publisher.ensure_node(s.node_id)
+        parts.manager.republish()
+        self.ports.xds = await self._start_xds_server(state, parts)
+        bootstrap = self._bootstrap(state)
         if s.manage_envoy:
             await self._start_envoy(bootstrap)
         else:
             install_bootstrap(s.envoy_bootstrap_path, bootstrap)  # for the external Envoy to run
-        self.manager.pool = WarmPool(self.runtime, s.warm_pool_size, self._pool_spec, self._forwarder_path())
-        self.manager.pool.start()
-        self.ports.grpc = await self._start_api_server()
-        self.ports.admin = await self._start_admin_server()
-        self._tasks.append(asyncio.create_task(self.manager.expire_loop()))
+        parts.pool.start()
+        self.ports.grpc = await self._start_api_server(state, parts)
+        self.ports.admin = await self._start_admin_server(state, parts)
+        await self._start_sandbox_api(parts)
+        self._tasks.append(asyncio.create_task(parts.manager.expire_loop()))
         if s.forbid_host_addresses:
             self._tasks.append(asyncio.create_task(watch_host_addresses(self._forbid_host_addresses)))
         log.info("sandgate: sessions API on %s, xDS on %s", s.grpc_addr, self.control_address.grpc_target)
+        # Serving already: envoy-data-plane's classes (seconds of CPU) load now, not on the first new config.
+        threading.Thread(target=message_class, args=(LISTENER,), name="load-envoy-classes", daemon=True).start()
+
+    @property
+    def state(self) -> StateDir:
+        """The prepared state directory; RuntimeError before `start` prepared it or after `stop`."""
+        if self._state is None:
+            raise RuntimeError("the control plane is not started")
+        return self._state
+
+    @property
+    def parts(self) -> Parts:
+        """The wired parts; RuntimeError before `start` wired them or after `stop`."""
+        if self._parts is None:
+            raise RuntimeError("the control plane is not started")
+        return self._parts
 
     def _forbid_host_addresses(self, own: tuple[str, ...]) -> None:
         cidrs = parse_cidrs((*self.settings.forbidden_cidrs, *own), "forbidden_cidrs")
-        self.publisher.set_forbidden(cidrs)
+        self.parts.publisher.set_forbidden(cidrs)
 
-    def _pool_spec(self, session_id: str) -> ContainerSpec:
-        st = self.manager.settings
-        return ContainerSpec(session_id, st.node_id, st.default_image, st.default_limits,
-                             st.socket_dir(session_id), st.forward_port, {})  # fmt: skip
-
-    def _forwarder_path(self) -> Path:
-        return self.settings.state_dir / "bin" / "sandgate-forward"
-
-    def _install_forwarder(self) -> None:
-        src = self.settings.forwarder_binary
-        if not src.exists():
-            raise FileNotFoundError(f"the sandbox forwarder {src} is missing; run `make setup` first")
-        dst = self.settings.state_dir / "bin" / "sandgate-forward"
-        dst.parent.mkdir(exist_ok=True)
-        tmp = dst.with_suffix(".new")
-        shutil.copy2(src, tmp)
-        tmp.chmod(0o755)
-        tmp.replace(dst)
-
-    async def _start_xds_server(self) -> int:
-        authz = AuthorizationService(self.registry.view, self._record_check)
-        als = AccessLogReceiver(self.decisions, self.registry)
-        handlers = [AdsServer(self.cache).handler(), authz.handler(), als.handler()]
-        server, self.control_address = await start_control_server(self.settings.control_address, self.pki, handlers)
-        self._servers.append(server)
+    async def _start_xds_server(self, state: StateDir, parts: Parts) -> int:
+        checks, nacks = parts.metrics.ext_authz_checks, parts.metrics.xds_nacks
+        authz = AuthorizationService(
+            parts.registry.view,
+            lambda check, decision: checks.labels(decision.reason).inc(),  # positional: the cheaper form
+            parts.metrics.ext_authz_seconds.observe,
+            parts.approvals.held_check,
+        )
+        als = AccessLogReceiver(parts.decisions, parts.registry)
+        ads = AdsServer(parts.cache, lambda type_url: nacks.labels(type_url=type_url).inc())
+        handlers = [ads.handler(), authz.handler(), als.handler()]
+        self._xds, self.control_address = await start_control_server(self.settings.control_address, state.pki, handlers)
         return self.control_address.port
 
-    def _bootstrap(self) -> str:
+    def _bootstrap(self, state: StateDir) -> str:
         """Envoy's bootstrap: this node, its admin socket, where the control plane is and (TCP) its certificate."""
         s = self.settings
-        tls = EnvoyTls(self.pki.ca.cert_pem, self.pki.envoy) if self.pki else None
+        tls = EnvoyTls(state.pki.ca.cert_pem, state.pki.envoy) if state.pki else None
         options = BootstrapOptions(
             s.node_id, s.envoy_admin_path, self.control_address, s.xds_api, tls,
             max_downstream_connections=s.envoy_max_downstream_connections or default_max_downstream_connections(),
@@ -290,16 +158,16 @@ class App:
         )  # fmt: skip
         return bootstrap_text(options)
 
-    async def _start_api_server(self) -> int:
-        server = grpc.aio.server(
-            interceptors=[BearerAuthInterceptor(self.api_token)],
+    async def _start_api_server(self, state: StateDir, parts: Parts) -> int:
+        self._api = server = grpc.aio.server(
+            interceptors=[BearerAuthInterceptor(state.api_token)],
             # WriteFile carries the whole file in one message
             options=[
                 ("grpc.max_receive_message_length", max(MAX_REQUEST_BYTES, self.settings.max_write_bytes + (1 << 20))),
                 ("grpc.max_send_message_length", paging.MAX_RESPONSE_BYTES),
             ],
         )
-        server.add_generic_rpc_handlers([SessionsService(self.manager).handler()])
+        server.add_generic_rpc_handlers([SessionsService(parts.manager, parts.calls).handler()])
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         await health_servicer.set(SESSIONS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
@@ -312,24 +180,31 @@ class App:
         reflection.enable_server_reflection(names, server)
         port: int = server.add_insecure_port(self.settings.grpc_addr)
         await server.start()
-        self._servers.append(server)
         return port
 
-    def _record_check(self, check: CheckInput, decision: Decision) -> None:
-        self._checks.inc(reason=decision.reason)
-
-    async def _start_admin_server(self) -> int:
-        keys = KeyRotation(self.keyring, self.registry, self.publisher)
+    async def _start_admin_server(self, state: StateDir, parts: Parts) -> int:
+        keys = KeyRotation(parts.keyring, parts.registry, parts.publisher)
         deps = AdminDeps(
-            self.manager, self.egress, self.decisions, self.cache, self.metrics, self.settings.node_id, keys,
-            self.secrets,
+            parts.manager, parts.egress, parts.decisions, parts.cache, parts.metrics, self.settings.node_id, keys,
+            parts.approvals, parts.secrets,
         )  # fmt: skip
-        self._admin = web.AppRunner(build_admin_app(deps, self.admin_token), access_log=None, shutdown_timeout=1)
+        self._admin = web.AppRunner(build_admin_app(deps, state.admin_token), access_log=None, shutdown_timeout=1)
         await self._admin.setup()
         host, port = split_addr(self.settings.admin_addr, "admin_addr")
         site = web.TCPSite(self._admin, host, port)
         await site.start()
         return int(self._admin.addresses[0][1])
+
+    async def _start_sandbox_api(self, parts: Parts) -> None:
+        """http://sandgate.internal for sandboxes, on a unix socket only root (Envoy) can open."""
+        if not parts.publisher.egress.sandbox_api_socket:
+            return
+        api = SandboxApi(parts.approvals, parts.registry.get, parts.egress.parse_rule)
+        self._sandbox_api = web.AppRunner(build_sandbox_api(api), access_log=None, shutdown_timeout=1)
+        await self._sandbox_api.setup()
+        path = self.settings.sandbox_api_path
+        await web.UnixSite(self._sandbox_api, str(path)).start()
+        path.chmod(0o600)
 
     async def _start_envoy(self, bootstrap: str) -> None:
         s = self.settings
@@ -339,24 +214,66 @@ class App:
         await self.envoy.start(bootstrap)
 
     async def stop(self) -> None:
-        """Stop taking calls, finish those in flight, then keep (default) or end the sessions."""
-        xds_server, *api_servers = self._servers
-        for server in api_servers:
-            await server.stop(grace=5)
-        if self._admin:
-            await self._admin.cleanup()
-        if self.manager.pool:
-            await self.manager.pool.stop()
+        """Stop taking calls, finish those in flight, then keep (default) or end the sessions; then stop Envoy,
+        the control channel, the journal, the store and the thread pools. Each step runs only if `start`
+        got to it, so this is safe after any partial start, and a second call does nothing. A step that fails
+        is logged and the next ones still run: a stop never leaves Envoy or a server behind."""
+        steps = (self._stop_api, self._stop_admin, self._stop_sandbox_api, self._stop_sessions, self._cancel_tasks,
+                 self._stop_envoy, self._stop_xds, self._close)  # fmt: skip
+        for step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("stopping the control plane: %s failed; going on", step.__name__)
+
+    async def _stop_api(self) -> None:
+        if self._api is not None:
+            api, self._api = self._api, None
+            await api.stop(grace=5)
+
+    async def _stop_admin(self) -> None:
+        if self._admin is not None:
+            admin, self._admin = self._admin, None
+            await admin.cleanup()
+
+    async def _stop_sandbox_api(self) -> None:
+        if self._sandbox_api is not None:
+            api, self._sandbox_api = self._sandbox_api, None
+            await api.cleanup()
+        if self._parts is not None:
+            self._parts.approvals.close()  # held requests are answered (fail closed) before the servers go
+
+    async def _stop_envoy(self) -> None:
+        if self.envoy is not None:
+            envoy, self.envoy = self.envoy, None
+            await envoy.stop()
+
+    async def _stop_xds(self) -> None:
+        if self._xds is not None:
+            xds, self._xds = self._xds, None
+            await xds.stop(grace=1)
+
+    async def _close(self) -> None:
+        if self._state is not None:
+            state, self._state = self._state, None
+            state.close()
+        if self._parts is not None:
+            parts, self._parts = self._parts, None
+            parts.workers.shutdown()
+
+    async def _stop_sessions(self) -> None:
+        if self._parts is None:
+            return
+        parts = self._parts
+        await parts.pool.stop()
         if self.settings.end_sessions_on_shutdown:
-            for session in self.registry.all():
-                await self.manager.delete(session.id)
-        for task in self._tasks:
+            for session in parts.registry.all():
+                await parts.manager.delete(session.id)
+
+    async def _cancel_tasks(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.envoy:
-            await self.envoy.stop()
-        await xds_server.stop(grace=1)
-        self.journal.close()
-        self.store.close()
-        self.workers.shutdown()
+        for task, outcome in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
+            if isinstance(outcome, Exception):
+                log.error("stopping the control plane: task %s had failed: %r", task.get_name(), outcome)

@@ -57,6 +57,7 @@ class SessionsClient:
         limits: Mapping[str, Any] | None = None,
         report_only: bool = False,
         idle_timeout_seconds: int = 0,
+        on_unlisted: str = "DENY",
     ) -> pb.Session:
         req = pb.CreateSessionRequest(
             image=image,
@@ -66,6 +67,7 @@ class SessionsClient:
             limits=pb.Limits(**(limits or {})),
             report_only=report_only,
             idle_timeout_seconds=idle_timeout_seconds,
+            on_unlisted=on_unlisted,
         )
         if ttl_seconds is not None:
             req.ttl_seconds = ttl_seconds

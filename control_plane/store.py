@@ -1,153 +1,203 @@
-"""SQLite persistence for sessions and signing keys.
+"""Persistence for sessions, the global policy and signing keys, on SQLite or PostgreSQL.
 
-Plain SQL with JSON text columns, nothing SQLite-specific beyond the connection setup, so that a
-Postgres backend can implement the same methods. Every write commits before it returns.
+One SQL for both (`db/backend.py` holds the difference), named columns, versioned migrations
+(`db/migrations.py`). Every call runs on the store's own thread, one at a time and in the order they
+were made: the event loop never waits for a disk or a network, and a write is acknowledged (its
+`Pending` completes) only once it is committed (SQLite: `synchronous=FULL`; PostgreSQL: the server's
+commit). Reads are blocking and meant for startup and tools; writes return a `Pending` to await.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from control_plane.db import migrations
+from control_plane.db.backend import Database, Params, driver_errors
+from control_plane.db.url import describe, kind_of, sqlite_url
 from control_plane.domain.policy import Policy
 from control_plane.domain.rules import EgressRule, rule_from_dict
-from control_plane.domain.session import Limits, Session, State
+from control_plane.domain.session import Limits, OnUnlisted, Session, State
 from control_plane.domain.tokens import SigningKey
 from control_plane.errors import Unavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    node_id TEXT NOT NULL,
-    image TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    egress TEXT NOT NULL,
-    limits TEXT NOT NULL,
-    labels TEXT NOT NULL,
-    env TEXT NOT NULL,
-    container_id TEXT NOT NULL,
-    token_id TEXT NOT NULL,
-    report_only INTEGER NOT NULL,
-    idle_timeout_s INTEGER NOT NULL,
-    failure_reason TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS policy (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    document TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS signing_keys (
-    kid TEXT PRIMARY KEY,
-    private_pem BLOB NOT NULL,
-    created_at REAL NOT NULL
-);
-"""
+SESSION_COLUMNS = (
+    "id", "state", "node_id", "image", "created_at", "expires_at", "egress", "limits", "labels", "env",
+    "container_id", "token_id", "report_only", "idle_timeout_s", "failure_reason",
+    "on_unlisted",
+)  # fmt: skip
+_PUT_SESSION = (
+    f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}) VALUES ({', '.join(':' + c for c in SESSION_COLUMNS)})"
+    f" ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in SESSION_COLUMNS[1:])}"
+)
+_SESSIONS = f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions ORDER BY created_at, id"
+_PUT_POLICY = (
+    "INSERT INTO policy (id, document) VALUES (1, :document)"
+    " ON CONFLICT (id) DO UPDATE SET document = excluded.document"
+)
+_ADD_KEY = "INSERT INTO signing_keys (kid, private_pem, created_at) VALUES (:kid, :private_pem, :created_at)"
+_KEYS = "SELECT kid, private_pem, created_at FROM signing_keys ORDER BY created_at DESC"
+
+
+class Pending(Generic[T]):
+    """A store call queued or running on the store's thread. `await` it on the event loop (cancelling
+    the awaiting task does not cancel the call), or call `result()` from other code."""
+
+    def __init__(self, future: Future[T]) -> None:
+        self._future = future
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return asyncio.shield(asyncio.wrap_future(self._future)).__await__()
+
+    def result(self, timeout: float | None = None) -> T:
+        """Block until the call is done; its value, or the error it raised (Unavailable)."""
+        return self._future.result(timeout)
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        path.chmod(0o600)  # sessions and signing keys: readable by root only (WAL files inherit the mode)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
-        if "failure_reason" not in columns:  # a database from before failure reasons were kept
-            self._db.execute("ALTER TABLE sessions ADD COLUMN failure_reason TEXT NOT NULL DEFAULT ''")
+    """The control plane's state. Raises Unavailable, on any call, when the database cannot be reached or
+    written (disk full, read-only, locked, PostgreSQL down); the driver's own words go to the log only."""
+
+    def __init__(self, target: str | Path) -> None:
+        """`target`: a database URL (`sqlite:///absolute/path`, `postgresql://...`) or an SQLite file's path.
+        Connects and migrates to the latest schema; InvalidArgument for a URL of another kind, Unavailable
+        when the database cannot be reached or is newer than this code."""
+        url = sqlite_url(target) if isinstance(target, Path) else target
+        self._errors = driver_errors(kind_of(url))
+        self._name = describe(url)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="store")  # one thread: calls keep their order
+        self._db: Database | None = None
+        try:
+            self._db = self._run(Database, url).result()
+            self._run(migrations.migrate, self._db).result()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def kind(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self._database().kind
 
     def close(self) -> None:
-        self._db.close()
+        """Finish every call made so far (nothing queued is dropped), then close the connection."""
+        if self._db is not None:
+            self._run(self._db.close).result()
+            self._db = None
+        self._thread.shutdown(wait=True)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction. A database that cannot be written (disk full, I/O error, locked) is
-        Unavailable to callers; SQLite's own words go to the log only."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            log.error("state database %s: %s", self._path, exc)
-            raise Unavailable("the control plane cannot write its state database; see its log") from None
+    # ---- writes: each returns a Pending that completes once committed ----------------------------
 
-    def put_session(self, s: Session) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    s.id, s.state.value, s.node_id, s.image, s.created_at, s.expires_at,
-                    json.dumps([r.to_dict() for r in s.egress]),
-                    json.dumps([s.limits.memory_mb, s.limits.cpus, s.limits.pids]),
-                    json.dumps(dict(s.labels)), json.dumps(dict(s.env)), s.container_id, s.token_id, int(s.report_only),
-                    s.idle_timeout_s, s.failure_reason,
-                ),
-            )  # fmt: skip
+    def put_session(self, s: Session) -> Pending[None]:
+        """Insert or replace the session with `s.id`."""
+        return self._write(_PUT_SESSION, _session_row(s))
 
-    def delete_session(self, session_id: str) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+    def delete_session(self, session_id: str) -> Pending[None]:
+        """Remove a session's row; nothing happens for an id that has none."""
+        return self._write("DELETE FROM sessions WHERE id = :id", {"id": session_id})
+
+    def put_policy(self, policy: Policy) -> Pending[None]:
+        """Replace the global policy."""
+        return self._write(_PUT_POLICY, {"document": json.dumps(policy.to_dict())})
+
+    def add_key(self, key: SigningKey) -> Pending[None]:
+        """Add a signing key. A `kid` already stored is a bug (kids are random): the driver's error passes through."""
+        return self._write(_ADD_KEY, {"kid": key.kid, "private_pem": key.private_pem, "created_at": key.created_at})
+
+    # ---- reads: blocking, for startup and tools ---------------------------------------------------
 
     def sessions(self) -> list[Session]:
-        rows = self._db.execute("SELECT * FROM sessions ORDER BY created_at, id").fetchall()
-        return [_session_from_row(row) for row in rows]
-
-    def put_policy(self, policy: Policy) -> None:
-        with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO policy VALUES (1, ?)", (json.dumps(policy.to_dict()),))
+        """Every stored session, oldest first (then by id)."""
+        rows = self._read(_SESSIONS)
+        return [_session_from(dict(zip(SESSION_COLUMNS, row, strict=True))) for row in rows]
 
     def policy(self) -> Policy:
-        """As stored: it was validated when it was put, and is not judged again by today's limits."""
-        row = self._db.execute("SELECT document FROM policy WHERE id = 1").fetchone()
-        if not row:
+        """The global policy as stored (it was validated when it was put, and is not judged again by today's
+        limits); the empty Policy when none was ever put."""
+        rows = self._read("SELECT document FROM policy WHERE id = 1")
+        if not rows:
             return Policy()
-        doc = json.loads(row[0])
+        doc = json.loads(rows[0][0])
         return Policy(tuple(_rule(r) for r in doc["default_egress"]), tuple(doc["deny"]))
 
-    def add_key(self, key: SigningKey) -> None:
-        with self._tx() as db:
-            db.execute("INSERT INTO signing_keys VALUES (?,?,?)", (key.kid, key.private_pem, key.created_at))
-
     def keys(self) -> list[SigningKey]:
-        rows = self._db.execute("SELECT kid, private_pem, created_at FROM signing_keys ORDER BY created_at DESC")
-        return [SigningKey(kid=r[0], private_pem=bytes(r[1]), created_at=r[2]) for r in rows]
+        """Every signing key, newest first."""
+        rows = self._read(_KEYS)
+        return [SigningKey(kid=r[0], private_pem=bytes(r[1]), created_at=float(r[2])) for r in rows]
+
+    # ---- the store's thread -------------------------------------------------------------------------
+
+    def _database(self) -> Database:
+        if self._db is None:
+            raise Unavailable("the state database is closed")
+        return self._db
+
+    def _write(self, sql: str, params: Params) -> Pending[None]:
+        """One statement in its own transaction."""
+        db = self._database()
+
+        def write() -> None:
+            with db.transaction():
+                db.execute(sql, params)
+
+        return self._run(write)
+
+    def _read(self, sql: str) -> list[tuple[Any, ...]]:
+        return self._run(self._database().execute, sql).result()
+
+    def _run(self, fn: Callable[..., T], *args: Any) -> Pending[T]:
+        """`fn(*args)` on the store's thread, after every call made before."""
+
+        def guarded() -> T:
+            try:
+                return fn(*args)
+            except self._errors as exc:
+                log.error("state database %s: %s", self._name, exc)
+                raise Unavailable("the control plane cannot use its state database; see its log") from None
+
+        return Pending(self._thread.submit(guarded))
+
+
+def _session_row(s: Session) -> dict[str, object]:
+    return {
+        "id": s.id, "state": s.state.value, "node_id": s.node_id, "image": s.image, "created_at": s.created_at,
+        "expires_at": s.expires_at, "egress": json.dumps([r.to_dict() for r in s.egress]),
+        "limits": json.dumps([s.limits.memory_mb, s.limits.cpus, s.limits.pids]),
+        "labels": json.dumps(dict(s.labels)), "env": json.dumps(dict(s.env)), "container_id": s.container_id,
+        "token_id": s.token_id, "report_only": int(s.report_only), "idle_timeout_s": s.idle_timeout_s,
+        "failure_reason": s.failure_reason, "on_unlisted": s.on_unlisted.value,
+    }  # fmt: skip
 
 
 def _rule(r: dict[str, Any]) -> EgressRule:
     return rule_from_dict(r)
 
 
-def _session_from_row(row: tuple[object, ...]) -> Session:
-    (sid, state, node, image, created, expires, egress, limits, labels, env, container, token_id, report, idle,
-     failure) = row  # fmt: skip
-    mem, cpus, pids = json.loads(str(limits))
+def _session_from(row: dict[str, Any]) -> Session:
+    mem, cpus, pids = json.loads(row["limits"])
     return Session(
-        id=str(sid),
-        state=State(str(state)),
-        node_id=str(node),
-        image=str(image),
-        created_at=float(str(created)),
-        expires_at=float(str(expires)),
-        egress=tuple(_rule(r) for r in json.loads(str(egress))),
+        id=row["id"],
+        state=State(row["state"]),
+        node_id=row["node_id"],
+        image=row["image"],
+        created_at=float(row["created_at"]),
+        expires_at=float(row["expires_at"]),
+        egress=tuple(_rule(r) for r in json.loads(row["egress"])),
         limits=Limits(mem, cpus, pids),
-        labels=json.loads(str(labels)),
-        env=json.loads(str(env)),
-        container_id=str(container),
-        token_id=str(token_id),
-        report_only=bool(report),
-        idle_timeout_s=int(str(idle)),
-        failure_reason=str(failure),
+        labels=json.loads(row["labels"]),
+        env=json.loads(row["env"]),
+        container_id=row["container_id"],
+        token_id=row["token_id"],
+        report_only=bool(row["report_only"]),
+        idle_timeout_s=int(row["idle_timeout_s"]),
+        failure_reason=row["failure_reason"],
+        on_unlisted=OnUnlisted(row["on_unlisted"]),
     )

@@ -9,21 +9,29 @@ from typing import Any
 
 from aiohttp import web
 
-from control_plane.admin.http import MAX_BODY_BYTES, auth_middleware, error_middleware, read_json, wants_applied
-from control_plane.admin.openapi import spec
+from control_plane.admin import models as m
+from control_plane.admin.approvals import approval_operations
+from control_plane.admin.http import (
+    MAX_BODY_BYTES,
+    auth_middleware,
+    error_middleware,
+    read_body,
+    read_path,
+    read_query,
+    respond,
+)
+from control_plane.admin.secrets import secret_operations
+from control_plane.admin.spec import WRITE_ERRORS, Operation, openapi
+from control_plane.approvals.desk import ApprovalDesk
 from control_plane.audit.decisions import DecisionLog
 from control_plane.credentials.service import SecretService
+from control_plane.domain.rules import DEFAULT_LIMITS
 from control_plane.domain.session import Session
-from control_plane.errors import InvalidArgument, Unavailable
-from control_plane.metrics import Registry
+from control_plane.metrics import Metrics
 from control_plane.sessions.egress import EgressEditor
 from control_plane.sessions.manager import SessionManager
 from control_plane.sessions.rotation import KeyRotation
 from control_plane.xds.cache import SnapshotCache
-
-SECRET_FIELDS = frozenset({"value", "header", "format"})
-RULE_FIELDS = frozenset({"host", "ports", "methods", "paths", "inspect", "credential"})
-VERDICTS = frozenset({"allow", "deny", "would_deny", "error", "event"})  # event: a sandbox died (docs/SECURITY.md)
 
 
 @dataclass(frozen=True)
@@ -32,10 +40,11 @@ class AdminDeps:
     egress: EgressEditor
     decisions: DecisionLog
     cache: SnapshotCache
-    metrics: Registry
+    metrics: Metrics
     node_id: str
     keys: KeyRotation
-    secrets: SecretService | None = None
+    approvals: ApprovalDesk
+    secrets: SecretService
 
 
 def session_json(s: Session) -> dict[str, Any]:
@@ -50,6 +59,7 @@ def session_json(s: Session) -> dict[str, Any]:
         "labels": dict(s.labels),
         "report_only": s.report_only,
         "failure_reason": s.failure_reason,
+        "on_unlisted": s.on_unlisted.value,
     }
 
 
@@ -60,139 +70,153 @@ def _iso(ts: float) -> str:
 class AdminRoutes:
     def __init__(self, deps: AdminDeps) -> None:
         self.d = deps
+        # The request models carry the configured rule limits (the spec-only unit test has no editor: defaults).
+        self.models = m.request_models(deps.egress.limits if deps.egress else DEFAULT_LIMITS)
+        self.spec: dict[str, Any] = {}
+
+    def _session_id(self, request: web.Request) -> str:
+        return read_path(request, "id", m.SESSION_ID, field="session_id")  # the name the gRPC API uses too
 
     async def list_sessions(self, request: web.Request) -> web.Response:
-        return web.json_response({"sessions": [session_json(s) for s in self.d.manager.registry.matching()]})
+        sessions = [session_json(s) for s in self.d.manager.registry.matching()]
+        return respond(m.Sessions.model_validate({"sessions": sessions}))
 
     async def get_session(self, request: web.Request) -> web.Response:
-        return web.json_response(session_json(self.d.manager.registry.get(request.match_info["id"])))
+        return respond(m.Session.model_validate(session_json(self.d.manager.registry.get(self._session_id(request)))))
 
     async def delete_session(self, request: web.Request) -> web.Response:
-        await self.d.manager.delete(request.match_info["id"])
+        await self.d.manager.delete(self._session_id(request))
         return web.Response(status=204)
 
     async def get_egress(self, request: web.Request) -> web.Response:
-        rules = self.d.egress.rules(request.match_info["id"])
-        return web.json_response({"egress": [r.to_dict() for r in rules]})
+        rules = self.d.egress.rules(self._session_id(request))
+        return respond(m.Rules.model_validate({"egress": [r.to_dict() for r in rules]}))
 
     async def put_egress(self, request: web.Request) -> web.Response:
-        wait = wants_applied(request)
-        body = await read_json(request, frozenset({"egress"}))
-        rules = body.get("egress")
-        if not isinstance(rules, list):
-            raise InvalidArgument("must be a list of rules", field="egress")
-        session = await self.d.egress.replace(request.match_info["id"], rules, wait)
-        return self._rules_response(session, wait)
+        session_id, wait = self._session_id(request), _wait(request)
+        body = await read_body(request, self.models.rules)
+        session = await self.d.egress.replace(session_id, body.model_dump()["egress"], wait)
+        return _rules_response(session, wait)
 
     async def post_egress(self, request: web.Request) -> web.Response:
-        wait = wants_applied(request)
-        body = await read_json(request, RULE_FIELDS)
-        session = await self.d.egress.add(request.match_info["id"], body, wait)
-        return self._rules_response(session, wait, status=201)
+        session_id, wait = self._session_id(request), _wait(request)
+        body = await read_body(request, self.models.rule)
+        session = await self.d.egress.add(session_id, body.model_dump(), wait)
+        return _rules_response(session, wait, status=201)
 
     async def delete_egress(self, request: web.Request) -> web.Response:
-        wait = wants_applied(request)
-        session = await self.d.egress.remove(request.match_info["id"], request.match_info["host"], wait)
-        return self._rules_response(session, wait)
-
-    def _rules_response(self, session: Session, applied: float | None, status: int = 200) -> web.Response:
-        body = {
-            "session_id": session.id,
-            "egress": [r.to_dict() for r in session.egress],
-            "applied": applied is not None,
-        }
-        return web.json_response(body, status=status)
-
-    async def put_secret(self, request: web.Request) -> web.Response:
-        wait = wants_applied(request)
-        body = await read_json(request, SECRET_FIELDS)
-        secret = await self._secrets().put(request.match_info["name"], body, wait)
-        return web.json_response({**secret.to_dict(), "applied": wait is not None})
-
-    async def list_secrets(self, request: web.Request) -> web.Response:
-        return web.json_response({"secrets": [s.to_dict() for s in self._secrets().vault.all()]})
-
-    async def get_secret(self, request: web.Request) -> web.Response:
-        return web.json_response(self._secrets().vault.get(request.match_info["name"]).to_dict())
-
-    async def delete_secret(self, request: web.Request) -> web.Response:
-        await self._secrets().delete(request.match_info["name"])
-        return web.Response(status=204)
-
-    def _secrets(self) -> SecretService:
-        if self.d.secrets is None:
-            raise Unavailable("this control plane keeps no secrets")
-        return self.d.secrets
+        session_id, wait = self._session_id(request), _wait(request)
+        host = read_path(request, "host", self.models.host)
+        return _rules_response(await self.d.egress.remove(session_id, host, wait), wait)
 
     async def rotate_keys(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.d.keys.rotate(wants_applied(request)))
+        return respond(m.SigningKeys.model_validate(await self.d.keys.rotate(_wait(request))))
 
     async def get_policy(self, request: web.Request) -> web.Response:
-        return web.json_response(self.d.egress.policy().to_dict())
+        return respond(m.Policy.model_validate(self.d.egress.policy().to_dict()))
 
     async def put_policy(self, request: web.Request) -> web.Response:
-        wait = wants_applied(request)
-        body = await read_json(request, frozenset({"default_egress", "deny"}))
-        policy = await self.d.egress.put_policy(body, wait)
-        return web.json_response({**policy.to_dict(), "applied": wait is not None})
+        wait = _wait(request)
+        body = await read_body(request, self.models.policy)
+        policy = await self.d.egress.put_policy(body.model_dump(), wait)
+        return respond(m.Policy.model_validate({**policy.to_dict(), "applied": wait is not None}))
 
     async def decisions(self, request: web.Request) -> web.StreamResponse:
-        session_id, verdict = request.query.get("session_id", ""), request.query.get("verdict", "")
-        if verdict and verdict not in VERDICTS:
-            raise InvalidArgument(f"must be one of {sorted(VERDICTS)}", field="verdict")
-        limit_text = request.query.get("limit", "100")
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 10000:
-            raise InvalidArgument("must be a whole number from 1 to 10000", field="limit")
+        query = read_query(request, m.DecisionsQuery)
         if "text/event-stream" in request.headers.get("Accept", ""):
-            return await self._stream_decisions(request, session_id, verdict)
-        events = await self.d.decisions.query(session_id, verdict, int(limit_text))
-        return web.json_response({"decisions": [e.to_dict() for e in events]})
+            return await self._stream_decisions(request, query)
+        events = await self.d.decisions.query(query.session_id, query.verdict or "", query.limit)
+        return respond(m.Decisions.model_validate({"decisions": [e.to_dict() for e in events]}))
 
-    async def _stream_decisions(self, request: web.Request, session_id: str, verdict: str) -> web.StreamResponse:
+    async def _stream_decisions(self, request: web.Request, query: m.DecisionsQuery) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         async for event in self.d.decisions.follow():
-            if (session_id and event.session_id != session_id) or (verdict and event.verdict != verdict):
+            if (query.session_id and event.session_id != query.session_id) or (
+                query.verdict and event.verdict != query.verdict
+            ):
                 continue
             await response.write(f"id: {event.id}\nevent: decision\ndata: {json.dumps(event.to_dict())}\n\n".encode())
         return response
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        return respond(m.Health(status="ok"))
 
     async def readyz(self, request: web.Request) -> web.Response:
         connected = bool(self.d.cache.streams(self.d.node_id))
         in_sync = self.d.cache.in_sync(self.d.node_id)
-        body = {"ready": in_sync, "envoy_connected": connected, "config_acked": in_sync}
-        return web.json_response(body, status=200 if in_sync else 503)
+        body = m.Readiness(ready=in_sync, envoy_connected=connected, config_acked=in_sync)
+        return respond(body, status=200 if in_sync else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(text=self.d.metrics.render(), content_type="text/plain", charset="utf-8")
+        body, content_type = self.d.metrics.render(request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def openapi(self, request: web.Request) -> web.Response:
-        return web.json_response(spec())
+        return web.json_response(self.spec)
+
+
+def _wait(request: web.Request) -> float | None:
+    """None for no waiting, else how long to wait for every Envoy's ACK (`?wait=applied[&timeout=S]`)."""
+    query = read_query(request, m.WriteQuery)
+    return query.timeout if query.wait else None
+
+
+def _rules_response(session: Session, applied: float | None, status: int = 200) -> web.Response:
+    rules = [r.to_dict() for r in session.egress]
+    return respond(
+        m.Rules.model_validate({"session_id": session.id, "egress": rules, "applied": applied is not None}), status
+    )
+
+
+def operations(r: AdminRoutes) -> tuple[Operation, ...]:
+    """Every admin route, as registered and as documented."""
+    sid = {"id": m.SESSION_ID}
+    rule = {**sid, "host": r.models.host}
+    w = m.WriteQuery
+    return (
+        Operation("GET", "/v1/sessions", r.list_sessions, "List sessions", m.Sessions, errors=(400, 401)),
+        Operation("GET", "/v1/sessions/{id}", r.get_session, "Get a session", m.Session, path_params=sid),
+        Operation("DELETE", "/v1/sessions/{id}", r.delete_session, "End a session (idempotent)", None, 204,
+                  path_params=sid),
+        Operation("GET", "/v1/sessions/{id}/egress", r.get_egress, "The rules in force", m.Rules, path_params=sid),
+        Operation("PUT", "/v1/sessions/{id}/egress", r.put_egress, "Replace all rules atomically", m.Rules,
+                  body=r.models.rules, query=w, errors=WRITE_ERRORS, path_params=sid),
+        Operation("POST", "/v1/sessions/{id}/egress", r.post_egress, "Add one rule", m.Rules, 201,
+                  body=r.models.rule, query=w, errors=WRITE_ERRORS, path_params=sid),
+        Operation("DELETE", "/v1/sessions/{id}/egress/{host}", r.delete_egress, "Remove the rule for a host",
+                  m.Rules, query=w, errors=WRITE_ERRORS, path_params=rule),
+        Operation("GET", "/v1/policy", r.get_policy, "The global policy", m.Policy, errors=(401,)),
+        Operation("PUT", "/v1/policy", r.put_policy, "Replace the global policy", m.Policy,
+                  body=r.models.policy, query=w, errors=(400, 401, 409, 413, 502, 504)),
+        Operation("GET", "/v1/decisions", r.decisions, "Audit log of egress decisions, newest first; every "
+                  "request finished before the query is in it (the query waits 0.3 s for Envoy's last batch). "
+                  "Accept: text/event-stream follows them live", m.Decisions, query=m.DecisionsQuery,
+                  errors=(400, 401)),
+        Operation("POST", "/v1/signing-keys/rotate", r.rotate_keys, "Rotate the token signing key; live tokens "
+                  "stay valid", m.SigningKeys, query=w, errors=(400, 401, 504)),
+        Operation("GET", "/healthz", r.healthz, "Alive", m.Health, errors=(), public=True),
+        Operation("GET", "/readyz", r.readyz, "Envoy connected and has ACKed the current config", m.Readiness,
+                  errors=(), public=True, other={503: m.Readiness}),
+        Operation("GET", "/metrics", r.metrics, "Prometheus metrics", errors=(), public=True,
+                  content_type="text/plain"),
+        Operation("GET", "/openapi.json", r.openapi, "This document", errors=(), public=True),
+    )  # fmt: skip
+
+
+def admin_operations(r: AdminRoutes) -> tuple[Operation, ...]:
+    """Every route of the admin server: the core ones, the approvals' and the secrets'."""
+    return (*operations(r), *approval_operations(r.d.approvals), *secret_operations(r.d.secrets))
 
 
 def build_admin_app(deps: AdminDeps, admin_token: str) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, auth_middleware(admin_token)], client_max_size=MAX_BODY_BYTES)
-    r = AdminRoutes(deps)
-    app.router.add_get("/v1/sessions", r.list_sessions)
-    app.router.add_get("/v1/sessions/{id}", r.get_session)
-    app.router.add_delete("/v1/sessions/{id}", r.delete_session)
-    app.router.add_get("/v1/sessions/{id}/egress", r.get_egress)
-    app.router.add_put("/v1/sessions/{id}/egress", r.put_egress)
-    app.router.add_post("/v1/sessions/{id}/egress", r.post_egress)
-    app.router.add_delete("/v1/sessions/{id}/egress/{host}", r.delete_egress)
-    app.router.add_get("/v1/policy", r.get_policy)
-    app.router.add_put("/v1/policy", r.put_policy)
-    app.router.add_get("/v1/decisions", r.decisions)
-    app.router.add_post("/v1/signing-keys/rotate", r.rotate_keys)
-    app.router.add_get("/v1/secrets", r.list_secrets)
-    app.router.add_get("/v1/secrets/{name}", r.get_secret)
-    app.router.add_put("/v1/secrets/{name}", r.put_secret)
-    app.router.add_delete("/v1/secrets/{name}", r.delete_secret)
-    app.router.add_get("/healthz", r.healthz)
-    app.router.add_get("/readyz", r.readyz)
-    app.router.add_get("/metrics", r.metrics)
-    app.router.add_get("/openapi.json", r.openapi)
+    routes = AdminRoutes(deps)
+    ops = admin_operations(routes)
+    open_paths = frozenset(op.path for op in ops if op.public)  # what the spec declares open is what is open
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware(admin_token, open_paths)], client_max_size=MAX_BODY_BYTES
+    )
+    for op in ops:
+        app.router.add_route(op.method, op.path, op.handler)
+    routes.spec = openapi(ops)
     return app

@@ -42,6 +42,8 @@ def _reject(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler:
     async def deny(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
+    if handler is not None and handler.request_streaming:
+        return grpc.stream_stream_rpc_method_handler(deny, request_deserializer=handler.request_deserializer)
     if handler is not None and handler.response_streaming:
         return grpc.unary_stream_rpc_method_handler(deny, request_deserializer=handler.request_deserializer)
     return grpc.unary_unary_rpc_method_handler(

@@ -34,6 +34,7 @@ def create_request(req: pb.CreateSessionRequest, rules: RuleLimits, meta: Metada
         labels=dict(req.labels),
         report_only=req.report_only,
         idle_timeout_seconds=req.idle_timeout_seconds,
+        on_unlisted=pb.OnUnlisted.Name(req.on_unlisted),
     )
 
 
@@ -52,6 +53,7 @@ def session_message(s: Session, proxy_url: str, token: str = "") -> pb.Session:
         report_only=s.report_only,
         idle_timeout_seconds=s.idle_timeout_s,
         failure_reason=s.failure_reason,
+        on_unlisted=s.on_unlisted.value,
     )
 
 

@@ -9,11 +9,13 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import empty_pb2
 
-from control_plane.api import convert, paging
+from control_plane.api import convert, interactive, paging
 from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
 from control_plane.domain.session import check_env_count, check_label_count
 from control_plane.errors import SandgateError
 from control_plane.sessions.manager import SessionManager
+from control_plane.sessions.runtime import ExecChunk
+from control_plane.sessions.sandbox_calls import SandboxCalls
 
 log = logging.getLogger(__name__)
 SERVICE = "sandgate.v1.Sessions"
@@ -27,9 +29,18 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the control plane log")
 
 
+def _exec_response(chunk: ExecChunk) -> pb.ExecResponse:
+    if chunk.exit_code is not None:
+        return pb.ExecResponse(exit_code=chunk.exit_code)
+    if chunk.stream == "stderr":
+        return pb.ExecResponse(stderr=chunk.data)
+    return pb.ExecResponse(stdout=chunk.data)
+
+
 class SessionsService:
-    def __init__(self, manager: SessionManager) -> None:
+    def __init__(self, manager: SessionManager, calls: SandboxCalls) -> None:
         self._manager = manager
+        self._calls = calls
 
     def _proxy_url(self) -> str:
         return f"http://127.0.0.1:{self._manager.settings.forward_port}"
@@ -78,26 +89,33 @@ class SessionsService:
     async def exec(self, req: pb.ExecRequest, context: Any) -> AsyncIterator[pb.ExecResponse]:
         try:
             check_env_count(len(req.env), "env", self._manager.settings.metadata_limits)
-            chunks = self._manager.exec(req.session_id, list(req.argv), dict(req.env), req.stdin, req.timeout_seconds)
+            chunks = self._calls.exec(req.session_id, list(req.argv), dict(req.env), req.stdin, req.timeout_seconds)
             async for chunk in chunks:
-                if chunk.exit_code is not None:
-                    yield pb.ExecResponse(exit_code=chunk.exit_code)
-                elif chunk.stream == "stderr":
-                    yield pb.ExecResponse(stderr=chunk.data)
-                else:
-                    yield pb.ExecResponse(stdout=chunk.data)
+                yield _exec_response(chunk)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def exec_interactive(
+        self, requests: AsyncIterator[pb.ExecInput], context: Any
+    ) -> AsyncIterator[pb.ExecResponse]:
+        try:
+            session_id, command = await interactive.first_command(requests)
+            check_env_count(len(command.env), "env", self._manager.settings.metadata_limits)
+            inputs = interactive.inputs(requests, command.pty is not None)
+            async for chunk in self._calls.exec_interactive(session_id, command, inputs):
+                yield _exec_response(chunk)
         except Exception as exc:
             await _abort(context, exc)
 
     async def write_file(self, req: pb.WriteFileRequest, context: Any) -> pb.WriteFileResponse:
         async def work() -> pb.WriteFileResponse:
-            return pb.WriteFileResponse(size=await self._manager.write_file(req.session_id, req.path, req.data))
+            return pb.WriteFileResponse(size=await self._calls.write_file(req.session_id, req.path, req.data))
 
         return await self._call(context, work)
 
     async def read_file(self, req: pb.ReadFileRequest, context: Any) -> AsyncIterator[pb.ReadFileResponse]:
         try:
-            async for data in self._manager.read_file(req.session_id, req.path):
+            async for data in self._calls.read_file(req.session_id, req.path):
                 yield pb.ReadFileResponse(data=data)
         except Exception as exc:
             await _abort(context, exc)
@@ -118,6 +136,11 @@ class SessionsService:
                 "Exec": grpc.unary_stream_rpc_method_handler(
                     self.exec,
                     request_deserializer=pb.ExecRequest.FromString,
+                    response_serializer=pb.ExecResponse.SerializeToString,
+                ),
+                "ExecInteractive": grpc.stream_stream_rpc_method_handler(
+                    self.exec_interactive,
+                    request_deserializer=pb.ExecInput.FromString,
                     response_serializer=pb.ExecResponse.SerializeToString,
                 ),
                 "WriteFile": unary(self.write_file, pb.WriteFileRequest, pb.WriteFileResponse),

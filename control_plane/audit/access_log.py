@@ -11,8 +11,10 @@ from typing import Any, Protocol
 import grpc
 
 from control_plane.audit.als_wire import logged_requests
-from control_plane.audit.decisions import DecisionEvent, DecisionLog
-from control_plane.audit.entries import LoggedRequest, credential_of, destination, session_of, verdict
+from control_plane.audit.decisions import DecisionLog
+from control_plane.audit.entries import LoggedRequest, destination, verdict
+from control_plane.audit.events import DecisionEvent
+from control_plane.envoy_contract import credential_of, session_of
 
 log = logging.getLogger(__name__)
 SERVICE = "envoy.service.accesslog.v3.AccessLogService"
@@ -54,6 +56,7 @@ class AccessLogReceiver:
                     entries = logged_requests(message)
                 except ValueError:  # a message we cannot read must not end the stream
                     log.exception("access log: cannot read a message of %d bytes", len(message))
+                    self._decisions.lost("unreadable-message")  # at least one entry
                     continue
                 self.record(entries, open_tunnels)
         finally:  # the stream ended (Envoy went away): its tunnels are gone with it

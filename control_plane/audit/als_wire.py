@@ -11,11 +11,10 @@ from google.protobuf.message import DecodeError
 
 from control_plane.api.gen.sandgate.wire import access_log_pb2 as pb
 from control_plane.audit.entries import LoggedRequest
+from control_plane.envoy_contract import DENY_HEADER, INSPECTED_LISTENER_PREFIX
 
 METHODS = {1: "GET", 2: "HEAD", 3: "POST", 4: "PUT", 5: "DELETE", 6: "CONNECT", 7: "OPTIONS", 8: "TRACE", 9: "PATCH"}
 LOG_TYPES = {5: "DownstreamPeriodic", 6: "DownstreamEnd", 10: "DownstreamTunnelSuccessfullyEstablished"}
-DENY_HEADER = "x-sandgate-deny-reason"
-INSPECTED_LISTENER = "inspect-session-"  # xds/builders: inspect_name()
 
 
 def logged_requests(message: bytes) -> list[LoggedRequest]:
@@ -37,7 +36,9 @@ def _listener_path(address: pb.Address) -> str:
     if address.pipe.path:
         return _text(address.pipe.path)
     name = _text(address.envoy_internal_address.server_listener_name)
-    return f"inspect/{name.removeprefix(INSPECTED_LISTENER)}/tls" if name.startswith(INSPECTED_LISTENER) else ""
+    if not name.startswith(INSPECTED_LISTENER_PREFIX):
+        return ""
+    return f"inspect/{name.removeprefix(INSPECTED_LISTENER_PREFIX)}/tls"
 
 
 def _entry(e: pb.HTTPAccessLogEntry) -> LoggedRequest:

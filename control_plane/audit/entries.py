@@ -8,17 +8,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from control_plane.authz.decide import AUTHZ_UNAVAILABLE, PROXY_OVERLOADED, RATE_LIMITED, UPSTREAM_OVERFLOW
 from control_plane.domain.rules import split_authority
-
-# Envoy's response code details for an upstream it could not reach, and for one that did not answer.
-UNREACHABLE_DETAILS = ("upstream_reset_before_response_started", "no_healthy_upstream", "sub_cluster_warming_timeout")
-DESTINATION_LIMIT_DETAILS = "sub_cluster_overflow"  # Envoy holds max_destinations destinations already
-TIMEOUT_DETAILS = ("upstream_response_timeout", "upstream_per_try_timeout")
-ALLOW_ROUTE = "allow:"
-CREDENTIAL_MARK = "#credential:"  # an inspected allow route that injects a secret: `allow:<host>#credential:<name>`
-DENY_ROUTE = "deny:"
-WOULD_DENY_ROUTE = "would-deny:"
+from control_plane.envoy_contract import (
+    ALLOW,
+    ALLOW_ROUTE,
+    ALLOWED,
+    ASK_ROUTE,
+    AUTHZ_UNAVAILABLE,
+    BAD_REQUEST,
+    DENY,
+    DENY_ROUTE,
+    DESTINATION_IP_FORBIDDEN,
+    DESTINATION_LIMIT,
+    DESTINATION_LIMIT_DETAILS,
+    ERROR,
+    EXT_AUTHZ_DENIED,
+    PROXY_OVERLOADED,
+    RATE_LIMITED,
+    TIMEOUT_DETAILS,
+    TOKEN_INVALID,
+    UNREACHABLE_DETAILS,
+    UPGRADE_NOT_SUPPORTED,
+    UPSTREAM_OVERFLOW,
+    UPSTREAM_TIMEOUT,
+    UPSTREAM_UNREACHABLE,
+    WOULD_DENY,
+    WOULD_DENY_ROUTE,
+)
 
 
 @dataclass(frozen=True)
@@ -55,50 +71,45 @@ class LoggedRequest:
         return self.method == "CONNECT" and self.response_code == 200 and self.log_type == "DownstreamEnd"
 
 
-def session_of(listener_path: str) -> str:
-    """The session whose listener socket (`.../sessions/<id>/proxy.sock`) took the request."""
-    parts = listener_path.rsplit("/", 2)  # a string split: this runs for every request
-    return parts[-2] if len(parts) > 1 else ""
-
-
 def verdict(entry: LoggedRequest) -> tuple[str, str]:
+    """(verdict, reason) of a logged request, both from `envoy_contract`."""
     details, route = entry.details, entry.route_name
     refused = _refused_by_envoy(details)
     if refused:  # before the route: Envoy may have chosen an allow route before it answered itself
-        return "deny", refused
+        return DENY, refused
     if details.startswith("jwt_authn_access_denied"):
-        return "deny", "token-invalid"
+        return DENY, TOKEN_INVALID
     if details.startswith("rbac_access_denied"):
-        return "deny", "destination-ip-forbidden"
+        return DENY, DESTINATION_IP_FORBIDDEN
     if details.startswith("ext_authz"):
-        return "deny", entry.deny_header or "ext-authz-denied"
+        return DENY, entry.deny_header or EXT_AUTHZ_DENIED
     if details == "direct_response" and route.startswith(DENY_ROUTE):
-        return "deny", route.removeprefix(DENY_ROUTE)
+        return DENY, route.removeprefix(DENY_ROUTE)
     if route.startswith(WOULD_DENY_ROUTE):
-        return "would_deny", route.removeprefix(WOULD_DENY_ROUTE)
-    if route.startswith(ALLOW_ROUTE):
+        return WOULD_DENY, route.removeprefix(WOULD_DENY_ROUTE)
+    if route.startswith((ALLOW_ROUTE, ASK_ROUTE)):
         return _allowed_route(entry)
     # No route of ours was chosen: Envoy refused the request before routing it (a malformed or
     # smuggling-shaped request, an invalid Host, headers too large).
-    return "deny", "bad-request"
+    return DENY, BAD_REQUEST
 
 
 def _allowed_route(entry: LoggedRequest) -> tuple[str, str]:
     """The policy allowed it; what Envoy answered itself is not an allow (the upstream never saw it)."""
     details = entry.details
     if entry.response_code < 400 or details == "via_upstream":
-        return "allow", "allowed"
+        return ALLOW, ALLOWED
     if details == "upgrade_failed":
-        return "deny", "upgrade-not-supported"
+        return DENY, UPGRADE_NOT_SUPPORTED
     if details == DESTINATION_LIMIT_DETAILS:
-        return "error", "destination-limit"
+        return ERROR, DESTINATION_LIMIT
     if details.startswith(UNREACHABLE_DETAILS):
-        return "error", "upstream-unreachable"
+        return ERROR, UPSTREAM_UNREACHABLE
     if details.startswith(TIMEOUT_DETAILS) or entry.response_code == 504:
-        return "error", "upstream-timeout"
+        return ERROR, UPSTREAM_TIMEOUT
     if entry.response_code >= 500:
-        return "error", "upstream-unreachable"
-    return "deny", "bad-request"
+        return ERROR, UPSTREAM_UNREACHABLE
+    return DENY, BAD_REQUEST
 
 
 def _refused_by_envoy(details: str) -> str:
@@ -112,11 +123,6 @@ def _refused_by_envoy(details: str) -> str:
     if details.endswith("{overflow}"):
         return UPSTREAM_OVERFLOW
     return ""
-
-
-def credential_of(route_name: str) -> str:
-    """The name of the secret the chosen route injected ("" if none): a name, never a value."""
-    return route_name.partition(CREDENTIAL_MARK)[2] if route_name.startswith(ALLOW_ROUTE) else ""
 
 
 def destination(entry: LoggedRequest) -> tuple[str, int]:

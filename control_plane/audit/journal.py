@@ -13,11 +13,14 @@ import logging
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from control_plane.audit.decisions import DecisionEvent
+from control_plane.audit.events import DecisionEvent
 from control_plane.audit.retention import level_cuts
+from control_plane.envoy_contract import ALLOW
 
 log = logging.getLogger(__name__)
 _SCHEMA = """
@@ -25,15 +28,17 @@ CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY, time REAL NOT NULL, session_id TEXT NOT NULL, method TEXT NOT NULL,
     host TEXT NOT NULL, port INTEGER NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL,
     response_code INTEGER NOT NULL, bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL,
-    duration_ms REAL NOT NULL, source TEXT NOT NULL, stream_id TEXT NOT NULL,
+    duration_ms REAL NOT NULL, source TEXT NOT NULL, stream_id TEXT NOT NULL, decided_by TEXT NOT NULL DEFAULT '',
     path TEXT NOT NULL DEFAULT '', credential TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS decisions_by_session ON decisions (session_id, id);
 DROP INDEX IF EXISTS decisions_by_stream;
 CREATE INDEX IF NOT EXISTS decisions_by_tunnel ON decisions (stream_id) WHERE method = 'CONNECT';
 """
-_INSERT = "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_ADDED_COLUMNS = ("path", "credential")  # a journal written before them gets them, empty
+_ADDED_COLUMNS = ("decided_by", "path", "credential")  # a journal written before them gets them, empty
+# Columns by name: a journal upgraded in place has its added columns in the order it gained them.
+_COLUMNS = ", ".join(f.name for f in fields(DecisionEvent))
+_INSERT = f"INSERT INTO decisions ({_COLUMNS}) VALUES ({', '.join('?' * len(fields(DecisionEvent)))})"
 # Only tunnels are completed later, so only they are indexed by stream: an index of every request's
 # random stream id dirtied a page per request (about 70 MB/s of WAL at 7,500 requests/s).
 _UPDATE_TUNNEL = (
@@ -56,7 +61,9 @@ def _connect(path: Path) -> sqlite3.Connection:
 class DecisionJournal:
     """At most `keep` decisions; each session's newest `keep_per_session` and its allows go last."""
 
-    def __init__(self, path: Path, keep: int, keep_per_session: int) -> None:
+    def __init__(self, path: Path, keep: int, keep_per_session: int, lost: Callable[[int], None] | None = None) -> None:
+        """`lost(count)` is told, from the writer thread, how many events a failed write dropped."""
+        self._lost = lost
         self._writer = _connect(path)
         path.chmod(0o600)
         self._writer.executescript(_SCHEMA)
@@ -68,6 +75,10 @@ class DecisionJournal:
         self._work: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="decision-journal", daemon=True)
         self._thread.start()
+
+    def count_lost_with(self, lost: Callable[[int], None]) -> None:
+        """From now on tell `lost(count)` (from the writer thread) how many events a failed write dropped."""
+        self._lost = lost
 
     def append(self, events: list[DecisionEvent]) -> int:
         """Queue the events for the disk with consecutive ids; returns the first id. Call from one thread."""
@@ -91,7 +102,8 @@ class DecisionJournal:
         where = " AND ".join(f"{column} = ?" for column, _ in filters) or "1"
         with self._reading:
             rows = self._reader.execute(
-                f"SELECT * FROM decisions WHERE {where} ORDER BY id DESC LIMIT ?", [v for _, v in filters] + [limit]
+                f"SELECT {_COLUMNS} FROM decisions WHERE {where} ORDER BY id DESC LIMIT ?",
+                [v for _, v in filters] + [limit],
             ).fetchall()
         return [DecisionEvent(*row) for row in rows]
 
@@ -143,6 +155,8 @@ class DecisionJournal:
             log.exception("decision journal: a batch of %d writes failed", len(batch))
             self._writer.execute("ROLLBACK")
             self._rows.recount()  # the counts included rows that were rolled back
+            if self._lost:
+                self._lost(sum(len(rows) for _, rows in batch))
 
 
 def _add_columns(db: sqlite3.Connection) -> None:
@@ -154,7 +168,8 @@ def _add_columns(db: sqlite3.Connection) -> None:
 
 def _values(e: DecisionEvent) -> tuple[object, ...]:
     return (e.time, e.session_id, e.method, e.host, e.port, e.verdict, e.reason, e.response_code,
-            e.bytes_sent, e.bytes_received, e.duration_ms, e.source, e.stream_id, e.path, e.credential)  # fmt: skip
+            e.bytes_sent, e.bytes_received, e.duration_ms, e.source, e.stream_id, e.decided_by, e.path,
+            e.credential)  # fmt: skip
 
 
 _SESSION, _VERDICT = 2, 6  # positions in an inserted row
@@ -188,7 +203,7 @@ class _Rows:
 
     def added(self, rows: list[tuple[Any, ...]]) -> None:
         for row in rows:
-            self._count(row[_SESSION], 1, int(row[_VERDICT] != "allow"))
+            self._count(row[_SESSION], 1, int(row[_VERDICT] != ALLOW))
 
     def evict(self) -> None:
         """Back to at most `keep` rows: older denials of the largest sessions first, then anything."""

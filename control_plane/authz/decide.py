@@ -6,43 +6,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from control_plane.domain.rules import EgressRule, find_rule, split_authority
-
-# The closed set of reasons; each doubles as a metric label and the x-sandgate-deny-reason value.
-ALLOWED = "allowed"
-SESSION_UNKNOWN = "session-unknown"
-SESSION_NOT_READY = "session-not-ready"
-TOKEN_INVALID = "token-invalid"
-TOKEN_REVOKED = "token-revoked"
-HOST_NOT_ALLOWED = "host-not-allowed"
-BAD_REQUEST = "bad-request"
-INTERNAL_ERROR = "internal-error"
-# Envoy answers these itself: a session over its request rate, a check that could not be made (timeout,
-# control plane down), Envoy short of memory, the shared egress cluster's circuit breakers open.
-RATE_LIMITED = "rate-limited"
-AUTHZ_UNAVAILABLE = "authz-unavailable"
-PROXY_OVERLOADED = "proxy-overloaded"
-UPSTREAM_OVERFLOW = "upstream-overflow"
-REASONS = frozenset(
-    {
-        ALLOWED,
-        SESSION_UNKNOWN,
-        SESSION_NOT_READY,
-        TOKEN_INVALID,
-        TOKEN_REVOKED,
-        HOST_NOT_ALLOWED,
-        BAD_REQUEST,
-        INTERNAL_ERROR,
-        RATE_LIMITED,
-        AUTHZ_UNAVAILABLE,
-        PROXY_OVERLOADED,
-        UPSTREAM_OVERFLOW,
-    }
+from control_plane.envoy_contract import (
+    ALLOWED,
+    AUTH_REASONS,
+    BAD_REQUEST,
+    HOST_NOT_ALLOWED,
+    SESSION_CLAIM,
+    SESSION_NOT_READY,
+    SESSION_UNKNOWN,
+    TOKEN_ID_CLAIM,
+    TOKEN_INVALID,
+    TOKEN_REVOKED,
 )
-AUTH_REASONS = frozenset({TOKEN_INVALID, TOKEN_REVOKED})
 
 
 @dataclass(frozen=True)
 class Decision:
+    """Whether a request may pass, and why: `reason` is one of `envoy_contract.REASONS`."""
+
     allowed: bool
     reason: str
 
@@ -61,6 +42,7 @@ class SessionView:
     ready: bool
     token_id: str
     rules: tuple[EgressRule, ...]
+    ask: bool = False  # on_unlisted ASK: a request no rule covers waits for an operator
 
 
 @dataclass(frozen=True)
@@ -69,19 +51,30 @@ class CheckInput:
     method: str
     authority: str
     claims: Mapping[str, object]
+    unlisted: bool = False  # sent by the catch-all route of an ASK session (no rule covers the destination)
+
+
+def destination(check: CheckInput) -> tuple[str, int] | None:
+    """The request's host and port (443 for CONNECT, 80 for plain HTTP unless given); None if unreadable."""
+    return split_authority(check.authority, 443 if check.method == "CONNECT" else 80)
+
+
+def needs_approval(check: CheckInput, session: SessionView | None, decision: Decision) -> bool:
+    """A request to an ASK session's unlisted destination that nothing else refused: it waits for an operator."""
+    return session is not None and session.ask and check.unlisted and decision.reason == HOST_NOT_ALLOWED
 
 
 def decide(check: CheckInput, session: SessionView | None) -> Decision:
     """Allow only a live session's own, unrevoked token, to a destination its rules allow."""
     if session is None:
         return Decision(False, SESSION_UNKNOWN)
-    if check.claims.get("sid") != session.session_id:
+    if check.claims.get(SESSION_CLAIM) != session.session_id:
         return Decision(False, TOKEN_INVALID)
-    if check.claims.get("jti") != session.token_id:
+    if check.claims.get(TOKEN_ID_CLAIM) != session.token_id:
         return Decision(False, TOKEN_REVOKED)
     if not session.ready:
         return Decision(False, SESSION_NOT_READY)
-    target = split_authority(check.authority, 443 if check.method == "CONNECT" else 80)
+    target = destination(check)
     if target is None:
         return Decision(False, BAD_REQUEST)
     if find_rule(session.rules, *target) is None:

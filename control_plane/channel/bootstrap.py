@@ -1,4 +1,5 @@
-"""Envoy's bootstrap: the shipped envoy/bootstrap.yaml with this control plane's node id, admin socket and address.
+"""Envoy's bootstrap: the template shipped beside this module (bootstrap.yaml, package data) with this
+control plane's node id, admin socket and address.
 
 The control plane writes it at every start into `<state_dir>/envoy/bootstrap.yaml` (0600), for the Envoy it
 manages and for an external one alike. Over TCP the bootstrap carries Envoy's client certificate, its key and
@@ -8,6 +9,8 @@ the control channel's CA inline, so that one file is all an Envoy on another hos
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from control_plane.channel.certs import SERVER_NAME, KeyPair
 from control_plane.secrets import write_private
 from control_plane.xds.builders import CONTROL_PLANE_CLUSTER
 
-BOOTSTRAP = Path(__file__).resolve().parents[2] / "envoy" / "bootstrap.yaml"
+BOOTSTRAP = files("control_plane.channel") / "bootstrap.yaml"  # package data: found in a wheel as in a checkout
 ADMIN_SOCKET_MODE = 0o600
 HEAP_MONITOR = "envoy.resource_monitors.fixed_heap"
 CONNECTIONS_MONITOR = "envoy.resource_monitors.global_downstream_max_connections"
@@ -47,7 +50,7 @@ class BootstrapOptions:
             raise ValueError("a TCP control plane address needs Envoy's client certificate")
 
 
-def render_bootstrap(options: BootstrapOptions, template: Path = BOOTSTRAP) -> dict[str, Any]:
+def render_bootstrap(options: BootstrapOptions, template: Traversable = BOOTSTRAP) -> dict[str, Any]:
     """The shipped bootstrap with this control plane's node id, admin socket and address (and TLS over TCP)."""
     config: dict[str, Any] = yaml.safe_load(template.read_text())
     config["node"]["id"] = options.node_id

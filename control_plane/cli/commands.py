@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -14,11 +15,14 @@ from control_plane.cli.output import emit
 from control_plane.cli.secret_commands import apply_to_rules
 from control_plane.errors import InvalidArgument
 
-SESSION_COLUMNS = ("id", "state", "image", "expiresAt", "egress", "labels")
+SESSION_COLUMNS = ("id", "state", "image", "expires_at", "egress", "labels")
+RULE_COLUMNS = ("host", "ports", "methods")
+INSPECTION_COLUMNS = ("paths", "inspect", "credential")  # shown when a rule has any of them
 
 
 def session_dict(s: pb.Session) -> dict[str, Any]:
-    data = MessageToDict(s, preserving_proto_field_name=False)
+    """A session as the CLI shows it: snake_case keys, as every other `--json` output."""
+    data = MessageToDict(s, preserving_proto_field_name=True)
     data["egress"] = [_rule_text(r) for r in s.egress]
     return data
 
@@ -32,8 +36,15 @@ def _rule_text(rule: pb.EgressRule) -> str:
 
 
 def parse_allow(text: str) -> dict[str, Any]:
-    """`HOST[:PORT[,PORT...]]` to a rule; for example `pypi.org`, `*.github.com:443`, `api.test:80,8080`."""
-    host, _, ports = text.partition(":")
+    """`HOST[:PORT[,PORT...]]` to a rule; for example `pypi.org`, `*.github.com:443`, `api.test:80,8080`;
+    an IPv6 address or range alone (`fe80::/126`), or in brackets with ports (`[fe80::1]:443`)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        ports = rest.removeprefix(":")
+    elif text.count(":") > 1:
+        host, ports = text, ""
+    else:
+        host, _, ports = text.partition(":")
     try:
         return {"host": host, "ports": [int(p) for p in ports.split(",") if p]}
     except ValueError:
@@ -56,7 +67,7 @@ def session_create(ctx: CliContext, a: argparse.Namespace) -> int:
         s = c.create(
             egress=apply_to_rules([parse_allow(x) for x in a.allow], a), ttl_seconds=a.ttl, image=a.image or "",
             labels=pairs(a.label, "--label"), env=pairs(a.env, "--env"), limits=limits,
-            report_only=a.report_only, idle_timeout_seconds=a.idle_timeout or 0,
+            report_only=a.report_only, idle_timeout_seconds=a.idle_timeout or 0, on_unlisted=a.on_unlisted,
         )  # fmt: skip
     if a.quiet:
         print(s.id)
@@ -82,7 +93,7 @@ def session_ls(ctx: CliContext, a: argparse.Namespace) -> int:
 
 def session_get(ctx: CliContext, a: argparse.Namespace) -> int:
     with ctx.sessions() as c:
-        emit(session_dict(c.get(a.session_id)), ctx.as_json, (*SESSION_COLUMNS, "failureReason"))
+        emit(session_dict(c.get(a.session_id)), ctx.as_json, (*SESSION_COLUMNS, "failure_reason"))
     return 0
 
 
@@ -117,34 +128,35 @@ def session_exec(ctx: CliContext, a: argparse.Namespace) -> int:
 
 
 def egress_ls(ctx: CliContext, a: argparse.Namespace) -> int:
-    rules = ctx.admin().call("GET", f"/v1/sessions/{a.session_id}/egress")["egress"]
-    emit(rules, ctx.as_json, ("host", "ports", "methods"))
+    rules = ctx.admin_api().egress(a.session_id)
+    emit(rules, ctx.as_json, rule_columns(rules))
     return 0
-
-
-def _wait_query(a: argparse.Namespace) -> str:
-    return "?wait=applied" if a.wait else ""
 
 
 def egress_add(ctx: CliContext, a: argparse.Namespace) -> int:
     rule = parse_allow(a.host)
     rule["ports"] = rule["ports"] + a.port
-    rule["methods"] = a.method
-    rule.update(paths=a.path, inspect=a.inspect, credential=a.credential)
-    result = ctx.admin().call("POST", f"/v1/sessions/{a.session_id}/egress{_wait_query(a)}", rule)
-    return _rules_result(ctx, result)
+    rule["methods"] = [m.upper() for m in a.method]
+    given = {"paths": a.path, "inspect": a.inspect, "credential": a.credential}
+    rule.update({k: v for k, v in given.items() if v})
+    return _rules_result(ctx, ctx.admin_api().egress_add(a.session_id, rule, a.wait))
 
 
 def egress_rm(ctx: CliContext, a: argparse.Namespace) -> int:
-    result = ctx.admin().call("DELETE", f"/v1/sessions/{a.session_id}/egress/{a.host}{_wait_query(a)}")
-    return _rules_result(ctx, result)
+    return _rules_result(ctx, ctx.admin_api().egress_remove(a.session_id, a.host, a.wait))
+
+
+def rule_columns(rules: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The table's columns: the inspection ones only when a rule has paths, inspect or a credential."""
+    inspection = any(rule.get(c) for rule in rules for c in INSPECTION_COLUMNS)
+    return RULE_COLUMNS + INSPECTION_COLUMNS if inspection else RULE_COLUMNS
 
 
 def _rules_result(ctx: CliContext, result: dict[str, Any]) -> int:
     if ctx.as_json:
         emit(result, True)
     else:
-        emit(result["egress"], False, ("host", "ports", "methods"))
+        emit(result["egress"], False, rule_columns(result["egress"]))
         print("applied: every Envoy has ACKed the change" if result["applied"] else "stored and pushed")
     return 0
 
@@ -153,16 +165,13 @@ DECISION_COLUMNS = ("id", "session_id", "method", "host", "port", "verdict", "re
 
 
 def decisions(ctx: CliContext, a: argparse.Namespace) -> int:
-    query = f"?limit={a.limit}" + "".join(
-        f"&{k}={v}" for k, v in (("session_id", a.session), ("verdict", a.verdict)) if v
-    )
-    admin = ctx.admin()
+    api = ctx.admin_api()
     if not a.follow:
-        found = list(reversed(admin.call("GET", f"/v1/decisions{query}")["decisions"]))
-        emit(found, ctx.as_json, DECISION_COLUMNS)
+        emit(list(reversed(api.decisions(a.session, a.verdict, a.limit))), ctx.as_json, DECISION_COLUMNS)
         return 0
-    for event in admin.follow(f"/v1/decisions{query}"):
-        emit(event, ctx.as_json, DECISION_COLUMNS) if ctx.as_json else print(
-            " ".join(str(event[c]) for c in DECISION_COLUMNS), flush=True
-        )
+    for event in api.follow_decisions(a.session, a.verdict):
+        if ctx.as_json:
+            print(json.dumps(event, sort_keys=True), flush=True)
+        else:
+            print(" ".join(str(event[c]) for c in DECISION_COLUMNS), flush=True)
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from control_plane import config
 from control_plane.admin_client import AdminClient
+from control_plane.cli.api import AdminApi
 from control_plane.client import SessionsClient
 
 
@@ -34,10 +35,19 @@ class CliContext:
         token = self._token(self.settings.admin_token, "admin-token", "SANDGATE_ADMIN_TOKEN")
         return AdminClient(self.settings.admin_addr, token)
 
+    def admin_api(self) -> AdminApi:
+        return AdminApi(self.admin())
+
 
 def context_from(args: argparse.Namespace) -> CliContext:
-    settings = config.load(args.config, os.environ)
-    return CliContext(settings, bool(getattr(args, "json", False)))
+    """Settings from `--config` and the environment; `--grpc-addr` and `--admin-addr` override both."""
+    overrides = {
+        variable: value
+        for variable, value in (("SANDGATE_GRPC_ADDR", args.grpc_addr), ("SANDGATE_ADMIN_ADDR", args.admin_addr))
+        if value
+    }
+    settings = config.load(args.config, {**os.environ, **overrides})
+    return CliContext(settings, bool(args.json))
 
 
 def default_config() -> Path | None:

@@ -7,9 +7,7 @@ import sys
 import threading
 import time
 
-from control_plane.config import REPO
-
-BUILD_SCRIPT = REPO / "sandbox" / "build-image.sh"
+from control_plane.sandbox import packaged
 
 
 def build_image(name: str = "sandgate-sandbox") -> str:
@@ -18,7 +16,8 @@ def build_image(name: str = "sandgate-sandbox") -> str:
     spinner = threading.Thread(target=_progress, args=(done, "building the sandbox image"), daemon=True)
     spinner.start()
     try:
-        result = subprocess.run([str(BUILD_SCRIPT), name], capture_output=True, text=True, check=False)
+        result = subprocess.run(["bash", str(packaged("build-image.sh")), name], capture_output=True, text=True,
+                                check=False)  # fmt: skip
     finally:
         done.set()
         spinner.join()

@@ -15,6 +15,7 @@ SECRET_COLUMNS = ("name", "header", "format", "placeholder")
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    """`secret set|ls|rm` under `sub`."""
     s = sub.add_parser("set", parents=[common], help="store a secret; its value is read from stdin, never argv")
     s.add_argument("name")
     s.add_argument("--header", default="Authorization", help="the header Envoy sets (default Authorization)")
@@ -31,18 +32,17 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], common
 def secret_set(ctx: CliContext, a: argparse.Namespace) -> int:
     value = getpass.getpass(f"value of {a.name}: ") if sys.stdin.isatty() else sys.stdin.read().rstrip("\n")
     body = {"value": value, "header": a.header, "format": a.format}
-    result = ctx.admin().call("PUT", f"/v1/secrets/{a.name}" + ("?wait=applied" if a.wait else ""), body)
-    emit(result, ctx.as_json, SECRET_COLUMNS)
+    emit(ctx.admin_api().set_secret(a.name, body, a.wait), ctx.as_json, SECRET_COLUMNS)
     return 0
 
 
 def secret_ls(ctx: CliContext, a: argparse.Namespace) -> int:
-    emit(ctx.admin().call("GET", "/v1/secrets")["secrets"], ctx.as_json, SECRET_COLUMNS)
+    emit(ctx.admin_api().secrets(), ctx.as_json, SECRET_COLUMNS)
     return 0
 
 
 def secret_rm(ctx: CliContext, a: argparse.Namespace) -> int:
-    ctx.admin().call("DELETE", f"/v1/secrets/{a.name}")
+    ctx.admin_api().remove_secret(a.name)
     return 0
 
 

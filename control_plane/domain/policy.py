@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from control_plane.domain.hostnames import canonical_host, is_ip, is_numeric_name
 from control_plane.domain.rules import (
     DEFAULT_LIMITS,
+    SANDBOX_API_HOST,
     EgressRule,
     RuleLimits,
     check_rule_count,
@@ -70,6 +71,8 @@ def _deny_host(raw: str, field: str) -> str:
         raise InvalidArgument(
             f"{raw!r} is an address: forbid addresses with forbidden_cidrs in the configuration", field=field
         )
+    if host == SANDBOX_API_HOST:
+        raise InvalidArgument(f"{host} is Sandgate's own name inside a sandbox; it cannot be denied", field=field)
     return host
 
 

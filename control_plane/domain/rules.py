@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 from control_plane.domain.hostnames import canonical_host, is_ip, refuse_broad, refuse_numeric
 from control_plane.domain.paths import parse_paths
-from control_plane.errors import InvalidArgument
+from control_plane.errors import FailedPrecondition, InvalidArgument
 
 DEFAULT_PORTS = (80, 443)
 SECRET_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# What a sandbox reaches through its own proxy to read its rules and propose new ones (docs/ARCHITECTURE.md).
+SANDBOX_API_HOST = "sandgate.internal"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
 
@@ -117,6 +119,8 @@ def normalize_host(
         return host
     if is_ip(host):
         return host
+    if host == SANDBOX_API_HOST:
+        raise InvalidArgument(f"{host} is Sandgate's own name inside a sandbox; no rule may name it", field=field)
     refuse_numeric(host, field)
     if not allow_broad:
         refuse_broad(host, field)
@@ -153,14 +157,15 @@ def parse_rule(
     allow_broad: bool = False,
     limits: RuleLimits = DEFAULT_LIMITS,
 ) -> EgressRule:
-    """Validate one rule given as plain values; errors name `field` (e.g. `egress[2].host`)."""
+    """Validate one rule given as plain values; errors name `field` (e.g. `egress[2].host`; `host` if "")."""
+    prefix = f"{field}." if field else ""
     rule = EgressRule(
-        host=normalize_host(host, f"{field}.host", allow_broad=allow_broad, limits=limits),
-        ports=parse_ports(ports, f"{field}.ports", limits),
-        methods=parse_methods(methods, f"{field}.methods"),
-        paths=parse_paths(paths, f"{field}.paths"),
+        host=normalize_host(host, f"{prefix}host", allow_broad=allow_broad, limits=limits),
+        ports=parse_ports(ports, f"{prefix}ports", limits),
+        methods=parse_methods(methods, f"{prefix}methods"),
+        paths=parse_paths(paths, f"{prefix}paths"),
         inspect=inspect,
-        credential=parse_credential_name(credential, f"{field}.credential"),
+        credential=parse_credential_name(credential, f"{prefix}credential"),
     )
     check_inspectable(rule, field)
     return rule
@@ -177,11 +182,13 @@ def check_inspectable(rule: EgressRule, field: str) -> None:
     """Inspection needs a TLS server name to issue a certificate for, and a credential needs inspection:
     a secret is never sent where Sandgate cannot see the request (plain HTTP, or an opaque tunnel)."""
     if rule.inspect and (rule.is_wildcard or rule.is_cidr or is_ip(rule.host)):
-        raise InvalidArgument("inspect needs an exact host name (not a wildcard, address or range)", field=field)
+        raise InvalidArgument(
+            "inspect needs an exact host name (not a wildcard, address or range)", field=field or "inspect"
+        )
     if rule.credential and not rule.inspect:
         raise InvalidArgument(
             f"credential {rule.credential!r} needs inspect: true; a secret is only sent inside inspected HTTPS",
-            field=f"{field}.credential",
+            field=f"{field}.credential" if field else "credential",
         )
 
 
@@ -210,12 +217,13 @@ def check_port_count(count: int, field: str, limits: RuleLimits = DEFAULT_LIMITS
 
 
 def check_credentials(rules: Iterable[EgressRule], exists: Callable[[str], bool], field: str = "egress") -> None:
-    """InvalidArgument naming the first rule whose credential names no stored secret."""
+    """FailedPrecondition naming the first rule whose credential names no stored secret (the rule is well
+    formed; the secret is to be stored first)."""
     for rule in rules:
         if rule.credential and not exists(rule.credential):
-            raise InvalidArgument(
+            raise FailedPrecondition(
                 f"no secret named {rule.credential!r}; store it first (PUT /v1/secrets/{rule.credential})",
-                field=f"{field}.credential",
+                field=f"{field}.credential" if field else "credential",
             )
 
 

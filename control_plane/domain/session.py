@@ -12,6 +12,13 @@ from control_plane.domain.rules import EgressRule
 from control_plane.errors import InvalidArgument
 
 
+class OnUnlisted(enum.StrEnum):
+    """What a request to a destination no rule covers gets: a 403 at once, or an operator's decision."""
+
+    DENY = "DENY"
+    ASK = "ASK"
+
+
 class State(enum.StrEnum):
     PENDING = "PENDING"
     READY = "READY"
@@ -66,9 +73,16 @@ class Session:
     report_only: bool = False
     idle_timeout_s: int = 0
     failure_reason: str = ""  # why a FAILED session failed, e.g. "sandbox-exited: exit code 137 (OOM killed)"
+    on_unlisted: OnUnlisted = OnUnlisted.DENY
 
     def is_over(self, now: float, last_active: float) -> str:
-        """Why the session should end now ("expired", "idle"), or ""."""
+        """Why the session should end now ("expired", "idle"), or "".
+
+        Never while PENDING: its CreateSession owns it until it is READY or FAILED (ended part-way, the
+        create answered a misleading "Envoy has not yet applied"); a TTL that passed meanwhile ends it at
+        the next check after that."""
+        if self.state == State.PENDING:
+            return ""
         if self.expires_at <= now:
             return "expired"
         if self.idle_timeout_s and now - last_active >= self.idle_timeout_s:
@@ -91,6 +105,14 @@ _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$")  # a docker refer
 
 def new_session_id() -> str:
     return "s-" + secrets.token_hex(8)
+
+
+def validate_on_unlisted(value: str) -> OnUnlisted:
+    """`DENY` (also for ""), or `ASK`; InvalidArgument naming `on_unlisted` otherwise."""
+    try:
+        return OnUnlisted(value.upper() or OnUnlisted.DENY)
+    except ValueError:
+        raise InvalidArgument(f"must be DENY or ASK, got {value!r}", field="on_unlisted") from None
 
 
 def validate_session_id(session_id: str, field_name: str = "session_id") -> str:

@@ -72,10 +72,10 @@ def _create(api: Any, container: str, command: list[str], env: dict[str, str]) -
     return str(created["Id"])
 
 
-def _start(api: Any, exec_id: str) -> tuple[Any, socket.socket, bytes]:
+def _start(api: Any, exec_id: str, tty: bool = False) -> tuple[Any, socket.socket, bytes]:
     """Start the exec: the SDK's handle (kept while the stream runs: it owns the connection), its
     socket, and any output that the HTTP parser already read past the headers."""
-    raw = api.exec_start(exec_id, socket=True)
+    raw = api.exec_start(exec_id, tty=tty, socket=True)
     sock: socket.socket = raw._sock
     sock.setblocking(False)
     early = b""

@@ -22,7 +22,8 @@ from docker.types import Mount
 
 from control_plane.errors import FailedPrecondition, InvalidArgument, SandgateError, Unavailable
 from control_plane.sessions.docker_events import follow_exits
-from control_plane.sessions.docker_exec import attach
+from control_plane.sessions.docker_exec import Call, attach
+from control_plane.sessions.docker_interactive import attach_interactive, signal_run, terminal_env
 from control_plane.sessions.runtime import (
     FORWARDER,
     NODE_LABEL,
@@ -31,6 +32,8 @@ from control_plane.sessions.runtime import (
     SESSION_LABEL,
     ContainerSpec,
     ExecChunk,
+    ExecInput,
+    InteractiveCommand,
     SandboxExit,
     container_name,
 )
@@ -120,6 +123,24 @@ class DockerRuntime:
             return True
 
         return await self._control(probe)
+
+    async def runtime_binary(self) -> str:
+        """The binary dockerd runs for this runtime (its `runtimes.<name>.path`), as dockerd reports it.
+
+        Raises FailedPrecondition if dockerd has no such runtime, Unavailable if dockerd does not answer.
+        """
+
+        def lookup() -> str:
+            try:
+                runtimes = self._docker().info().get("Runtimes") or {}
+            except docker.errors.DockerException as exc:
+                raise _unavailable("list its runtimes", exc) from None
+            if self._runtime not in runtimes:
+                raise FailedPrecondition(f"dockerd has no runtime {self._runtime!r}: register it in daemon.json "
+                                         "(scripts/setup.sh does) and reload dockerd")  # fmt: skip
+            return str(runtimes[self._runtime].get("path") or self._runtime)
+
+        return await self._control(lookup)
 
     async def start(self, spec: ContainerSpec) -> str:
         try:
@@ -252,15 +273,51 @@ class DockerRuntime:
                     code = chunk.exit_code
         return ExecChunk(stream="stderr", data=bytes(err), exit_code=code)
 
-    async def _attach(
+    def _attach(
         self, session_id: str, command: list[str], env: Mapping[str, str], stdin: bytes
     ) -> AsyncGenerator[ExecChunk, None]:
+        return self._guarded(session_id, lambda call, api, name: attach(call, api, name, command, env, stdin))
+
+    def exec_interactive(
+        self, session_id: str, command: InteractiveCommand, inputs: AsyncIterator[ExecInput]
+    ) -> AsyncIterator[ExecChunk]:
+        """Like `exec`, with inputs applied while it runs; signals reach the run's process group."""
+        run_id = secrets.token_hex(8)
+
+        async def send_signal(signum: int) -> None:
+            await signal_run(lambda argv: self._collect(session_id, argv, b""), run_id, signum)
+
+        def start(call: Call, api: Any, name: str) -> AsyncGenerator[ExecChunk, None]:
+            argv = [FORWARDER, "run", str(command.timeout_s), run_id, *command.argv]
+            env = {**command.env, **terminal_env(command)}
+            return attach_interactive(call, api, name, argv, env, command.pty, inputs, send_signal)
+
+        return self._killed_if_left(session_id, run_id, self._guarded(session_id, start))
+
+    async def _killed_if_left(
+        self, session_id: str, run_id: str, chunks: AsyncGenerator[ExecChunk, None]
+    ) -> AsyncGenerator[ExecChunk, None]:
+        finished = False
+        try:
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    finished = chunk.exit_code is not None
+                    yield chunk
+        finally:
+            if not finished:
+                await self._kill_run(session_id, run_id)
+
+    async def _guarded(
+        self, session_id: str, start: Callable[[Call, Any, str], AsyncGenerator[ExecChunk, None]]
+    ) -> AsyncGenerator[ExecChunk, None]:
+        """An exec's chunks, with dockerd's errors made Unavailable and a dead sandbox reported as such."""
+
         async def call(fn: Callable[..., T], *args: Any) -> T:
             return await self._for_session(session_id, fn, *args)
 
         name = container_name(session_id)
         try:
-            async with contextlib.aclosing(attach(call, self._docker().api, name, command, env, stdin)) as chunks:
+            async with contextlib.aclosing(start(call, self._docker().api, name)) as chunks:
                 async for chunk in chunks:
                     if chunk.exit_code is not None and chunk.exit_code >= ABNORMAL_EXIT:
                         await self._fail_if_stopped(session_id)

@@ -30,7 +30,7 @@ class ExitWatch:
         runtime: ContainerRuntime,
         registry: SessionRegistry,
         liveness: Liveness,
-        pool: Callable[[], WarmPool | None],
+        pool: WarmPool | None,
         on_exit: Callable[[Session, SandboxExit], None],
     ) -> None:
         self._runtime = runtime
@@ -44,21 +44,21 @@ class ExitWatch:
         while True:
             try:
                 async for ended in self._runtime.exits(node_id):
-                    self.handle(ended)
+                    await self.handle(ended)
             except SandgateError as exc:
                 log.warning("watching sandboxes: %s; again in %g s", exc, RETRY_S)
             await asyncio.sleep(RETRY_S)
 
-    def handle(self, ended: SandboxExit) -> None:
+    async def handle(self, ended: SandboxExit) -> None:
         """One sandbox stopped. Only a READY session fails: one that is ending already removed it."""
-        pool = self._pool()
+        pool = self._pool
         if pool is not None and pool.discard(ended.session_id):
             log.warning("warm pool: sandbox %s stopped (%s)", ended.session_id, ended.reason)
             return
         session = self._registry.find(ended.session_id)
         if session is None or session.state != State.READY:
             return
-        failed = self._registry.save(replace(session, state=State.FAILED, failure_reason=ended.reason))
+        failed = await self._registry.save(replace(session, state=State.FAILED, failure_reason=ended.reason))
         self._liveness.end(session.id, f"session {session.id} is FAILED ({ended.reason})")
         log.warning("session %s failed: %s", session.id, ended.reason)
         self._on_exit(failed, ended)

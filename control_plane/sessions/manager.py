@@ -1,4 +1,4 @@
-"""Session lifecycle: create, inspect, exec, end and expire sandboxes, keeping store, Envoy and docker in step."""
+"""Session lifecycle: create, end and expire sandboxes, keeping store, Envoy and docker in step."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from control_plane.domain import session as sess
 from control_plane.domain import tokens
@@ -17,21 +17,20 @@ from control_plane.domain.expansion import route_size_problem
 from control_plane.domain.policy import Policy, with_defaults
 from control_plane.domain.rules import EgressRule, RuleLimits, check_credentials, parse_rules
 from control_plane.domain.session import LimitBounds, Limits, MetadataLimits, Session, State
+from control_plane.envoy_contract import SOCKET_NAME
 from control_plane.errors import (
-    DeadlineExceeded,
-    FailedPrecondition,
     InvalidArgument,
-    PayloadTooLarge,
     SandgateError,
     Unavailable,
 )
 from control_plane.inspection.authority import SANDBOX_BUNDLE
+from control_plane.metrics import SessionMetrics
 from control_plane.sessions import socket_dir
 from control_plane.sessions.keyring import Keyring
 from control_plane.sessions.liveness import Liveness
 from control_plane.sessions.pool import WarmPool
 from control_plane.sessions.registry import SessionRegistry
-from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec, ExecChunk
+from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec
 from control_plane.xds.publisher import ConfigPublisher, Expected
 
 TRUST_VARIABLES = (
@@ -39,15 +38,6 @@ TRUST_VARIABLES = (
 )  # fmt: skip
 log = logging.getLogger(__name__)
 SOCKET_WAIT_S = 5.0
-SCRATCH = PurePosixPath("/tmp")
-
-
-def scratch_path(path: str) -> str:
-    """An absolute path inside the sandbox's scratch space; InvalidArgument naming `path` otherwise."""
-    p = PurePosixPath(path)
-    if not p.is_absolute() or ".." in p.parts or SCRATCH not in p.parents or "\0" in path:
-        raise InvalidArgument(f"{path!r} must be an absolute path under /tmp without '..'", field="path")
-    return str(p)
 
 
 @dataclass(frozen=True)
@@ -62,6 +52,7 @@ class CreateRequest:
     labels: Mapping[str, str] = field(default_factory=dict)
     report_only: bool = False
     idle_timeout_seconds: int = 0
+    on_unlisted: str = "DENY"
 
 
 @dataclass(frozen=True)
@@ -85,13 +76,47 @@ class ManagerSettings:
 
     @property
     def sessions_dir(self) -> Path:
+        """The directory of every session's directory."""
         return self.state_dir / "sessions"
 
     def socket_dir(self, session_id: str) -> Path:
+        """The session's directory: its listener socket, token and forwarder; mounted at /run/sandgate."""
         return self.sessions_dir / session_id
+
+    def container_spec(
+        self,
+        session_id: str,
+        image: str | None = None,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ContainerSpec:
+        """The one place a sandbox's container is described: this node's, mounting the session's directory.
+        Without `image` and `limits`, the defaults (what the warm pool starts)."""
+        return ContainerSpec(session_id, self.node_id, image or self.default_image, limits or self.default_limits,
+                             self.socket_dir(session_id), self.forward_port, env or {})  # fmt: skip
+
+
+def proxy_env(session_id: str, token: str, forward_port: int) -> dict[str, str]:
+    """The environment that points a sandbox's clients at its forwarder, with the session's token."""
+    url = f"http://sandgate:{token}@127.0.0.1:{forward_port}"
+    no_proxy = "localhost,127.0.0.1"
+    return {
+        "HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
+        "NO_PROXY": no_proxy, "no_proxy": no_proxy, "SANDGATE_SESSION_ID": session_id,
+    }  # fmt: skip
+
+
+def trust_env(inspects: bool) -> dict[str, str]:
+    """With inspection, common clients read the session's bundle (system CAs and its own CA) from these
+    variables; the session's and the caller's own values go over them (a client matrix test brings its own CA)."""
+    return dict.fromkeys(TRUST_VARIABLES, SANDBOX_BUNDLE) if inspects else {}
 
 
 class SessionManager:
+    """Session lifecycle: create (cold, or from the warm pool), end, expire, and republish after a restart.
+    Keeps the store, the snapshot cache (hence Envoy) and the container runtime in step. Exec and file calls
+    on a session's sandbox are `sandbox_calls.SandboxCalls`'."""
+
     def __init__(
         self,
         settings: ManagerSettings,
@@ -101,10 +126,14 @@ class SessionManager:
         keyring: Keyring,
         policy: Callable[[], Policy],
         clock: Callable[[], float] = time.time,
+        pool: WarmPool | None = None,
+        liveness: Liveness | None = None,
+        metrics: SessionMetrics | None = None,
         secret_exists: Callable[[str], bool] = lambda name: False,
     ) -> None:
         self._secret_exists = secret_exists
         self.settings = settings
+        self._metrics = metrics
         self.registry = registry
         self._runtime = runtime
         self._publisher = publisher
@@ -112,23 +141,9 @@ class SessionManager:
         self._policy = policy
         self._clock = clock
         self._reserved = Usage()  # admitted sessions not yet in the registry
-        self.pool: WarmPool | None = None
-        self.liveness = Liveness()  # ends the calls in flight when a session ends or its sandbox dies
-
-    def proxy_env(self, session: Session, token: str) -> dict[str, str]:
-        url = f"http://sandgate:{token}@127.0.0.1:{self.settings.forward_port}"
-        no_proxy = "localhost,127.0.0.1"
-        return {
-            "HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
-            "NO_PROXY": no_proxy, "no_proxy": no_proxy, "SANDGATE_SESSION_ID": session.id,
-        }  # fmt: skip
-
-    def trust_env(self, session: Session) -> dict[str, str]:
-        """With inspection, common clients read the session's bundle (system CAs and its own CA) from these
-        variables; the caller's own values win (a client matrix test brings its own CA)."""
-        if not self._publisher.inspects(session):
-            return {}
-        return dict.fromkeys(TRUST_VARIABLES, SANDBOX_BUNDLE)
+        self.pool = pool  # started sandboxes that `create` claims; None: every create starts one
+        # Ends the calls in flight (sandbox_calls) when a session ends or its sandbox dies.
+        self.liveness = liveness or Liveness()
 
     def republish(self) -> None:
         """Put every stored session's config back into the (empty) cache, e.g. after a restart."""
@@ -156,6 +171,7 @@ class SessionManager:
             token_id=tokens.new_token_id(),
             report_only=req.report_only,
             idle_timeout_s=sess.validate_idle_timeout(req.idle_timeout_seconds, ttl),
+            on_unlisted=sess.validate_on_unlisted(req.on_unlisted),
         )
 
     def _egress(self, raw: Sequence[dict[str, object]]) -> tuple[EgressRule, ...]:
@@ -175,10 +191,35 @@ class SessionManager:
         return usage_of(s.limits for s in self.registry.all()) + self._reserved
 
     async def create(self, req: CreateRequest) -> tuple[Session, str]:
-        """Start a sandbox (or claim a warm one); READY only once Envoy has ACKed its listener.
+        """Start a sandbox (or claim a warm one); returns the READY session and its token, a signed JWT that
+        is returned here only (it is also written, 0400, into the session's directory for the sandbox).
+        READY only once Envoy has ACKed the session's listener and opened its socket.
 
-        Everything is validated, then capacity is checked (CapacityExhausted naming what is exhausted),
-        before anything is created."""
+        Everything is validated, then capacity is checked, before anything is created. Raises:
+        - InvalidArgument, naming the field: a bad TTL, image (also one not on this host), limit, label,
+          env or rule, or rules over the limits;
+        - CapacityExhausted, naming what is exhausted (sessions, memory, CPUs);
+        - Rejected: Envoy NACKed the session's listener or routes;
+        - NotApplied: Envoy did not apply them within `apply_timeout`;
+        - Unavailable: no Envoy of this node is connected, Envoy opened no socket within SOCKET_WAIT_S, or
+          the container runtime failed.
+        On any failure (cancellation included) nothing is left: no row, container, directory or config.
+        Counted and timed by how the sandbox started (warm or cold), and failures by their error code."""
+        started = time.monotonic()
+        try:
+            session, token, warm = await self._create(req)
+        except Exception as exc:
+            if self._metrics:
+                reason = exc.code if isinstance(exc, SandgateError) else "internal"
+                self._metrics.create_failures.labels(reason=reason).inc()
+            raise
+        if self._metrics:
+            start = "warm" if warm else "cold"
+            self._metrics.create_seconds.labels(start=start).observe(time.monotonic() - started)
+            self._metrics.created.labels(start=start).inc()
+        return session, token
+
+    async def _create(self, req: CreateRequest) -> tuple[Session, str, bool]:
         session = self._validate(req)
         admit(self.usage(), session.limits, self.settings.capacity)
         self._reserved = self._reserved.plus(session.limits)  # admitted, not yet in the registry: counted here
@@ -191,20 +232,24 @@ class SessionManager:
             token = tokens.mint(
                 self._keyring.current, session.id, session.token_id, session.created_at, session.expires_at
             )
+            await self._add(session)
         finally:
+            # No await since `_add` indexed it: never counted twice, nor not at all.
             self._reserved = self._reserved.minus(session.limits)
         try:
-            self.registry.save(session)  # no await since the line above: never counted twice, nor not at all
             session = await self._start(session, token, warm is not None)
         except BaseException:
             await self._teardown(session)
             raise
-        return session, token
+        return session, token, warm is not None
 
-    def container_spec(self, session: Session, env: Mapping[str, str]) -> ContainerSpec:
-        st = self.settings
-        return ContainerSpec(session.id, session.node_id, session.image, session.limits,
-                             st.socket_dir(session.id), st.forward_port, env)  # fmt: skip
+    async def _add(self, session: Session) -> None:
+        """Register a new session; if the store cannot take it, what was claimed for it is removed."""
+        try:
+            await self.registry.add(session)
+        except BaseException:
+            await self._teardown(session)
+            raise
 
     async def _start(self, session: Session, token: str, warm: bool) -> Session:
         """Listener and container come up side by side; a warm sandbox is already running."""
@@ -216,8 +261,11 @@ class SessionManager:
             await self._listen(session)
             container_id = session.container_id
         else:
-            env = {**self.trust_env(session), **session.env, **self.proxy_env(session, token)}
-            spec = self.container_spec(session, env)
+            env = {
+                **trust_env(self._publisher.inspects(session)), **session.env,
+                **proxy_env(session.id, token, self.settings.forward_port),
+            }  # fmt: skip
+            spec = self.settings.container_spec(session.id, session.image, session.limits, env)
             starting = asyncio.ensure_future(self._runtime.start(spec))
             try:
                 await self._listen(session)
@@ -228,20 +276,27 @@ class SessionManager:
                     await starting
                 raise
             container_id = await starting
-        return self.registry.save(replace(session, state=State.READY, container_id=container_id))
+        return await self.registry.save(replace(session, state=State.READY, container_id=container_id))
 
     async def _listen(self, session: Session) -> None:
         await self._publisher.wait(self._publisher.put_session(session))
-        await _wait_for_path(self.settings.socket_dir(session.id) / socket_dir.SOCKET_NAME, SOCKET_WAIT_S)
+        await _wait_for_path(self.settings.socket_dir(session.id) / SOCKET_NAME, SOCKET_WAIT_S)
 
     # ---- delete / expire -------------------------------------------------------------------------
 
     async def delete(self, session_id: str) -> None:
-        """End a session. Idempotent: an unknown (already ended) session is not an error."""
+        """End a session: its token is refused at once, its connections within the push latency, then its
+        sandbox, directory, config and row go. Idempotent: an unknown (already ended) session is not an error;
+        InvalidArgument for a malformed id. An Envoy that is slow or away does not make it fail."""
         sess.validate_session_id(session_id)
         session = self.registry.find(session_id)
         if session is not None:
             await self._teardown(session)
+            self._count_deleted("requested")
+
+    def _count_deleted(self, reason: str) -> None:
+        if self._metrics:
+            self._metrics.deleted.labels(reason=reason).inc()
 
     async def _teardown(self, session: Session) -> None:
         """Revoke first (ext_authz at once; open connections within the push latency), then remove."""
@@ -253,8 +308,8 @@ class SessionManager:
         finally:
             await self._wait_quietly(self._publisher.remove_session(session))
             socket_dir.remove(self.settings.socket_dir(session.id))
-            self.registry.forget(session.id)
-        log.info("session %s ended", session.id)
+            await self.registry.forget(session.id)
+        log.info("session %s ended", session.id, extra={"session_id": session.id})
 
     async def _wait_quietly(self, expected: Expected) -> None:
         """Ending a session does not fail because an Envoy is slow or away: it gets the state on reconnect."""
@@ -264,76 +319,16 @@ class SessionManager:
             log.warning("ending a session: %s", exc)
 
     async def expire_loop(self, interval: float = 1.0) -> None:
+        """Every `interval` seconds, end the sessions past their TTL or idle timeout; runs until cancelled."""
         while True:
             now = self._clock()
             for session in self.registry.all():
                 if why := session.is_over(now, self.registry.last_active(session)):
-                    log.info("session %s ended: %s", session.id, why)
+                    log.info("session %s ended: %s", session.id, why, extra={"session_id": session.id, "reason": why})
                     with contextlib.suppress(SandgateError):
                         await self._teardown(session)
+                        self._count_deleted(why)
             await asyncio.sleep(interval)
-
-    # ---- use -----------------------------------------------------------------------------------
-
-    def require_ready(self, session_id: str) -> Session:
-        session = self.registry.get(session_id)
-        if session.state != State.READY:
-            why = f" ({session.failure_reason})" if session.failure_reason else ""
-            raise FailedPrecondition(f"session {session_id} is {session.state.value}{why}, not READY")
-        return session
-
-    def exec(
-        self, session_id: str, argv: Sequence[str], env: Mapping[str, str], stdin: bytes, timeout_s: int
-    ) -> AsyncIterator[ExecChunk]:
-        session = self.require_ready(session_id)
-        if not argv or not argv[0]:
-            raise InvalidArgument("must name a program to run", field="argv")
-        extra = sess.validate_env(env, limits=self.settings.metadata_limits)
-        token = (self.settings.socket_dir(session_id) / "token").read_text()
-        full_env = {**self.trust_env(session), **session.env, **extra, **self.proxy_env(session, token)}
-        chunks = self._runtime.exec(session_id, argv, full_env, stdin, timeout_s)
-        return self._busy_while(session_id, self.liveness.stream(session_id, chunks))
-
-    async def _busy_while(self, session_id: str, chunks: AsyncGenerator[ExecChunk, None]) -> AsyncIterator[ExecChunk]:
-        """A session is not idle while an Exec runs, however long it takes. A caller that leaves early
-        closes the Exec at once (its process group is killed), not when the generator is collected."""
-        self.registry.in_use(session_id, +1)
-        try:
-            async with contextlib.aclosing(chunks):
-                async for chunk in chunks:
-                    yield chunk
-        finally:
-            self.registry.in_use(session_id, -1)
-
-    async def write_file(self, session_id: str, path: str, data: bytes) -> int:
-        self.require_ready(session_id)
-        self.registry.touch(session_id)
-        limit = self.settings.max_write_bytes
-        if len(data) > limit:
-            raise PayloadTooLarge(f"at most {limit} bytes, got {len(data)}", field="data")
-        writing = self._runtime.write_file(session_id, scratch_path(path), data, limit)
-        try:
-            await self.liveness.call(session_id, writing, self._deadline())
-        except TimeoutError as exc:
-            raise self._too_slow("WriteFile", path) from exc
-        return len(data)
-
-    async def read_file(self, session_id: str, path: str) -> AsyncIterator[bytes]:
-        self.require_ready(session_id)
-        self.registry.touch(session_id)
-        reading = self._runtime.read_file(session_id, scratch_path(path), self.settings.max_read_bytes)
-        try:
-            async with contextlib.aclosing(self.liveness.stream(session_id, reading, self._deadline())) as chunks:
-                async for data in chunks:
-                    yield data
-        except TimeoutError as exc:
-            raise self._too_slow("ReadFile", path) from exc
-
-    def _deadline(self) -> float:
-        return asyncio.get_running_loop().time() + self.settings.file_timeout_s
-
-    def _too_slow(self, call: str, path: str) -> DeadlineExceeded:
-        return DeadlineExceeded(f"{call} of {path!r} took longer than {self.settings.file_timeout_s:g} s", field="path")
 
 
 async def _wait_for_path(path: Path, timeout: float) -> None:

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class WarmPool:
+    """Keeps `size` sandboxes started ahead, each under a session id chosen in advance, with the spec
+    `spec_for(session_id)` gives (the default image and limits). Start with `start`, end with `stop`."""
+
     def __init__(
         self,
         runtime: ContainerRuntime,
@@ -43,6 +46,7 @@ class WarmPool:
 
     @property
     def available(self) -> int:
+        """Started sandboxes waiting to be claimed."""
         return len(self._ready)
 
     def claim(self, image: str, limits: Limits, env_empty: bool) -> tuple[str, str] | None:
@@ -74,6 +78,7 @@ class WarmPool:
         socket_dir.remove(self._spec_for(session_id).socket_dir)
 
     def start(self) -> None:
+        """Begin filling the pool, in the background (nothing with size 0)."""
         if self._size > 0:
             self._task = asyncio.create_task(self._keep_full())
             self._wake.set()

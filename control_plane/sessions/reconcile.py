@@ -32,13 +32,15 @@ class ReconcileReport:
 async def reconcile(
     registry: SessionRegistry, runtime: ContainerRuntime, node_id: str, sessions_dir: Path
 ) -> ReconcileReport:
+    """Make the runtime, the session directories and the store agree after a restart; what was done.
+    Raises what the runtime raises (Unavailable) when it cannot list or remove containers."""
     report = ReconcileReport()
     running = await runtime.managed(node_id)
     for session in registry.all():
         if session.state == State.READY and running.get(session.id):
             report.adopted.append(session.id)
         elif session.state in (State.READY, State.PENDING):
-            registry.save(replace(session, state=State.FAILED, failure_reason=NOT_RUNNING_AT_START))
+            await registry.save(replace(session, state=State.FAILED, failure_reason=NOT_RUNNING_AT_START))
             report.failed.append(session.id)
     live = set(report.adopted)
     for session_id in running:

@@ -17,7 +17,7 @@ class KeyRotation:
 
     async def rotate(self, wait: float | None) -> dict[str, object]:
         """Tokens already issued stay valid: their key stays in the set Envoy verifies with."""
-        key = self.keyring.rotate()
+        key = await self.keyring.rotate()
         expected = self.publisher.put_listeners(*self.registry.all())
         if wait is not None:
             await self.publisher.wait(expected, wait)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from control_plane.sessions.runtime import SANDBOX_UID
 
-SOCKET_NAME = "proxy.sock"
 TOKEN_NAME = "token"
 
 
@@ -28,6 +27,7 @@ def prepare_root(sessions_dir: Path) -> None:
 
 
 def prepare(path: Path, forwarder: Path) -> Path:
+    """Make a session's directory (0711) holding the forwarder; FileExistsError if it exists already."""
     path.mkdir(parents=True, mode=0o711)
     path.chmod(0o711)  # whatever the umask
     # A hard link: the sandbox sees the forwarder without a second host mount.
@@ -50,4 +50,5 @@ def write_token(path: Path, token: str) -> None:
 
 
 def remove(path: Path) -> None:
+    """Remove a session's directory and everything in it; a missing one is not an error."""
     shutil.rmtree(path, ignore_errors=True)

@@ -32,12 +32,15 @@ class StreamView:
 
 
 class SnapshotCache:
+    """The newest snapshot of each node, the Envoy streams watching it, and what each has ACKed or NACKed."""
+
     def __init__(self) -> None:
         self._snapshots: dict[str, Snapshot] = {}
         self._streams: dict[str, set[StreamView]] = {}
         self._changed = asyncio.Condition()
 
     def snapshot(self, node_id: str) -> Snapshot:
+        """The node's current snapshot (an empty one for a node never published to)."""
         return self._snapshots.get(node_id, Snapshot())
 
     def publish(self, node_id: str, upserts: Iterable[Resource] = (), removals: Iterable[Key] = ()) -> None:
@@ -47,6 +50,7 @@ class SnapshotCache:
             stream.wakeup.set()
 
     def streams(self, node_id: str) -> frozenset[StreamView]:
+        """The node's connected Envoy streams."""
         return frozenset(self._streams.get(node_id, ()))
 
     def in_sync(self, node_id: str) -> bool:
@@ -58,10 +62,12 @@ class SnapshotCache:
         return all(all(s.acked.get(k) == v for k, v in wanted.items() if s.wants(*k)) for s in streams)
 
     async def attach(self, stream: StreamView) -> None:
+        """A stream connected: it counts for `in_sync` and `wait_applied` from now on."""
         self._streams.setdefault(stream.node_id, set()).add(stream)
         await self.report()
 
     async def detach(self, stream: StreamView) -> None:
+        """A stream left."""
         streams = self._streams.get(stream.node_id, set())
         streams.discard(stream)
         if not streams:  # node ids come from peers: keep no entry per id once its streams are gone

@@ -11,10 +11,11 @@ from typing import Any, Protocol
 from control_plane.credentials.secret import Injection
 from control_plane.domain.policy import Policy
 from control_plane.domain.session import Session
+from control_plane.envoy_contract import session_resource_name
 from control_plane.errors import Unavailable
 from control_plane.inspection.ca import Leaf
 from control_plane.xds import render
-from control_plane.xds.builders import EgressSettings, session_resource_name
+from control_plane.xds.builders import EgressSettings
 from control_plane.xds.cache import Key, SnapshotCache
 from control_plane.xds.resource import Resource
 from control_plane.xds.types import CLUSTER, LISTENER, ROUTE
@@ -55,6 +56,9 @@ class NoInspection:
 
 
 class ConfigPublisher:
+    """Renders sessions and the policy into a node's snapshot and says what to wait for (`Expected`);
+    `wait` waits until every Envoy of the node applied it."""
+
     def __init__(
         self,
         cache: SnapshotCache,
@@ -78,7 +82,7 @@ class ConfigPublisher:
 
     def _render_shared(self) -> list[Resource]:
         trust = render.upstream_trust(self._inspection.trusted_ca())
-        return [render.egress_cluster(self.egress), trust, *render.shared_filters(self.egress)]
+        return [*render.clusters(self.egress), trust, *render.shared_filters(self.egress)]
 
     def ensure_node(self, node_id: str) -> None:
         """What every session of a node shares: the egress cluster and the shared filter configs."""
@@ -133,7 +137,9 @@ class ConfigPublisher:
         own = {r.credential: stored[r.credential] for r in rules if r.credential in stored}
         inspect = render.inspect_resources(session, rules, leaves, own, self.egress)
         guards = tuple(own[name] for name in sorted(own))
-        return [*inspect, render.session_routes(session, policy, self.egress.authz_every_connect, guards)]
+        sandbox_api = bool(self.egress.sandbox_api_socket)
+        routes = render.session_routes(session, policy, self.egress.authz_every_connect, sandbox_api, guards)
+        return [*inspect, routes]
 
     def _publish_session(self, session: Session, resources: list[Resource]) -> Expected:
         """Publish, and remove the inspection resources the session no longer needs."""
@@ -153,6 +159,7 @@ class ConfigPublisher:
         return self._publish(session.node_id, ended)
 
     def remove_session(self, session: Session) -> Expected:
+        """Remove the session's listener and routes from its node's snapshot; what to wait for."""
         name = session_resource_name(session.id)
         removals = [(LISTENER, name), (ROUTE, name), *sorted(self._inspected.pop(session.id, set()))]
         self._inspection.forget(session.id)

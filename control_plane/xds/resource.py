@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
-import betterproto2
-from envoy_data_plane.message_pool import default_message_pool
+from control_plane.xds.serialize import SERIALIZER
+from control_plane.xds.types import ROUTE, VIRTUAL_HOST
 
 
 @dataclass(frozen=True)
@@ -21,12 +20,11 @@ class Resource:
 
 
 def build(
-    message_type: type[betterproto2.Message], config: dict[str, Any], references: tuple[tuple[str, str], ...] = ()
+    type_url: str, config: dict[str, Any], references: tuple[tuple[str, str], ...] = (), private: bool = False
 ) -> Resource:
-    """Parse an Envoy config mapping (proto3 JSON names) into the typed message and serialize it once."""
-    message = message_type.from_dict(config)
-    body = bytes(message)
-    type_url = default_message_pool.type_to_url[message_type]
+    """An Envoy config mapping (proto3 JSON names) of message `type_url`, serialized (or remembered) once;
+    `private` for one that holds a secret (never written to the rendered-config store)."""
+    body = SERIALIZER.serialize(type_url, config, private)
     return Resource(type_url, str(config["name"]), content_version(body), body, references)
 
 
@@ -34,34 +32,16 @@ def content_version(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:16]
 
 
-def build_routes(config: dict[str, Any], virtual_host: type[betterproto2.Message], cache: VirtualHostCache) -> Resource:
+def build_routes(config: dict[str, Any]) -> Resource:
     """A RouteConfiguration from serialized virtual hosts: a rule edit serializes only the hosts it changed.
 
     On the wire a RouteConfiguration of `name` (1), `virtual_hosts` (2) and `request_headers_to_remove` (8)
     is those fields in a row, in that order.
     """
     body = _field(1, str(config["name"]).encode())
-    body += b"".join(_field(2, cache.serialize(virtual_host, vh)) for vh in config["virtual_hosts"])
+    body += b"".join(_field(2, SERIALIZER.serialize(VIRTUAL_HOST, vh)) for vh in config["virtual_hosts"])
     body += b"".join(_field(8, str(h).encode()) for h in config.get("request_headers_to_remove", ()))
-    type_url = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-    return Resource(type_url, str(config["name"]), content_version(body), body)
-
-
-class VirtualHostCache:
-    """Serialized virtual hosts by content, bounded."""
-
-    def __init__(self, size: int = 20_000) -> None:
-        self._size = size
-        self._bytes: dict[str, bytes] = {}
-
-    def serialize(self, message_type: type[betterproto2.Message], config: dict[str, Any]) -> bytes:
-        key = json.dumps(config, sort_keys=True)
-        found = self._bytes.get(key)
-        if found is None:
-            if len(self._bytes) >= self._size:
-                self._bytes.clear()
-            found = self._bytes[key] = bytes(message_type.from_dict(config))
-        return found
+    return Resource(ROUTE, str(config["name"]), content_version(body), body)
 
 
 def _field(number: int, payload: bytes) -> bytes:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 import grpc
-from envoy_data_plane.envoy.service.discovery.v3 import DeltaDiscoveryRequest, DiscoveryRequest
 
+from control_plane.api.gen.sandgate.wire.discovery_pb2 import (
+    DeltaDiscoveryRequest,
+    DeltaDiscoveryResponse,
+    DiscoveryRequest,
+    DiscoveryResponse,
+)
 from control_plane.channel.server import certified_node
 from control_plane.xds.cache import SnapshotCache
 from control_plane.xds.snapshot import Snapshot
-from control_plane.xds.streams import DeltaStream, SotwStream
+from control_plane.xds.streams import DeltaStream, SotwStream, rejection
 
 log = logging.getLogger(__name__)
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
@@ -28,18 +33,24 @@ class _Stream(Protocol):
 
 
 class AdsServer:
-    def __init__(self, cache: SnapshotCache) -> None:
+    def __init__(self, cache: SnapshotCache, on_nack: Callable[[str], None] | None = None) -> None:
+        """`on_nack(type_url)` is told of every response an Envoy rejected."""
         self._cache = cache
+        self._on_nack = on_nack
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
             SERVICE,
             {
                 "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
-                    self._sotw, request_deserializer=DiscoveryRequest.parse, response_serializer=bytes
+                    self._sotw,
+                    request_deserializer=DiscoveryRequest.FromString,
+                    response_serializer=DiscoveryResponse.SerializeToString,
                 ),
                 "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
-                    self._delta, request_deserializer=DeltaDiscoveryRequest.parse, response_serializer=bytes
+                    self._delta,
+                    request_deserializer=DeltaDiscoveryRequest.FromString,
+                    response_serializer=DeltaDiscoveryResponse.SerializeToString,
                 ),
             },
         )
@@ -74,8 +85,10 @@ class AdsServer:
     async def _read(self, stream: _Stream, requests: AsyncIterator[Any]) -> None:
         try:
             async for req in requests:
-                if req.error_detail and req.error_detail.message:
-                    log.warning("xds: node %s NACKed %s: %s", stream.node_id, req.type_url, req.error_detail.message)
+                if (error := rejection(req)) is not None:
+                    log.warning("xds: node %s NACKed %s: %s", stream.node_id, req.type_url, error)
+                    if self._on_nack:
+                        self._on_nack(req.type_url)
                 stream.on_request(req)
                 await self._cache.report()
                 stream.wakeup.set()
@@ -86,7 +99,7 @@ class AdsServer:
 async def _node_id(first: Any, context: Any) -> str:
     """The node id on the first request of a stream. A stream without one is refused, and so is one whose
     TLS client certificate names another node: an Envoy cannot hold back another node's ACK waits."""
-    if first.node is None or not first.node.id:
+    if not first.node.id:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "xDS stream without a node id on its first request")
     node_id = str(first.node.id)
     certified = certified_node(context)

@@ -1,4 +1,7 @@
-"""Per-stream xDS protocol state for State-of-the-World and Delta ADS. No I/O: requests in, responses out."""
+"""Per-stream xDS protocol state for State-of-the-World and Delta ADS. No I/O: requests in, responses out.
+
+Requests and responses are the wire subsets of protos/sandgate/wire/discovery.proto (Envoy's field numbers).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,15 @@ import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from envoy_data_plane.envoy.service.discovery.v3 import (
+from google.protobuf.any_pb2 import Any as AnyMessage
+
+from control_plane.api.gen.sandgate.wire.discovery_pb2 import (
     DeltaDiscoveryRequest,
     DeltaDiscoveryResponse,
     DiscoveryRequest,
     DiscoveryResponse,
 )
-from envoy_data_plane.envoy.service.discovery.v3 import Resource as WireResource
-from envoy_data_plane.google.protobuf import Any as AnyMessage
-
+from control_plane.api.gen.sandgate.wire.discovery_pb2 import Resource as WireResource
 from control_plane.xds.cache import StreamView
 from control_plane.xds.resource import Resource
 from control_plane.xds.snapshot import Snapshot
@@ -33,8 +36,12 @@ class _Sent:
     """One response awaiting its ACK."""
 
     type_url: str
-    versions: dict[str, str]
+    versions: dict[str, str]  # what this response sends
     removed: list[str]
+    # What Envoy already held at these versions when the response was sent (its initial_resource_versions
+    # after a reconnect): an ACK confirms them too, or a reconnected Envoy that needs nothing new would
+    # never count as having applied the config.
+    held: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -51,7 +58,7 @@ class DeltaStream(StreamView):
     def on_request(self, req: DeltaDiscoveryRequest) -> None:
         t = req.type_url
         if req.response_nonce:
-            self._settle(req.response_nonce, req.error_detail.message if req.error_detail else None)
+            self._settle(req.response_nonce, rejection(req))
         if t not in self.known:  # first request of this type on this stream
             self.known[t] = dict(req.initial_resource_versions)
             self.must_answer.add(t)
@@ -79,6 +86,8 @@ class DeltaStream(StreamView):
             else:
                 self.nacked[key] = (version, error)
         if error is None:
+            for name, version in sent.held.items():
+                self.acked[(sent.type_url, name)] = version
             for name in sent.removed:
                 self.acked.pop((sent.type_url, name), None)
 
@@ -93,8 +102,10 @@ class DeltaStream(StreamView):
         wanted = available if t in self.wildcard else {n: available[n] for n in self.subscribed[t] if n in available}
         known = self.known[t]
         changed = [r for name, r in wanted.items() if known.get(name) != r.version]
+        first = t in self.must_answer  # `known` is still Envoy's initial_resource_versions
+        held = {name: r.version for name, r in wanted.items() if first and known.get(name) == r.version}
         removed = [name for name in known if name not in wanted]
-        if not changed and not removed and t not in self.must_answer:
+        if not changed and not removed and not first:
             return None
         self.must_answer.discard(t)
         for r in changed:
@@ -102,7 +113,7 @@ class DeltaStream(StreamView):
         for name in removed:
             del known[name]
         nonce = _nonce()
-        self.inflight[nonce] = _Sent(t, {r.name: r.version for r in changed}, removed)
+        self.inflight[nonce] = _Sent(t, {r.name: r.version for r in changed}, removed, held)
         return DeltaDiscoveryResponse(
             type_url=t,
             nonce=nonce,
@@ -130,7 +141,7 @@ class SotwStream(StreamView):
         if req.response_nonce and req.response_nonce != self.last_nonce.get(t):
             return  # stale: superseded by a newer response
         if req.response_nonce:
-            self._settle(t, req.error_detail.message if req.error_detail else None)
+            self._settle(t, rejection(req))
         names = set(req.resource_names) - {"*"}
         wildcard = t in WILDCARD_TYPES and not names
         if t not in self.names or (not wildcard and names != self.names[t]):
@@ -167,6 +178,13 @@ class SotwStream(StreamView):
         self.last_nonce[t], self.last_version[t] = nonce, version
         self.last_sent[t] = {r.name: r.version for r in wanted}
         return DiscoveryResponse(type_url=t, nonce=nonce, version_info=version, resources=[_any(r) for r in wanted])
+
+
+def rejection(req: DiscoveryRequest | DeltaDiscoveryRequest) -> str | None:
+    """Envoy's reason when the request NACKs the response it names (an `error_detail` is set), else None."""
+    if not req.HasField("error_detail"):
+        return None
+    return req.error_detail.message or f"rejected (code {req.error_detail.code})"
 
 
 def _set_version(resources: list[Resource]) -> str:

@@ -10,6 +10,7 @@ LISTENER = PREFIX + "envoy.config.listener.v3.Listener"
 ROUTE = PREFIX + "envoy.config.route.v3.RouteConfiguration"
 FILTER_CONFIG = PREFIX + "envoy.config.core.v3.TypedExtensionConfig"  # ECDS
 SECRET = PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"  # SDS: inspection's leaf certificates
+VIRTUAL_HOST = PREFIX + "envoy.config.route.v3.VirtualHost"  # not a resource: serialized into routes
 
 # Make-before-break order: clusters and shared filter configs before the listeners that use them,
 # listeners before their routes.
@@ -21,6 +22,7 @@ _MESSAGE_MODULES = (
     "envoy.config.core.v3",
     "envoy.config.listener.v3",
     "envoy.config.route.v3",
+    "envoy.extensions.access_loggers.file.v3",
     "envoy.extensions.access_loggers.filters.cel.v3",
     "envoy.extensions.access_loggers.grpc.v3",
     "envoy.extensions.clusters.dynamic_forward_proxy.v3",

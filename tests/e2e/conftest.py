@@ -11,10 +11,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from control_plane.client import SessionsClient
 from tests.support.dns import DnsServer
 from tests.support.netns import OUTSIDE_ADDR, OutsideHost
-from tests.support.service import SandgateProcess
+from tests.support.service import SandgateClient, SandgateProcess
 from tests.support.upstream import Upstream, make_test_ca
 
 pytestmark = pytest.mark.e2e
@@ -122,29 +121,6 @@ def client(sandgate: SandgateProcess) -> Iterator[SandgateClient]:
     c = SandgateClient(sandgate)
     yield c
     c.cleanup()
-
-
-class SandgateClient(SessionsClient):
-    """A sessions client that ends the sessions it created."""
-
-    def __init__(self, proc: SandgateProcess) -> None:
-        super().__init__(f"127.0.0.1:{proc.grpc_port}", proc.api_token)
-        self.proc = proc
-        self.created: list[str] = []
-
-    def create(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        session = super().create(*args, **kwargs)
-        self.created.append(session.id)
-        return session
-
-    def sh(self, session_id: str, script: str, stdin: bytes = b"") -> tuple[int, str, str]:
-        result = self.exec(session_id, ["sh", "-c", script], stdin=stdin, timeout_seconds=60)
-        return result.exit_code, result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
-
-    def cleanup(self) -> None:
-        for sid in self.created:
-            self.delete(sid)
-        self.close()
 
 
 def runsc_processes_for(container_id: str) -> list[str]:

@@ -44,8 +44,16 @@ def test_session_lifecycle_with_json(sandgate: SandgateProcess) -> None:
     )
     table = run(sandgate, "egress", "ls", sid).stdout
     assert table.splitlines()[0].split() == ["HOST", "PORTS", "METHODS"] and "other.test" in table
-    assert run(sandgate, "egress", "rm", sid, "other.test", "--wait").returncode == 0
-    assert run(sandgate, "decisions", "--session", sid, "--json").returncode == 0
+    removed = run(sandgate, "egress", "rm", sid, "other.test", "--wait")
+    assert removed.stdout.splitlines()[-1] == "applied: every Envoy has ACKed the change", removed.stderr
+    assert "other.test" not in removed.stdout and "other.test" not in run(sandgate, "egress", "ls", sid).stdout
+    denied = run(sandgate, "session", "exec", sid, "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                 "http://other.test/")  # fmt: skip
+    assert denied.stdout == "403"
+    decisions = json.loads(run(sandgate, "decisions", "--session", sid, "--json").stdout)
+    assert [(d["session_id"], d["verdict"], d["reason"], d["host"]) for d in decisions] == [
+        (sid, "deny", "host-not-allowed", "other.test")
+    ]
     assert run(sandgate, "session", "rm", sid).stdout.strip() == f"ended {sid}"
 
 
@@ -75,9 +83,13 @@ def test_service_down(args: list[str]) -> None:
 
 
 def test_help_lists_the_commands() -> None:
-    out = run(None, "--help").stdout
-    for command in ("serve", "image", "session", "egress", "decisions"):
-        assert command in out
+    result = run(None, "--help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: sandgate ")
+    listed = result.stdout.split("COMMAND\n", 2)[-1].split("\n\n")[0]  # the block under the positional COMMAND
+    commands = [line.split()[0] for line in listed.splitlines() if line.startswith("    ") and line.split()]
+    assert commands == ["serve", "image", "session", "egress", "decisions"], result.stdout
+    session_help = run(None, "session", "--help").stdout
+    assert all(f"    {action} " in session_help for action in ("create", "ls", "get", "exec", "rm")), session_help
 
 
 def test_bad_config_names_the_key(tmp_path: pytest.TempPathFactory) -> None:
@@ -87,3 +99,20 @@ def test_bad_config_names_the_key(tmp_path: pytest.TempPathFactory) -> None:
     assert result.returncode == 2 and "max_sessions" in result.stderr and "Traceback" not in result.stderr
     bad.write_text("no_such_setting = 1\n")
     assert "no_such_setting" in run(None, "serve", "--config", str(bad)).stderr
+
+
+def test_cp_into_and_out_of_a_sandbox(sandgate: SandgateProcess, tmp_path: pytest.TempPathFactory) -> None:
+    sid = run(sandgate, "session", "create", "-q").stdout.strip()
+    local = tmp_path / "in.bin"  # type: ignore[operator]
+    local.write_bytes(b"\x00sandgate\n" * 100)
+    copied = run(sandgate, "cp", str(local), f"{sid}:/tmp/in.bin")
+    assert (copied.returncode, copied.stdout.strip()) == (0, f"copied 1000 bytes: {local} -> {sid}:/tmp/in.bin")
+    assert run(sandgate, "session", "exec", sid, "--", "wc", "-c", "/tmp/in.bin").stdout.split()[0] == "1000"
+    back = tmp_path / "out.bin"  # type: ignore[operator]
+    assert run(sandgate, "--json", "cp", f"{sid}:/tmp/in.bin", str(back)).returncode == 0
+    assert back.read_bytes() == local.read_bytes()
+    out = run(sandgate, "cp", f"{sid}:/tmp/in.bin", "-")
+    assert out.stdout == local.read_text()
+    missing = run(sandgate, "cp", f"{sid}:/tmp/nope", str(back))
+    assert missing.returncode != 0 and missing.stderr.startswith("sandgate: ") and "Traceback" not in missing.stderr
+    run(sandgate, "session", "rm", sid)

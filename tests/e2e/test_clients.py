@@ -2,9 +2,10 @@
 a sandbox (plus the tests' CA through each client's standard variable or option), fetch from test hosts over
 plain HTTP and HTTPS, and get Sandgate's 403 with `x-sandgate-deny-reason` for a host not on the allowlist.
 
-One session in the `sandgate-clients` image (scripts/setup.sh builds it from sandbox/packages-clients.txt)
-serves the whole module; so do the test hosts: a file site per scheme holding a PEP 503 index, an npm registry
-and a flat apt repository, a git smart-HTTP host per scheme, and an HTTP/2 host.
+One session in the `sandgate-clients` image (scripts/setup.sh builds it from
+control_plane/sandbox/packages-clients.txt) serves the whole module; so do the test hosts: a file site per
+scheme holding a PEP 503 index, an npm registry and a flat apt repository, a git smart-HTTP host per scheme,
+and an HTTP/2 host.
 """
 
 from __future__ import annotations

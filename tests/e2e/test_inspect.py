@@ -200,9 +200,9 @@ def test_removing_a_credential_stops_injection_on_the_next_request(
     assert proc.admin("DELETE", "/v1/secrets/live-key")[0] == 204
     # An unknown secret cannot be named, nor can a rule that is not inspected carry one.
     status, body = proc.admin("POST", f"/v1/sessions/{s.id}/egress", rule)
-    assert (status, body["error"]["field"]) == (400, "rule[0].credential") and "live-key" in body["error"]["message"]
+    assert (status, body["error"]["field"]) == (409, "credential") and "live-key" in body["error"]["message"]
     status, body = proc.admin("POST", f"/v1/sessions/{s.id}/egress", {"host": API, "credential": "x"})
-    assert (status, body["error"]["field"]) == (400, "rule[0].credential")
+    assert (status, body["error"]["field"]) == (400, "credential")
 
 
 KEEP_ALIVE = """

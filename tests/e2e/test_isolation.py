@@ -80,6 +80,9 @@ def test_sandbox_is_hardened(client: SandgateClient, docker_client: docker.Docke
     attrs = docker_client.containers.get(f"sandgate-{s.id}").attrs
     host = attrs["HostConfig"]
     assert host["Runtime"].startswith("runsc") and host["NetworkMode"] == "none" and host["ReadonlyRootfs"]
+    # On no docker network, whatever the host's dockerd has (setup leaves its bridge as it is): no address.
+    networks = attrs["NetworkSettings"]["Networks"]
+    assert list(networks) == ["none"] and not networks["none"]["IPAddress"] and not attrs["NetworkSettings"]["Ports"]
     assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
     assert (host["Memory"], host["NanoCpus"], host["PidsLimit"]) == (256 << 20, 500_000_000, 600)
     assert host["MemorySwap"] == host["Memory"]  # no swap beyond the memory limit

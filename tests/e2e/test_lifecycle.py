@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from tests.e2e.conftest import OwnSandgate, SandgateClient
+from tests.support.metrics import sample, scrape
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
 
@@ -22,9 +23,22 @@ def gone(client: SandgateClient, session_id: str, timeout: float) -> float:
     return time.monotonic() - start
 
 
+def deleted(client: SandgateClient, reason: str) -> float:
+    return sample(scrape(client.proc.admin_port), "sandgate_sessions_deleted_total", reason=reason) or 0.0
+
+
+def counted_past(client: SandgateClient, reason: str, before: float, timeout: float = 10) -> None:
+    """The session's end is counted once its teardown returns, just after what the test watched."""
+    deadline = time.monotonic() + timeout
+    while deleted(client, reason) <= before:
+        assert time.monotonic() < deadline, f"no session end counted as {reason}"
+        time.sleep(0.1)
+
+
 def test_ttl_destroys_the_container_and_the_token(
     client: SandgateClient, docker_client: docker.DockerClient, http_upstream: Upstream
 ) -> None:
+    expired = deleted(client, "expired")
     s = client.create(ttl_seconds=3, egress=[{"host": "allowed.test", "ports": [http_upstream.port]}])
     assert s.expires_at.ToSeconds() - s.created_at.ToSeconds() == 3
     gone(client, s.id, 10)
@@ -38,15 +52,18 @@ def test_ttl_destroys_the_container_and_the_token(
     with pytest.raises(grpc.RpcError) as err:
         client.exec(s.id, ["true"])
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    counted_past(client, "expired", expired)
 
 
 def test_idle_timeout_counts_egress_and_exec_as_activity(client: SandgateClient, http_upstream: Upstream) -> None:
+    idle = deleted(client, "idle")
     s = client.create(idle_timeout_seconds=3, egress=[{"host": "allowed.test", "ports": [http_upstream.port]}])
     for _ in range(5):  # 5 s of activity, each gap shorter than the idle timeout
         client.sh(s.id, f"curl -s -o /dev/null http://allowed.test:{http_upstream.port}/")
         time.sleep(1)
     assert client.get(s.id).state == 2
     assert gone(client, s.id, 10) >= 2
+    counted_past(client, "idle", idle)
 
 
 HOLD_TUNNEL = """
@@ -72,8 +89,8 @@ def test_a_running_exec_or_an_open_tunnel_is_not_idle(client: SandgateClient, ht
         s.id, f"setsid python3 /tmp/hold.py allowed.test:{http_upstream.port} 7 >/tmp/hold.log 2>&1 &"
     )
     assert code == 0, err
-    time.sleep(5.5)  # no Exec running, no request: only the open tunnel
-    assert client.get(s.id).state == 2, client.sh(s.id, "cat /tmp/hold.log")
+    # From here no Exec runs and no request is made: only the open tunnel keeps the session from being idle.
+    # Without it the session would end about 3 s after that Exec; it must outlive the 7 s tunnel instead.
     gone(client, s.id, 15)
     assert time.monotonic() - started > 7  # idle only after the tunnel closed
 

@@ -8,7 +8,6 @@ read READY afterwards and its Execs hung or answered INTERNAL.
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Callable
 
 import docker
@@ -17,6 +16,7 @@ import pytest
 
 from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
 from tests.e2e.conftest import SandgateClient
+from tests.support.metrics import sample, scrape
 
 # A MemoryError (gVisor may refuse an mmap first) does not stop it: only the cgroup's OOM killer does.
 MEMORY_BOMB = """python3 -c '
@@ -39,11 +39,7 @@ def failed(client: SandgateClient, session_id: str, timeout: float = 30) -> pb.S
 
 
 def exits_counted(client: SandgateClient, cause: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{client.proc.admin_port}/metrics", timeout=10) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(f'sandgate_sandbox_exits_total{{cause="{cause}"}}'):
-                return float(line.split()[-1])
-    return 0.0
+    return sample(scrape(client.proc.admin_port), "sandgate_sandbox_exits_total", cause=cause) or 0.0
 
 
 def assert_refused_with(client: SandgateClient, session_id: str, reason: str) -> None:

@@ -15,13 +15,13 @@ import signal
 import socket
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 from control_plane.envoy_process import default_binary
 from tests.e2e.conftest import OwnSandgate, SandgateClient
+from tests.support.metrics import sample, scrape
 from tests.support.service import SandgateProcess
 from tests.support.upstream import EnvoyUpstream, Tarpit, Upstream
 
@@ -162,10 +162,7 @@ def test_a_burst_over_the_rate_gets_429_rate_limited_logged_as_deny(
 
 
 def _ext_authz_checks(proc: SandgateProcess) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{proc.admin_port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    lines = [ln for ln in text.splitlines() if ln.startswith("sandgate_ext_authz_checks_total{")]
-    return sum(int(float(ln.rsplit(" ", 1)[1])) for ln in lines)
+    return int(sample(scrape(proc.admin_port), "sandgate_ext_authz_checks_total") or 0)
 
 
 def test_http2_is_refused_on_the_listener_and_works_inside_a_tunnel(client: SandgateClient, tmp_path: Path) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-import urllib.request
 
 import docker
 import pytest
 
 from tests.e2e.conftest import OwnSandgate
+from tests.support.metrics import sample, scrape
 from tests.support.service import SandgateProcess
 from tests.support.upstream import Upstream
 
@@ -35,8 +35,7 @@ def wait_pool(proc: SandgateProcess, docker_client: docker.DockerClient, session
 
 
 def ready_in_pool(proc: SandgateProcess, count: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{proc.admin_port}/metrics", timeout=5) as resp:
-        return f"sandgate_warm_pool_ready {count}\n" in resp.read().decode()
+    return sample(scrape(proc.admin_port), "sandgate_warm_pool_ready") == count
 
 
 def test_create_claims_a_warm_sandbox_and_the_pool_refills(
@@ -52,6 +51,10 @@ def test_create_claims_a_warm_sandbox_and_the_pool_refills(
         cold = c.create(limits={"memory_mb": 256})  # not the pool's limits: started cold
         assert cold.id not in warm
         assert len(wait_pool(pooled, docker_client, {s.id, cold.id})) == 2
+    text = scrape(pooled.admin_port)  # this stack's own: one create of each kind, timed by how it started
+    for start in ("warm", "cold"):
+        assert sample(text, "sandgate_session_create_seconds_count", start=start) == 1
+        assert sample(text, "sandgate_sessions_created_total", start=start) == 1
 
 
 def test_sigterm_keeps_sessions_for_the_next_start(

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from envoy_data_plane.envoy.config.route.v3 import RouteConfiguration
 
 from control_plane.channel.address import ControlAddress
 from control_plane.channel.bootstrap import BootstrapOptions, EnvoyTls, bootstrap_text
@@ -28,6 +27,7 @@ from control_plane.xds.builders import EgressSettings
 from control_plane.xds.cache import SnapshotCache
 from control_plane.xds.resource import build
 from control_plane.xds.server import AdsServer
+from control_plane.xds.types import ROUTE
 from tests.support.upstream import Upstream
 
 NODE = "ads-test"
@@ -80,7 +80,7 @@ async def test_push_ack_update_nack_and_remove(envoy_and_cache: tuple[SnapshotCa
         await cache.wait_applied(NODE, {(allowed.type_url, allowed.name): allowed.version}, 5)
         assert (await _request(sock, raw.encode())).startswith(b"HTTP/1.1 200")
 
-    broken = build(RouteConfiguration, {"name": routes.name, "virtual_hosts": [
+    broken = build(ROUTE, {"name": routes.name, "virtual_hosts": [
         {"name": "x", "domains": ["*"], "routes": [
             {"match": {"safe_regex": {"regex": "("}}, "direct_response": {"status": 200}}]}]})  # fmt: skip
     cache.publish(NODE, [broken])

@@ -67,3 +67,28 @@ def test_envoy_accepts_the_bootstrap(tmp_path: Path, channel: str) -> None:
     out = subprocess.run([str(default_binary()), "--mode", "validate", "-c", str(bootstrap), "--disable-hot-restart"],
                          capture_output=True, text=True, check=False)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def dockerfile_stages() -> list[list[str]]:
+    """compose/Dockerfile's instructions (continuation lines joined), one list per stage."""
+    text = (REPO / "compose" / "Dockerfile").read_text().replace("\\\n", " ")
+    stages: list[list[str]] = []
+    for line in (ln.strip() for ln in text.splitlines()):
+        if line.startswith("FROM "):
+            stages.append([])
+        if line and not line.startswith("#"):
+            stages[-1].append(" ".join(line.split()))
+    return stages
+
+
+def test_the_compose_image_installs_the_wheel_and_no_source_tree() -> None:
+    build, service = dockerfile_stages()
+    copied = [src for i in build if i.startswith("COPY ") for src in i.split()[1:-1]]
+    assert all((REPO / path).exists() for path in copied), copied  # nothing it copies has moved away
+    assert {"pyproject.toml", "setup.py", "control_plane", "protos", "scripts"} <= set(copied)
+    assert any("scripts/build-wheel.sh /dist" in i for i in build if i.startswith("RUN "))  # as tests/e2e/test_wheel
+    assert [i for i in service if i.startswith("COPY ")] == ["COPY --from=wheel /dist /tmp/dist"]
+    [install] = [i for i in service if "pip install" in i]
+    assert "/tmp/dist/sandgate-*.whl" in install and " -e " not in install
+    assert not any("gcc" in i for i in service)  # the forwarder is in the wheel already
+    assert service[-1] == 'ENTRYPOINT ["sandgate", "serve", "--config", "/etc/sandgate/sandgate.toml"]'

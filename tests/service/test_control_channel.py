@@ -188,8 +188,8 @@ async def test_a_peer_without_envoys_certificate_can_neither_stream_config_nor_s
         with pytest.raises(grpc.aio.AioRpcError) as als:
             await send_log(channel)
     assert ads == als.value.code() == grpc.StatusCode.UNAVAILABLE  # the handshake failed
-    assert not tcp_app.cache.streams("channel-test")
-    assert not await tcp_app.decisions.query(FORGED_SESSION)
+    assert not tcp_app.parts.cache.streams("channel-test")
+    assert not await tcp_app.parts.decisions.query(FORGED_SESSION)
 
 
 async def test_envoys_certificate_opens_the_channel(tcp_app: App) -> None:
@@ -197,21 +197,21 @@ async def test_envoys_certificate_opens_the_channel(tcp_app: App) -> None:
     async with channel_to(tcp_app, ca, client) as channel:
         envoy = FakeEnvoy(channel, "channel-test", acks=True)
         task = asyncio.create_task(envoy.run())
-        await until(lambda: tcp_app.cache.in_sync("channel-test"))
+        await until(lambda: tcp_app.parts.cache.in_sync("channel-test"))
         await send_log(channel)
-        await until(lambda: bool(tcp_app.journal.query(FORGED_SESSION)))  # so the refusal above is no accident
+        await until(lambda: bool(tcp_app.state.journal.query(FORGED_SESSION)))  # so the refusal above is no accident
         task.cancel()
 
 
 async def test_a_certificate_speaks_for_its_own_node_only(tcp_app: App) -> None:
     ca, _ = envoy_credentials(tcp_app)
-    pki = tcp_app.pki
+    pki = tcp_app.state.pki
     assert pki is not None
     intruder = mint_envoy(pki.ca, "another-node", datetime.datetime.now(datetime.UTC))
     async with channel_to(tcp_app, ca, intruder) as channel:
         code = await refusal(FakeEnvoy(channel, "channel-test", acks=False, first_only=True))
     assert code == grpc.StatusCode.PERMISSION_DENIED
-    assert not tcp_app.cache.streams("channel-test")
+    assert not tcp_app.parts.cache.streams("channel-test")
 
 
 async def test_the_unix_channel_is_a_root_only_socket(tmp_path: Path) -> None:
@@ -222,7 +222,7 @@ async def test_the_unix_channel_is_a_root_only_socket(tmp_path: Path) -> None:
     try:
         xds = settings.envoy_dir / "xds.sock"
         assert app.control_address.path == xds and xds.is_socket() and xds.stat().st_mode & 0o777 == 0o600
-        assert settings.envoy_dir.stat().st_mode & 0o777 == 0o700 and app.pki is None
+        assert settings.envoy_dir.stat().st_mode & 0o777 == 0o700 and app.state.pki is None
         assert not (settings.state_dir / "tls").exists()
         boot = yaml.safe_load(settings.envoy_bootstrap_path.read_text())
         assert boot["admin"]["address"] == {"pipe": {"path": str(settings.envoy_dir / "admin.sock"), "mode": 0o600}}

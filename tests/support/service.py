@@ -28,8 +28,20 @@ def free_port() -> int:
 
 
 class SandgateProcess:
-    def __init__(self, state_dir: Path, dns_port: int, **settings: object) -> None:
+    SERVE = ("control_plane", "serve")  # what `python -m` runs, before `--config PATH`
+
+    def __init__(
+        self,
+        state_dir: Path,
+        dns_port: int,
+        *,
+        python: str = sys.executable,
+        cwd: Path | None = None,
+        **settings: object,
+    ) -> None:
+        """`python` runs `-m control_plane serve` in `cwd` (another venv's, say, in a directory of no checkout)."""
         self.state_dir = state_dir
+        self.python, self.cwd = python, cwd
         self.grpc_port, self.admin_port = free_port(), free_port()
         # Envoy's admin and the xDS server are unix sockets (0600) in the state dir, unless `settings` says otherwise.
         self.envoy_dir = state_dir / "envoy"
@@ -55,8 +67,8 @@ class SandgateProcess:
         log = self.log_path.open("ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SANDGATE_")}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "control_plane", "serve", "--config", str(self.config)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            [self.python, "-m", *self.SERVE, "--config", str(self.config)],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd,
         )  # fmt: skip
         self._wait_ready(timeout)
         return self
@@ -123,6 +135,35 @@ class SandgateProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class SandgateClient(SessionsClient):
+    """A sessions client that ends the sessions it created."""
+
+    def __init__(self, proc: SandgateProcess) -> None:
+        super().__init__(f"127.0.0.1:{proc.grpc_port}", proc.api_token)
+        self.proc = proc
+        self.created: list[str] = []
+
+    def create(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        session = super().create(*args, **kwargs)
+        self.created.append(session.id)
+        return session
+
+    def sh(self, session_id: str, script: str, stdin: bytes = b"") -> tuple[int, str, str]:
+        result = self.exec(session_id, ["sh", "-c", script], stdin=stdin, timeout_seconds=60)
+        return result.exit_code, result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
+
+    def cleanup(self) -> None:
+        for sid in self.created:
+            self.delete(sid)
+        self.close()
+
+
+class NoSandboxProcess(SandgateProcess):
+    """The control plane as a subprocess over the in-memory runtime: real servers and Envoy, no dockerd."""
+
+    SERVE = ("tests.support.serve_without_sandboxes",)
 
 
 def _toml(value: object) -> str:

@@ -45,6 +45,18 @@ EXPECTED_FIELD = {
     "breaker_within_one_session": "egress_max_connections",
     "tiny_buffer": "connection_buffer_bytes",
     "global_below_one_session": "envoy_max_downstream_connections",
+    # Strict types: none of these is coerced.
+    "bool_misspelt": "manage_envoy",
+    "bool_as_string": "manage_envoy",
+    "fractional_count": "max_sessions",
+    "number_as_string": "max_sessions",
+    "string_for_list": "dns_resolvers",
+    "number_in_list": "forbidden_exceptions[1]",
+    "number_for_path": "state_dir",
+    "port_out_of_range": "forward_port",
+    "port_zero": "forward_port",
+    "unknown_log_format": "log_format",
+    "database_not_sql_we_speak": "database_url",
 }
 
 
@@ -69,14 +81,74 @@ def test_defaults_are_valid() -> None:
     assert config.load(None, environ={}).grpc_addr == "127.0.0.1:50051"
 
 
-def test_every_setting_is_documented() -> None:
-    import dataclasses
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [
+        ("SANDGATE_MANAGE_ENVOY", "flase", "manage_envoy"),
+        ("SANDGATE_MAX_SESSIONS", "1.9", "max_sessions"),
+        ("SANDGATE_FORWARD_PORT", "99999", "forward_port"),
+        ("SANDGATE_DNS_RESOLVERS", "[1", "dns_resolvers"),
+        ("SANDGATE_DEFAULT_CPUS", "many", "default_cpus"),
+        ("SANDGATE_LOG_FORMAT", "xml", "log_format"),
+    ],
+)
+def test_a_bad_variable_fails_naming_the_key_and_the_variable(variable: str, value: str, key: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        config.load(None, environ={variable: value})
+    assert err.value.field == key and variable in str(err.value)
 
+
+def test_every_key_has_a_variable_parsed_as_its_type() -> None:
+    settings = config.load(
+        None,
+        environ={
+            "SANDGATE_MANAGE_ENVOY": "false",
+            "SANDGATE_MAX_SESSIONS": "7",
+            "SANDGATE_DEFAULT_CPUS": "0.5",
+            "SANDGATE_FORBIDDEN_EXCEPTIONS": '["127.0.0.1/32"]',
+            "SANDGATE_DNS_RESOLVERS": "127.0.0.1:53, 127.0.0.2:53",
+            "SANDGATE_LOG_FORMAT": "json",
+            "SANDGATE_NODE_ID": "",  # empty: ignored
+        },
+    )
+    assert (settings.manage_envoy, settings.max_sessions, settings.default_cpus) == (False, 7, 0.5)
+    assert settings.forbidden_exceptions == ("127.0.0.1/32",)
+    assert settings.dns_resolvers == ("127.0.0.1:53", "127.0.0.2:53")
+    assert (settings.log_format, settings.node_id) == ("json", "sandgate-local")
+
+
+def test_a_file_takes_an_integer_where_a_float_belongs(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("max_cpus = 4\ndefault_cpus = 2\n")
+    assert config.load(path, environ={}).max_cpus == 4.0
+
+
+def test_settings_built_in_code_read_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDGATE_NODE_ID", "from-the-environment")
+    assert config.Settings().node_id == "sandgate-local"
+    assert config.load(None).node_id == "from-the-environment"
+
+
+def _documented() -> list[list[str]]:
+    """The rows of docs/CONFIG.md's table of keys: key, default, variable, meaning (backticks kept)."""
     doc = (Path(__file__).resolve().parents[2] / "docs" / "CONFIG.md").read_text()
-    missing = [f.name for f in dataclasses.fields(config.Settings) if f"| `{f.name}` |" not in doc]
-    assert not missing
-    for variable, key in config.ENV_OVERRIDES.items():
-        assert f"| `{key}` |" in doc and variable in doc
+    table = doc.split("| key | default | variable | meaning |")[1].split("\n\n")[0]
+    return [line[2:-2].split(" | ", 3) for line in table.splitlines()[2:]]
+
+
+def test_the_config_doc_lists_every_key_with_its_variable_and_default() -> None:
+    rows = _documented()
+    assert sorted(row[0].strip("`") for row in rows) == sorted(config.Settings.model_fields)
+    for key, default, variable, _ in rows:
+        name = key.strip("`")
+        assert variable == f"`{config.variable(name)}`"
+        value = config.Settings.model_fields[name].default
+        if value not in ("", ()) and default.count("`") == 2 and default.startswith("`") and default.endswith("`"):
+            assert default.strip("`") == _toml(value), name
+
+
+def _toml(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def test_envoy_reaches_the_control_plane_and_its_admin_through_root_only_sockets_by_default() -> None:
@@ -87,3 +159,9 @@ def test_envoy_reaches_the_control_plane_and_its_admin_through_root_only_sockets
     tcp = config.load(None, environ={"SANDGATE_XDS_ADDR": "10.0.0.5:18000", "SANDGATE_ENVOY_ADMIN_SOCKET": "/run/a"})
     assert (tcp.control_address.path, tcp.control_address.host, tcp.control_address.port) == (None, "10.0.0.5", 18000)
     assert tcp.envoy_admin_path == Path("/run/a")
+
+
+def test_the_state_database_is_the_sqlite_file_in_the_state_dir_unless_a_url_says_otherwise() -> None:
+    assert config.load(None, environ={"SANDGATE_STATE_DIR": "/srv/sg"}).database == "sqlite:///srv/sg/sandgate.db"
+    url = "postgresql://sandgate:pw@db.internal:5432/sandgate"
+    assert config.load(None, environ={"SANDGATE_DATABASE_URL": url}).database == url

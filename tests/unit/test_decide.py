@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from control_plane import envoy_contract as c
 from control_plane.authz import decide as d
 from control_plane.domain.rules import EgressRule
 
@@ -14,15 +15,15 @@ CLAIMS = {"sid": "s-1", "jti": "jti-1"}
 @pytest.mark.parametrize(
     ("session", "claims", "authority", "allowed", "reason", "status"),
     [
-        (SESSION, CLAIMS, "ok.test:443", True, d.ALLOWED, 200),
-        (None, CLAIMS, "ok.test:443", False, d.SESSION_UNKNOWN, 403),
-        (SESSION, {"sid": "s-2", "jti": "jti-1"}, "ok.test:443", False, d.TOKEN_INVALID, 407),
-        (SESSION, {}, "ok.test:443", False, d.TOKEN_INVALID, 407),
-        (SESSION, {"sid": "s-1", "jti": "old"}, "ok.test:443", False, d.TOKEN_REVOKED, 407),
-        (d.SessionView("s-1", False, "jti-1", SESSION.rules), CLAIMS, "ok.test:443", False, d.SESSION_NOT_READY, 403),
-        (SESSION, CLAIMS, "ok.test:22", False, d.HOST_NOT_ALLOWED, 403),
-        (SESSION, CLAIMS, "other.test:443", False, d.HOST_NOT_ALLOWED, 403),
-        (SESSION, CLAIMS, "ok.test:x", False, d.BAD_REQUEST, 403),
+        (SESSION, CLAIMS, "ok.test:443", True, c.ALLOWED, 200),
+        (None, CLAIMS, "ok.test:443", False, c.SESSION_UNKNOWN, 403),
+        (SESSION, {"sid": "s-2", "jti": "jti-1"}, "ok.test:443", False, c.TOKEN_INVALID, 407),
+        (SESSION, {}, "ok.test:443", False, c.TOKEN_INVALID, 407),
+        (SESSION, {"sid": "s-1", "jti": "old"}, "ok.test:443", False, c.TOKEN_REVOKED, 407),
+        (d.SessionView("s-1", False, "jti-1", SESSION.rules), CLAIMS, "ok.test:443", False, c.SESSION_NOT_READY, 403),
+        (SESSION, CLAIMS, "ok.test:22", False, c.HOST_NOT_ALLOWED, 403),
+        (SESSION, CLAIMS, "other.test:443", False, c.HOST_NOT_ALLOWED, 403),
+        (SESSION, CLAIMS, "ok.test:x", False, c.BAD_REQUEST, 403),
     ],
 )
 def test_decide(
@@ -30,4 +31,4 @@ def test_decide(
 ) -> None:
     decision = d.decide(d.CheckInput("s-1", "CONNECT", authority, claims), session)
     assert (decision.allowed, decision.reason, decision.http_status) == (allowed, reason, status)
-    assert decision.reason in d.REASONS
+    assert decision.reason in c.REASONS

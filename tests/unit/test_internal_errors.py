@@ -108,7 +108,7 @@ def test_a_state_database_that_cannot_be_written_is_unavailable(tmp_path: Path) 
     session = Session("s-0123456789abcdef", State.READY, "n", "img", time.time(), time.time() + 60, (),
                       Limits(512, 1.0, 512))  # fmt: skip
     with pytest.raises(Unavailable) as err:
-        store.put_session(session)
+        store.put_session(session).result()
     assert "state database" in err.value.message and "readonly" not in err.value.message
     store.close()
 

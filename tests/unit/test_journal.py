@@ -6,7 +6,8 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
-from control_plane.audit.decisions import DecisionEvent, DecisionLog
+from control_plane.audit.decisions import DecisionLog
+from control_plane.audit.events import DecisionEvent
 from control_plane.audit.journal import DecisionJournal
 from control_plane.workers import Workers
 

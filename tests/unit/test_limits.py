@@ -7,7 +7,7 @@ import re
 import pytest
 
 from control_plane.audit.entries import LoggedRequest, verdict
-from control_plane.authz.decide import REASONS
+from control_plane.envoy_contract import REASONS
 from control_plane.xds.builders.limits import TenantLimits, limit_refusals
 
 # Response code details as Envoy 1.40 writes them for each limit (seen in the e2e tests' access logs).

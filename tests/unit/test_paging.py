@@ -57,7 +57,7 @@ class FakeManager:
 def test_a_full_listing_of_sessions_at_the_default_limits_pages_within_the_message_limit() -> None:
     defaults = Settings()
     sessions = [session_at_the_limits(i, rule_limits(defaults), metadata_limits(defaults)) for i in range(40)]
-    service = SessionsService(FakeManager(FakeRegistry(sessions)))  # type: ignore[arg-type]
+    service = SessionsService(FakeManager(FakeRegistry(sessions)), calls=None)  # type: ignore[arg-type]
     seen: list[str] = []
     token = ""
     for _ in range(len(sessions)):

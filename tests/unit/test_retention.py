@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.audit.decisions import DecisionEvent
+from control_plane.audit.events import DecisionEvent
 from control_plane.audit.journal import DecisionJournal
 from control_plane.audit.retention import level_cuts
 

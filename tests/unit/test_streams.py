@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from envoy_data_plane.envoy.config.core.v3 import Node
-from envoy_data_plane.envoy.service.discovery.v3 import DeltaDiscoveryRequest, DiscoveryRequest
-from envoy_data_plane.google.rpc import Status
 
+from control_plane.api.gen.sandgate.wire.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest, Node, Status
 from control_plane.xds.resource import Resource
 from control_plane.xds.snapshot import InconsistentSnapshot, Snapshot
 from control_plane.xds.streams import DeltaStream, SotwStream
@@ -40,6 +38,28 @@ def test_delta_sends_only_changes_and_records_acks() -> None:
     changed = BASE.changed([res(ROUTE, "r", "r2")])
     (update,) = s.responses(changed)
     assert [(x.name, x.version) for x in update.resources] == [("r", "r2")]
+
+
+def test_a_reconnected_envoy_that_holds_the_current_config_counts_as_applied_once_it_acks() -> None:
+    """After a control-plane restart, Envoy reconnects with initial_resource_versions equal to the snapshot:
+    the answer sends nothing, and its ACK confirms what Envoy holds (else /readyz would wait for an edit)."""
+    s = DeltaStream(node_id="n")
+    s.on_request(DeltaDiscoveryRequest(type_url=LISTENER, initial_resource_versions={"l": "l1"}))
+    (answer,) = s.responses(BASE)
+    assert list(answer.resources) == [] and s.acked == {}
+    s.on_request(DeltaDiscoveryRequest(type_url=LISTENER, response_nonce=answer.nonce))
+    assert s.acked == {(LISTENER, "l"): "l1"}
+
+
+def test_only_the_first_answer_confirms_what_envoy_held() -> None:
+    """A later ACK never confirms a version that was sent before and NACKed."""
+    s = DeltaStream(node_id="n")
+    s.on_request(DeltaDiscoveryRequest(type_url=CLUSTER, initial_resource_versions={"c": "c0"}))
+    (push,) = s.responses(BASE)
+    s.on_request(DeltaDiscoveryRequest(type_url=CLUSTER, response_nonce=push.nonce, error_detail=Status(message="no")))
+    (other,) = s.responses(BASE.changed([res(CLUSTER, "d", "d1")]))
+    s.on_request(DeltaDiscoveryRequest(type_url=CLUSTER, response_nonce=other.nonce))
+    assert s.acked == {(CLUSTER, "d"): "d1"} and s.nacked[(CLUSTER, "c")] == ("c1", "no")
 
 
 def test_delta_removal_and_nack() -> None:

@@ -53,7 +53,7 @@ def test_the_placeholder_survives_a_new_value(tmp_path: Path) -> None:
         ("s3cr3t-v4lue", "Host", "{value}", "header"),
         ("s3cr3t-v4lue", "bad header", "{value}", "header"),
         ("s3cr3t-v4lue", "Authorization", "Bearer", "format"),
-        ("s3cr3t-v4lue", "Authorization", "{value}{value}", "format"),
+        ("s3cr3t-v4lue", "Authorization", "Bearer {value}\r", "format"),
     ],
 )
 def test_bad_secrets_are_refused_without_quoting_the_value(

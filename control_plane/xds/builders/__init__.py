@@ -9,6 +9,7 @@ from control_plane.xds.builders.limits import TenantLimits
 
 CONTROL_PLANE_CLUSTER = "sandgate_control_plane"
 EGRESS_CLUSTER = "sandgate_egress"
+SANDBOX_API_CLUSTER = "sandgate_sandbox_api"  # the control plane's HTTP server for sandboxes (approvals/)
 DNS_CACHE_NAME = "sandgate_dns"
 TYPE = "type.googleapis.com/"
 
@@ -27,15 +28,8 @@ class EgressSettings:
     authz_every_connect: bool = False  # ask the control plane's ext_authz on every CONNECT as well
     max_destinations: int = 8192  # distinct host:port destinations Envoy keeps resolved at once, for all sessions
     limits: TenantLimits = field(default_factory=TenantLimits)
-
-
-def session_resource_name(session_id: str) -> str:
-    return f"session-{session_id}"
-
-
-def inspect_name(session_id: str) -> str:
-    """The name of a session's internal listener for inspected tunnels, its cluster and its inner routes."""
-    return "inspect-" + session_resource_name(session_id)
+    sandbox_api_socket: str = ""  # the control plane's unix socket for http://sandgate.internal; "": none
+    approval_timeout_s: int = 30  # how long an ASK session's request to an unlisted destination may wait
 
 
 def dns_resolver_config(settings: EgressSettings) -> dict[str, Any] | None:

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane.xds.builders import EGRESS_CLUSTER, TYPE, EgressSettings, dns_resolver_config
+from control_plane.xds.builders import (
+    EGRESS_CLUSTER,
+    SANDBOX_API_CLUSTER,
+    TYPE,
+    EgressSettings,
+    dns_resolver_config,
+)
 from control_plane.xds.builders.limits import circuit_breakers
 from control_plane.xds.builders.shared import DESTINATIONS_FILTER, RBAC_TYPE
 
 # How long an unused destination's sub-cluster (and its resolved addresses) is kept. Each costs Envoy about
-# 38 KiB (their stats are off: envoy/bootstrap.yaml), so max_destinations bounds that memory.
+# 38 KiB (their stats are off: channel/bootstrap.yaml), so max_destinations bounds that memory.
 SUB_CLUSTER_TTL_S = 120
 
 
@@ -73,4 +79,15 @@ def _upstream_codec() -> dict[str, Any]:
     return {
         "name": "envoy.filters.http.upstream_codec",
         "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"},
+    }
+
+
+def render_sandbox_api_cluster(socket_path: str) -> dict[str, Any]:
+    """The control plane's HTTP server for sandboxes (http://sandgate.internal), on a root-only unix socket."""
+    endpoint = {"endpoint": {"address": {"pipe": {"path": socket_path}}}}
+    return {
+        "name": SANDBOX_API_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "2s",
+        "load_assignment": {"cluster_name": SANDBOX_API_CLUSTER, "endpoints": [{"lb_endpoints": [endpoint]}]},
     }

@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from control_plane.audit.entries import CREDENTIAL_MARK
 from control_plane.credentials.secret import Injection
 from control_plane.domain.rules import EgressRule
-from control_plane.xds.builders import TYPE, EgressSettings, inspect_name
+from control_plane.envoy_contract import CREDENTIAL_MARK, inspect_name
+from control_plane.xds.builders import TYPE, EgressSettings
 from control_plane.xds.builders.cluster import render_egress_cluster
 from control_plane.xds.builders.listener import inner_connection_manager
-from control_plane.xds.builders.route import deny_route, deny_vhost, placeholder_routes, request_routes
+from control_plane.xds.builders.route import deny_vhost, placeholder_routes, refuse_route, request_routes
 
 _TLS_SOCKET = "envoy.transport_sockets.tls"
 _UPSTREAM_TLS = TYPE + "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
@@ -110,7 +110,7 @@ def render_inspect_routes(
     for index, rule in enumerate(r for r in rules if r.inspect):
         for port in rule.ports:
             action = {"cluster": upstream_cluster_name(session_id, rule.host, port), "timeout": "0s"}
-            routes = request_routes(session_id, rule, action, deny_route)
+            routes = request_routes(session_id, rule, action, refuse_route)
             own = credentials.get(rule.credential)
             if own is not None:
                 routes[0]["name"] += CREDENTIAL_MARK + rule.credential  # the decision names it, never its value

@@ -6,31 +6,33 @@ import json
 from typing import Any
 
 from control_plane.domain.tokens import ISSUER
-from control_plane.xds.builders import (
-    CONTROL_PLANE_CLUSTER,
-    TYPE,
-    EgressSettings,
+from control_plane.envoy_contract import (
+    ACCESS_LOG_FLUSH_SECONDS,
+    DENY_HEADER,
+    JWT_FILTER,
+    JWT_PAYLOAD_KEY,
+    JWT_PROVIDER,
+    PERIODIC_LOG_SECONDS,
+    TOKEN_HEADER,
     session_resource_name,
 )
+from control_plane.xds.builders import CONTROL_PLANE_CLUSTER, TYPE, EgressSettings
 from control_plane.xds.builders.limits import connection_limit_filter, limit_refusals, rate_limit_filter
-from control_plane.xds.builders.local_reply import DENY_HEADER, local_reply_mappers
-from control_plane.xds.builders.shared import (
-    ACCESS_LOG_FLUSH_SECONDS,
-    LUA_TYPE,
-    UNWRAP_TOKEN_FILTER,
-)
+from control_plane.xds.builders.local_reply import local_reply_mappers
+from control_plane.xds.builders.shared import LUA_TYPE, UNWRAP_TOKEN_FILTER
 
-TOKEN_HEADER = "x-sandgate-token"
-PERIODIC_LOG_SECONDS = 10
-JWT_PROVIDER = "session"
-JWT_METADATA_KEY = "jwt_payload"
 EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz"
 REQUEST_HEADERS_TIMEOUT = "10s"  # a request's headers arrive at once from any real client
 
 
+AUTHZ_TIMEOUT_S = 2.0  # a check that holds nothing
+APPROVAL_TIMEOUT_MARGIN_S = 15.0  # an allow_session waits for Envoy's ACK of the new rule (apply_timeout)
+
+
 def render_session_listener(
-    session_id: str, socket_path: str, jwks: dict[str, Any], settings: EgressSettings
+    session_id: str, socket_path: str, jwks: dict[str, Any], settings: EgressSettings, holds: bool = False
 ) -> dict[str, Any]:
+    """`holds`: the session's checks may wait on an approval (on_unlisted ASK), up to its timeout."""
     name = session_resource_name(session_id)
     return {
         "name": name,
@@ -41,12 +43,24 @@ def render_session_listener(
         # Bounds what Envoy buffers for each connection (the egress cluster has the same bound upstream).
         "per_connection_buffer_limit_bytes": settings.limits.buffer_bytes,
         "filter_chains": [
-            {"filters": [connection_limit_filter(settings.limits), _connection_manager(session_id, jwks, settings)]}
+            {
+                "filters": [
+                    connection_limit_filter(settings.limits),
+                    _connection_manager(session_id, jwks, settings, _authz_timeout(settings, holds)),
+                ]
+            }
         ],
     }
 
 
-def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressSettings) -> dict[str, Any]:
+def _authz_timeout(settings: EgressSettings, holds: bool) -> float:
+    """A held check answers by the approval timeout, or after an allow_session is applied (bounded too)."""
+    return settings.approval_timeout_s + APPROVAL_TIMEOUT_MARGIN_S if holds else AUTHZ_TIMEOUT_S
+
+
+def _connection_manager(
+    session_id: str, jwks: dict[str, Any], settings: EgressSettings, authz_timeout_s: float
+) -> dict[str, Any]:
     name = session_resource_name(session_id)
     return {
         "name": "envoy.filters.network.http_connection_manager",
@@ -82,7 +96,7 @@ def _connection_manager(session_id: str, jwks: dict[str, Any], settings: EgressS
                 rate_limit_filter(settings.limits),  # first: a flood costs neither a token check nor ext_authz
                 _discovered(UNWRAP_TOKEN_FILTER, LUA_TYPE),
                 _jwt_filter(session_id, jwks),
-                _ext_authz_filter(),
+                _ext_authz_filter(authz_timeout_s),
                 _forward_proxy_filter(),
                 _router(),
             ],
@@ -156,12 +170,12 @@ def _jwt_filter(session_id: str, jwks: dict[str, Any]) -> dict[str, Any]:
         "from_headers": [{"name": TOKEN_HEADER}],
         "forward": False,
         "require_expiration": True,
-        "payload_in_metadata": JWT_METADATA_KEY,
+        "payload_in_metadata": JWT_PAYLOAD_KEY,
         "jwt_cache_config": {"jwt_cache_size": 16},
     }
     required = {"provider_name": JWT_PROVIDER}
     return {
-        "name": "envoy.filters.http.jwt_authn",
+        "name": JWT_FILTER,
         "typed_config": {
             "@type": TYPE + "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
             "providers": {JWT_PROVIDER: provider},
@@ -173,15 +187,15 @@ def _jwt_filter(session_id: str, jwks: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _ext_authz_filter() -> dict[str, Any]:
+def _ext_authz_filter(timeout_s: float) -> dict[str, Any]:
     return {
         "name": EXT_AUTHZ_FILTER,
         "typed_config": {
             "@type": TYPE + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
-            "grpc_service": {"envoy_grpc": {"cluster_name": CONTROL_PLANE_CLUSTER}, "timeout": "2s"},
+            "grpc_service": {"envoy_grpc": {"cluster_name": CONTROL_PLANE_CLUSTER}, "timeout": f"{timeout_s:g}s"},
             "transport_api_version": "V3",
             "failure_mode_allow": False,
-            "metadata_context_namespaces": ["envoy.filters.http.jwt_authn"],
+            "metadata_context_namespaces": [JWT_FILTER],
         },
     }
 

@@ -11,11 +11,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from control_plane.audit.entries import DESTINATION_LIMIT_DETAILS, TIMEOUT_DETAILS, UNREACHABLE_DETAILS
+from control_plane.envoy_contract import (
+    DENY_HEADER,
+    DESTINATION_IP_FORBIDDEN,
+    DESTINATION_LIMIT,
+    DESTINATION_LIMIT_DETAILS,
+    ERROR_HEADER,
+    PROXY_AUTHENTICATE,
+    TIMEOUT_DETAILS,
+    TOKEN_INVALID,
+    UNREACHABLE_DETAILS,
+    UPGRADE_NOT_SUPPORTED,
+    UPSTREAM_TIMEOUT,
+    UPSTREAM_UNREACHABLE,
+)
 from control_plane.xds.builders import TYPE
 
-DENY_HEADER = "x-sandgate-deny-reason"
-ERROR_HEADER = "x-sandgate-error"
 FORBIDDEN_BODY = (
     "Sandgate denied this request (destination-ip-forbidden): the host resolved to an address no sandbox may "
     "reach (loopback, private, link-local, metadata or this host's own). An operator can change the forbidden "
@@ -48,14 +59,13 @@ def local_reply_mappers(first: Sequence[tuple[str, str, str]] = ()) -> list[dict
         *named,
         _mapper(
             _starts_with("jwt_authn_access_denied"),
-            DENY_HEADER, "token-invalid", AUTH_REQUIRED_BODY, status=407,
-            extra=[_header("proxy-authenticate", 'Basic realm="sandgate"')],
+            DENY_HEADER, TOKEN_INVALID, AUTH_REQUIRED_BODY, status=407, extra=[_header(*PROXY_AUTHENTICATE)],
         ),
-        _mapper(_starts_with("rbac_access_denied"), DENY_HEADER, "destination-ip-forbidden", FORBIDDEN_BODY),
-        _mapper("response.code_details == 'upgrade_failed'", DENY_HEADER, "upgrade-not-supported", UPGRADE_BODY),
-        _mapper(_starts_with(DESTINATION_LIMIT_DETAILS), ERROR_HEADER, "destination-limit", LIMIT_BODY),
-        _mapper(_any_start(UNREACHABLE_DETAILS), ERROR_HEADER, "upstream-unreachable", UNREACHABLE_BODY),
-        _mapper(_any_start(TIMEOUT_DETAILS), ERROR_HEADER, "upstream-timeout", TIMEOUT_BODY),
+        _mapper(_starts_with("rbac_access_denied"), DENY_HEADER, DESTINATION_IP_FORBIDDEN, FORBIDDEN_BODY),
+        _mapper("response.code_details == 'upgrade_failed'", DENY_HEADER, UPGRADE_NOT_SUPPORTED, UPGRADE_BODY),
+        _mapper(_starts_with(DESTINATION_LIMIT_DETAILS), ERROR_HEADER, DESTINATION_LIMIT, LIMIT_BODY),
+        _mapper(_any_start(UNREACHABLE_DETAILS), ERROR_HEADER, UPSTREAM_UNREACHABLE, UNREACHABLE_BODY),
+        _mapper(_any_start(TIMEOUT_DETAILS), ERROR_HEADER, UPSTREAM_TIMEOUT, TIMEOUT_BODY),
     ]  # fmt: skip
 
 

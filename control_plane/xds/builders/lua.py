@@ -5,7 +5,9 @@ read a JWT wrapped that way. This filter decodes it into `x-sandgate-token` (whi
 and removes) and always strips Proxy-Authorization so the token never travels upstream.
 """
 
-UNWRAP_TOKEN = r"""
+from control_plane.envoy_contract import TOKEN_HEADER
+
+_UNWRAP_TOKEN = r"""
 local ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local INDEX = {}
 for i = 1, 64 do INDEX[ALPHABET:byte(i)] = i - 1 end
@@ -46,7 +48,7 @@ local cache, cached = {}, 0
 
 function envoy_on_request(handle)
   local headers = handle:headers()
-  headers:remove("x-sandgate-token")
+  headers:remove("@TOKEN_HEADER@")
   local auth = headers:get("proxy-authorization")
   if auth == nil then return end
   headers:remove("proxy-authorization")
@@ -56,6 +58,7 @@ function envoy_on_request(handle)
     if cached >= 1024 then cache, cached = {}, 0 end
     cache[auth], cached = token, cached + 1
   end
-  if token then headers:add("x-sandgate-token", token) end
+  if token then headers:add("@TOKEN_HEADER@", token) end
 end
 """
+UNWRAP_TOKEN = _UNWRAP_TOKEN.replace("@TOKEN_HEADER@", TOKEN_HEADER)

@@ -16,7 +16,6 @@ DESTINATIONS_FILTER = "sandgate.forbidden-destinations"
 LUA_TYPE = TYPE + "envoy.extensions.filters.http.lua.v3.Lua"
 RBAC_TYPE = TYPE + "envoy.extensions.filters.http.rbac.v3.RBAC"
 FORBIDDEN_POLICY = "forbidden-destinations"
-ACCESS_LOG_FLUSH_SECONDS = 0.2  # how long Envoy may hold a finished request's access-log entry before sending it
 
 
 def render_unwrap_token_filter() -> dict[str, Any]:

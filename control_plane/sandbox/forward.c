@@ -10,7 +10,12 @@
  *                                        run ARGV in its own process group; after SECONDS
  *                                        (0 = none) kill the group and exit 124. The group id
  *                                        is kept in /tmp/.sandgate/ID so that `kill ID` can end it.
+ *                                        On a terminal (an interactive Exec with a PTY) the group
+ *                                        becomes the terminal's foreground group, and
+ *                                        SANDGATE_TTY_SIZE=ROWSxCOLS (removed from its environment)
+ *                                        sets the terminal's size before ARGV starts.
  *   sandgate-forward kill ID             kill the process group of the run called ID.
+ *   sandgate-forward signal ID SIGNUM    send SIGNUM to the process group of the run called ID.
  *   sandgate-forward write PATH MAX      copy stdin to PATH (mode 0644), at most MAX bytes.
  *   sandgate-forward read PATH MAX       copy PATH to stdout; fail if it is larger than MAX.
  *                                        Both refuse (exit 4) a path that is not a regular file
@@ -26,6 +31,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <signal.h>
@@ -370,6 +376,34 @@ static int kill_run(const char *id) {
     return pgid && kill_group(pgid) ? 0 : 1;
 }
 
+static int signal_run(const char *id, int signum) {
+    char path[128];
+    if (!valid_id(id) || signum < 1 || signum > 64) return 2;
+    pid_path(path, sizeof path, id);
+    FILE *f = fopen(path, "r");
+    int pgid = 0;
+    if (!f) return 1;
+    if (fscanf(f, "%d", &pgid) != 1 || pgid <= 1) pgid = 0;
+    fclose(f);
+    return pgid && kill(-pgid, signum) == 0 ? 0 : 1;
+}
+
+/* The child's side of a terminal: its own group in the foreground (else reading the terminal stops
+ * it with SIGTTIN), and the size the caller asked for, set before the program first looks at it. */
+static void take_terminal(void) {
+    if (!isatty(0)) return;
+    signal(SIGTTOU, SIG_IGN); /* a background group changing the foreground group gets SIGTTOU */
+    tcsetpgrp(0, getpid());
+    signal(SIGTTOU, SIG_DFL);
+    const char *size = getenv("SANDGATE_TTY_SIZE");
+    unsigned rows = 0, cols = 0;
+    if (size && sscanf(size, "%ux%u", &rows, &cols) == 2 && rows && cols) {
+        struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+        ioctl(0, TIOCSWINSZ, &ws);
+    }
+    unsetenv("SANDGATE_TTY_SIZE");
+}
+
 static int copy_fd(int in, int out, long long max) {
     char buf[65536];
     long long total = 0;
@@ -473,6 +507,7 @@ static int run(int seconds, const char *id, char **argv) {
     if (child_pid < 0) return 127;
     if (child_pid == 0) {
         setpgid(0, 0);
+        take_terminal();
         execvp(argv[0], argv);
         fprintf(stderr, "sandgate-forward: cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -503,9 +538,10 @@ int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "serve") == 0) return serve(atoi(argv[2]), argv[3]);
     if (argc >= 5 && strcmp(argv[1], "run") == 0) return run(atoi(argv[2]), argv[3], argv + 4);
     if (argc == 3 && strcmp(argv[1], "kill") == 0) return kill_run(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "signal") == 0) return signal_run(argv[2], atoi(argv[3]));
     if (argc == 4 && strcmp(argv[1], "write") == 0) return write_file(argv[2], atoll(argv[3]));
     if (argc == 4 && strcmp(argv[1], "read") == 0) return read_file(argv[2], atoll(argv[3]));
-    fprintf(stderr, "usage: %s serve PORT SOCKET | run SECONDS ID ARGV... | kill ID | write PATH MAX | read PATH MAX\n",
+    fprintf(stderr, "usage: %s serve PORT SOCKET | run SECONDS ID ARGV... | kill ID | signal ID SIGNUM | write PATH MAX | read PATH MAX\n",
             argv[0]);
     return 2;
 }
