@@ -12,6 +12,7 @@ from control_plane.xds import render
 from control_plane.xds.builders import EgressSettings
 from control_plane.xds.builders.inspect import UPSTREAM_TRUST, render_inspect_routes, render_upstream_cluster
 from control_plane.xds.builders.route import render_session_routes
+from control_plane.xds.serialize import SERIALIZER
 
 SID = "s-0123456789abcdef"
 KEY = Injection("Authorization", "Bearer sk-1", "sandgate-placeholder-1")
@@ -75,3 +76,37 @@ def test_inspection_resources_build_and_reference_their_leaves() -> None:
     assert names == [f"inspect-session-{SID}", f"inspect-session-{SID}-api.test-443", f"leaf-{SID}-api.test",
                      f"inspect-session-{SID}", f"inspect-session-{SID}"]  # fmt: skip
     assert render.inspect_resources(session, rules[1:], {}, {}, EgressSettings()) == []
+
+
+class _Store:
+    """A rendered-config store that remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self.bodies.get(key)
+
+    def put(self, key: str, body: bytes) -> None:
+        self.bodies[key] = body
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_leaf_key_and_an_injected_value_never_reach_the_rendered_config_store() -> None:
+    now, sid = time.time(), "s-00000000000000aa"  # its public configs are new: the store is given them
+    session = Session(id=sid, state=State.READY, node_id="n", image="i", created_at=now, expires_at=now + 60,
+                      egress=(), limits=Limits(256, 1.0, 64))  # fmt: skip
+    rules = (parse_rule("api.test", [443], inspect=True, credential="key"),)
+    leaf = issue_leaf(new_session_ca(sid, ["api.test"], now + 60, now), "api.test", now + 60, now)
+    store = _Store()
+    SERIALIZER.attach(store)
+    try:
+        resources = render.inspect_resources(session, rules, {"api.test": leaf}, {"key": KEY}, EgressSettings())
+    finally:
+        SERIALIZER.detach()
+    stored = b"".join(store.bodies.values())
+    assert store.bodies and leaf.key_pem.strip() not in stored and KEY.value.encode() not in stored
+    sent = b"".join(r.body for r in resources)  # Envoy still gets both
+    assert leaf.key_pem.strip() in sent and KEY.value.encode() in sent
