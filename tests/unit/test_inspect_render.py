@@ -110,3 +110,12 @@ def test_a_leaf_key_and_an_injected_value_never_reach_the_rendered_config_store(
     assert store.bodies and leaf.key_pem.strip() not in stored and KEY.value.encode() not in stored
     sent = b"".join(r.body for r in resources)  # Envoy still gets both
     assert leaf.key_pem.strip() in sent and KEY.value.encode() in sent
+
+
+def test_a_catch_all_that_forwards_refuses_placeholders_too() -> None:
+    rules = (parse_rule("api.test", [443], inspect=True, credential="key"),)
+    for forwarding in ({"ask": True}, {"report_only": True}):
+        fallback = _routes_of(render_session_routes(SID, rules, injections=(KEY,), **forwarding), "deny")
+        assert fallback[0]["name"] == "deny:credential-host-mismatch", forwarding
+    refusing = _routes_of(render_session_routes(SID, rules, injections=(KEY,)), "deny")
+    assert all(r["name"] == "deny:host-not-allowed" for r in refusing)
