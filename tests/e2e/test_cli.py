@@ -87,7 +87,8 @@ def test_help_lists_the_commands() -> None:
     assert result.returncode == 0 and result.stdout.startswith("usage: sandgate ")
     listed = result.stdout.split("COMMAND\n", 2)[-1].split("\n\n")[0]  # the block under the positional COMMAND
     commands = [line.split()[0] for line in listed.splitlines() if line.startswith("    ") and line.split()]
-    assert commands == ["serve", "image", "session", "egress", "decisions"], result.stdout
+    expected = ["serve", "image", "session", "egress", "policy", "keys", "cp", "approvals", "secret", "decisions"]
+    assert commands == [*expected, "completion"], result.stdout
     session_help = run(None, "session", "--help").stdout
     assert all(f"    {action} " in session_help for action in ("create", "ls", "get", "exec", "rm")), session_help
 
