@@ -28,3 +28,4 @@ bench: setup
 	.venv/bin/python -m bench.session_start --rounds 20
 	.venv/bin/python -m bench.in_sandbox --rounds 3 --seconds 5
 	.venv/bin/python -m bench.tunnels_in_sandbox --rounds 3 --seconds 5
+	.venv/bin/python -m bench.inspect --rounds 3 --seconds 4 --sessions 50

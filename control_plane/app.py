@@ -187,7 +187,7 @@ class App:
         keys = KeyRotation(parts.keyring, parts.registry, parts.publisher)
         deps = AdminDeps(
             parts.manager, parts.egress, parts.decisions, parts.cache, parts.metrics, self.settings.node_id, keys,
-            parts.approvals,
+            parts.approvals, parts.secrets,
         )  # fmt: skip
         self._admin = web.AppRunner(build_admin_app(deps, state.admin_token), access_log=None, shutdown_timeout=1)
         await self._admin.setup()

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     approval_timeout_seconds: int = 30
     max_open_approvals: int = 16
     max_held_requests: int = 64
+    # HTTPS inspection (docs/SECURITY.md, "Inspection"): upstream TLS is verified against the system's CAs
+    # and these extra ones; sandboxes trust the system's CAs and their session's own.
+    system_ca_file: str = "/etc/ssl/certs/ca-certificates.crt"
+    upstream_ca_files: Strings = ()
+    secrets_key_file: str = ""  # "": <state_dir>/keys/secrets.key (the key that encrypts stored secrets)
 
     # What one session may take of Envoy (docs/SECURITY.md, "Tenants").
     session_max_connections: int = 1024

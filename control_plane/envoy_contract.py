@@ -25,6 +25,9 @@ METHOD_NOT_ALLOWED = "method-not-allowed"
 TUNNEL_NOT_INSPECTABLE = "tunnel-not-inspectable"
 POLICY_DENIED = "destination-denied-by-policy"
 SESSION_ENDED = "session-ended"
+# inspected requests (HTTPS inspection): a path no rule's globs allow, a secret's placeholder for another host
+PATH_NOT_ALLOWED = "path-not-allowed"
+CREDENTIAL_HOST_MISMATCH = "credential-host-mismatch"
 # Envoy's own answers: a forbidden address, a refused upgrade, a session over its request rate, a check that
 # could not be made (timeout, control plane down), Envoy short of memory, the egress circuit breakers open.
 DESTINATION_IP_FORBIDDEN = "destination-ip-forbidden"
@@ -47,7 +50,7 @@ REASONS = frozenset(
         INTERNAL_ERROR, EXT_AUTHZ_DENIED, METHOD_NOT_ALLOWED, TUNNEL_NOT_INSPECTABLE, POLICY_DENIED, SESSION_ENDED,
         DESTINATION_IP_FORBIDDEN, UPGRADE_NOT_SUPPORTED, RATE_LIMITED, AUTHZ_UNAVAILABLE, PROXY_OVERLOADED,
         UPSTREAM_OVERFLOW, DESTINATION_LIMIT, UPSTREAM_UNREACHABLE, UPSTREAM_TIMEOUT, APPROVAL_DENIED,
-        APPROVAL_TIMEOUT,
+        APPROVAL_TIMEOUT, PATH_NOT_ALLOWED, CREDENTIAL_HOST_MISMATCH,
     }
 )  # fmt: skip
 AUTH_REASONS = frozenset({TOKEN_INVALID, TOKEN_REVOKED})  # answered 407, not 403
@@ -71,6 +74,7 @@ ALLOW_ROUTE = "allow:"
 DENY_ROUTE = "deny:"
 WOULD_DENY_ROUTE = "would-deny:"
 ASK_ROUTE = "ask:"  # an ASK session's catch-all: forwarded only once an approval let the request through
+CREDENTIAL_MARK = "#credential:"  # an inspected allow route that injects a secret: `allow:<host>#credential:<name>`
 
 
 def allow_route(host: str) -> str:
@@ -86,10 +90,22 @@ def deny_route(reason: str, report_only: bool = False) -> str:
 # ---- session resources ------------------------------------------------------------------------------------
 SESSION_PREFIX = "session-"  # a session's listener and its route configuration share this name
 SOCKET_NAME = "proxy.sock"  # the listener's socket, in the session's directory
+INSPECTED_LISTENER_PREFIX = "inspect-session-"  # a session's internal listener for decrypted (inspected) requests
 
 
 def session_resource_name(session_id: str) -> str:
     return SESSION_PREFIX + session_id
+
+
+def credential_of(route_name: str) -> str:
+    """The name of the secret the chosen route injected ("" if none): a name, never a value."""
+    return route_name.partition(CREDENTIAL_MARK)[2] if route_name.startswith(ALLOW_ROUTE) else ""
+
+
+def inspect_name(session_id: str) -> str:
+    """The name of a session's internal listener for inspected tunnels, its cluster and its inner routes; the
+    access log names the listener of a decrypted request so (`audit/als_wire.py` reads the session from it)."""
+    return INSPECTED_LISTENER_PREFIX + session_id
 
 
 def session_of(listener_path: str) -> str:

@@ -21,7 +21,7 @@ from control_plane.db import migrations
 from control_plane.db.backend import Database, Params, driver_errors
 from control_plane.db.url import describe, kind_of, sqlite_url
 from control_plane.domain.policy import Policy
-from control_plane.domain.rules import EgressRule
+from control_plane.domain.rules import EgressRule, rule_from_dict
 from control_plane.domain.session import Limits, OnUnlisted, Session, State
 from control_plane.domain.tokens import SigningKey
 from control_plane.errors import Unavailable
@@ -178,7 +178,7 @@ def _session_row(s: Session) -> dict[str, object]:
 
 
 def _rule(r: dict[str, Any]) -> EgressRule:
-    return EgressRule(r["host"], tuple(r["ports"]), tuple(r["methods"]))
+    return rule_from_dict(r)
 
 
 def _session_from(row: dict[str, Any]) -> Session:

@@ -16,9 +16,12 @@ from control_plane.approvals.outcome import decision_event
 from control_plane.audit.decisions import DecisionLog, sandbox_exit_event
 from control_plane.channel.address import split_addr
 from control_plane.config import HostSize, Settings
+from control_plane.credentials.service import SecretService
 from control_plane.domain.destinations import parse_cidrs
 from control_plane.domain.session import Session
 from control_plane.envoy_contract import SOCKET_NAME
+from control_plane.inspection.authority import SessionAuthorities
+from control_plane.inspection.sources import InspectionSources
 from control_plane.metrics import Metrics, new_metrics
 from control_plane.sessions.docker_runtime import DockerRuntime, RuntimeWorkers
 from control_plane.sessions.egress import EgressEditor
@@ -80,6 +83,7 @@ class Parts:
     calls: SandboxCalls
     exit_watch: ExitWatch
     approvals: ApprovalDesk
+    secrets: SecretService
 
 
 def build(
@@ -104,21 +108,25 @@ def build(
     policy: list[EgressEditor] = []  # the publisher renders with the editor's policy; the editor needs the publisher
     publisher = ConfigPublisher(
         cache, egress_settings(s, host), lambda sid: s.state_dir / "sessions" / sid / SOCKET_NAME, keyring.jwks,
-        lambda: policy[0].policy(), s.apply_timeout_seconds,
+        lambda: policy[0].policy(), s.apply_timeout_seconds, _inspection(s, state),
     )  # fmt: skip
     egress = EgressEditor(
         registry, state.store, publisher, s.allow_broad_wildcards, config.rule_limits(s),
         lambda write, seconds: metrics.admin_write_ack_seconds.labels(write=write).observe(seconds),
+        secret_exists=state.vault.exists,
     )  # fmt: skip
     policy.append(egress)
+    secrets = SecretService(state.vault, registry, publisher, egress.policy)
     manager_settings = _manager_settings(s, state, host)
     pool = WarmPool(runtime, s.warm_pool_size, manager_settings.container_spec, state.forwarder)
     liveness = Liveness()
     manager = SessionManager(
         manager_settings, registry, runtime, publisher, keyring, egress.policy, clock, pool, liveness,
-        metrics=metrics.sessions,
+        metrics=metrics.sessions, secret_exists=state.vault.exists,
     )  # fmt: skip
-    calls = SandboxCalls(manager_settings, registry, runtime, liveness, metrics.sessions.exec_seconds.observe)
+    calls = SandboxCalls(
+        manager_settings, registry, runtime, liveness, metrics.sessions.exec_seconds.observe, publisher.inspects
+    )
 
     def sandbox_exited(session: Session, ended: SandboxExit) -> None:
         metrics.sandbox_exits.labels(cause=ended.cause).inc()
@@ -127,9 +135,16 @@ def build(
     exit_watch = ExitWatch(runtime, registry, liveness, pool, sandbox_exited)
     approvals = _approvals(s, registry, egress, decisions)
     parts = Parts(workers, metrics, decisions, cache, registry, keyring, runtime, publisher, egress, pool,
-                  manager, calls, exit_watch, approvals)  # fmt: skip
+                  manager, calls, exit_watch, approvals, secrets)  # fmt: skip
     _gauges(parts, s.node_id)
     return parts
+
+
+def _inspection(s: Settings, state: StateDir) -> InspectionSources:
+    """HTTPS inspection's sources: the sessions' CAs (kept in `state.inspect_dir`, each session's bundle in its
+    directory), the upstream trust store, and the stored secrets' header values."""
+    authorities = SessionAuthorities(state.inspect_dir, lambda sid: s.state_dir / "sessions" / sid, state.system_bundle)
+    return InspectionSources(authorities, state.upstream_trust, state.vault.injections)
 
 
 def _approvals(s: Settings, registry: SessionRegistry, egress: EgressEditor, decisions: DecisionLog) -> ApprovalDesk:

@@ -22,11 +22,15 @@ class State(enum.Enum):
 
 @dataclass(frozen=True)
 class EgressRule:
-    """One allowed destination: an exact host or `*.wildcard`; no ports means 443 and 80; no methods means all."""
+    """One allowed destination: an exact host or `*.wildcard`; no ports means 443 and 80; no methods (paths) means
+    all. `inspect`: its HTTPS is decrypted and each request decided; `credential`: a stored secret injected there."""
 
     host: str
     ports: tuple[int, ...] = ()
     methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    inspect: bool = False
+    credential: str = ""
 
     @classmethod
     def parse(cls, text: str) -> EgressRule:
@@ -38,14 +42,26 @@ class EgressRule:
             raise InvalidArgument(f"{text!r}: ports must be numbers, as in pypi.org:443", field="allow") from None
 
     def to_pb(self) -> pb.EgressRule:
-        return pb.EgressRule(host=self.host, ports=list(self.ports), methods=list(self.methods))
+        return pb.EgressRule(
+            host=self.host, ports=list(self.ports), methods=list(self.methods), paths=list(self.paths),
+            inspect=self.inspect, credential=self.credential,
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        return {"host": self.host, "ports": list(self.ports), "methods": list(self.methods)}
+        out: dict[str, Any] = {"host": self.host, "ports": list(self.ports), "methods": list(self.methods)}
+        inspection = {"paths": list(self.paths), "inspect": self.inspect, "credential": self.credential}
+        return {**out, **{k: v for k, v in inspection.items() if v}}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EgressRule:
-        return cls(str(data["host"]), tuple(data.get("ports", ())), tuple(data.get("methods", ())))
+        return cls(
+            str(data["host"]), tuple(data.get("ports", ())), tuple(data.get("methods", ())),
+            tuple(data.get("paths", ())), bool(data.get("inspect", False)), str(data.get("credential", "")),
+        )  # fmt: skip
+
+    @classmethod
+    def from_pb(cls, r: pb.EgressRule) -> EgressRule:
+        return cls(r.host, tuple(r.ports), tuple(r.methods), tuple(r.paths), r.inspect, r.credential)
 
 
 @dataclass(frozen=True)
@@ -82,7 +98,7 @@ class SessionInfo:
             state=State(pb.State.Name(s.state)),
             created_at=_time(s, "created_at"),
             expires_at=_time(s, "expires_at"),
-            egress=tuple(EgressRule(r.host, tuple(r.ports), tuple(r.methods)) for r in s.egress),
+            egress=tuple(EgressRule.from_pb(r) for r in s.egress),
             limits=Limits(s.limits.memory_mb, s.limits.cpus, s.limits.pids),
             labels=dict(s.labels),
             proxy_url=s.proxy_url,

@@ -41,3 +41,6 @@ def rule_host_pattern(max_cidr_addresses: int) -> str:
 
 DENY_HOST_PATTERN = rf"^(?:\*\.)?(?:{_LABEL}\.)*{_TOP}$"
 """A deny entry is a name or a `*.` wildcard, never an address (forbidden_cidrs holds those)."""
+
+INSPECT_HOST_PATTERN = rf"^(?:(?:{_LABEL}\.)+{_TOP}|localhost)$"
+"""An inspected rule's host: an exact name (a certificate is issued for it), never a wildcard or an address."""

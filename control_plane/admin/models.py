@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from annotated_types import Interval
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints, TypeAdapter
+from pydantic.config import JsonDict
 
-from control_plane.admin.hosts import DENY_HOST_PATTERN, MAX_HOST_LENGTH, rule_host_pattern
+from control_plane.admin.hosts import DENY_HOST_PATTERN, INSPECT_HOST_PATTERN, MAX_HOST_LENGTH, rule_host_pattern
+from control_plane.credentials.secret import HEADER_NAME, MAX_VALUE_CHARS, RESERVED_HEADERS
+from control_plane.domain.paths import MAX_PATH_LENGTH, MAX_PATHS
 from control_plane.domain.rules import RuleLimits
 
 CLOSED = ConfigDict(extra="forbid")
@@ -34,6 +37,27 @@ def _json_integer(value: object) -> object:
 Port = Annotated[int, Interval(ge=1, le=65535), BeforeValidator(_json_integer)]  # constraints first: see the schema
 Verdict = Literal["allow", "deny", "would_deny", "error", "event"]  # event: a sandbox died (docs/SECURITY.md)
 SESSION_ID = TypeAdapter(Annotated[str, Field(pattern=r"^s-[0-9a-f]{16}$", description="s- and 16 hex digits")])
+SECRET_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+SECRET_NAME = TypeAdapter(Annotated[str, Field(pattern=SECRET_NAME_PATTERN, description="1-64 of A-Z a-z 0-9 _ . -")])
+# A path glob (domain/paths.py): '/'-separated segments of URL path characters; `*` one segment, `**` any
+# depth, never `***`; no `.` or `..` segment (requests are matched once normalized).
+_C = r"[A-Za-z0-9\-_~!$&'()+,;=:@%]"
+_SEGMENT = rf"\.*(?:{_C}(?:\*{{0,2}}[.]|\*{{0,2}}{_C})*\*{{0,2}}|\*{{1,2}}(?:(?:[.]|{_C})\*{{0,2}})*)|\.{{3,}}"
+PATH_GLOB_PATTERN = rf"^(?:/(?:{_SEGMENT})?)+$"
+PathGlob = Annotated[str, StringConstraints(max_length=MAX_PATH_LENGTH, pattern=PATH_GLOB_PATTERN)]
+# What the domain checks across a rule's fields (rules.check_inspectable), stated for the published schema.
+_RULE_CROSS_FIELDS: JsonDict = {
+    "allOf": [
+        {
+            "if": {"properties": {"credential": {"minLength": 1}}, "required": ["credential"]},
+            "then": {"properties": {"inspect": {"const": True}}, "required": ["inspect"]},
+        },
+        {
+            "if": {"properties": {"inspect": {"const": True}}, "required": ["inspect"]},
+            "then": {"properties": {"host": {"pattern": INSPECT_HOST_PATTERN}}},
+        },
+    ]
+}
 HOST_DOC = (
     "An exact name (lower case; an internationalized name in its xn-- form), `*.` and a name of two labels or "
     "more (subdomains only), an IP, or a CIDR range. A public suffix or a wildcard over one is refused (400) "
@@ -60,12 +84,32 @@ def request_models(limits: RuleLimits) -> RequestModels:
     class Rule(BaseModel):
         """One allowed destination."""
 
-        model_config = CLOSED
+        model_config = ConfigDict(extra="forbid", json_schema_extra=_RULE_CROSS_FIELDS)
         host: host
         ports: list[Port] = Field(
             default=[], max_length=limits.max_ports_per_rule, description="empty means 80 and 443"
         )
-        methods: list[Method] = Field(default=[], description="plain HTTP only; empty means all")
+        methods: list[Method] = Field(
+            default=[],
+            description="plain HTTP, and inspected HTTPS; empty means all (a CONNECT to a rule "
+            "that limits methods or paths without inspect is refused: tunnel-not-inspectable)",
+        )
+        paths: list[PathGlob] = Field(
+            default=[],
+            max_length=MAX_PATHS,
+            description="path globs (`/repos/**`, `/simple/*`) as for methods; empty means all",
+        )
+        inspect: StrictBool = Field(
+            default=False,
+            description="decrypt this host's HTTPS with a certificate from the session's own CA "
+            "and decide each request; needs an exact host name",
+        )
+        credential: str = Field(
+            default="",
+            pattern=r"^(?:[A-Za-z0-9_.-]{1,64})?$",
+            description="the name of a stored secret "
+            "injected on inspected requests (needs inspect; 409 if no such secret)",
+        )
 
     rule_list = Annotated[list[Rule], Field(max_length=limits.max_rules)]
     deny_host = Annotated[str, StringConstraints(min_length=1, max_length=MAX_HOST_LENGTH, pattern=DENY_HOST_PATTERN)]
@@ -109,6 +153,9 @@ class RuleOut(BaseModel):
     host: str
     ports: list[int]
     methods: list[str]
+    paths: list[str] = []
+    inspect: bool = False
+    credential: str = Field(default="", description="a secret's name, never its value")
 
 
 class Rules(BaseModel):
@@ -169,6 +216,8 @@ class Decision(BaseModel):
     source: str
     stream_id: str
     decided_by: str = Field(default="", description="who decided an approval: admin, or timeout")
+    path: str = Field(default="", description="the request's path without its query (none for a tunnel)")
+    credential: str = Field(default="", description="the name of the secret Envoy injected, never its value")
 
 
 class Decisions(BaseModel):
@@ -207,6 +256,49 @@ class Approval(BaseModel):
 
 class Approvals(BaseModel):
     approvals: list[Approval]
+
+
+# A header a credential may set: an RFC 9110 token, none of the reserved ones (any case).
+_RESERVED_HEADER = "|".join("".join(f"[{c.upper()}{c}]" if c.isalpha() else f"\\{c}" if c == "." else c
+                                    for c in name) for name in sorted(RESERVED_HEADERS))  # fmt: skip
+
+
+class SecretBody(BaseModel):
+    """A secret to store (or replace). The value is write-only: no response ever holds it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: _refuse_reserved(schema))
+    value: str = Field(
+        min_length=1, max_length=MAX_VALUE_CHARS, pattern=r"^[^\r\n\x00]+$", json_schema_extra={"writeOnly": True}
+    )
+    header: str = Field(
+        default="Authorization",
+        pattern=f"^{HEADER_NAME.pattern}$",
+        description="the request header Envoy sets (not Host, Connection and the like)",
+    )
+    format: str = Field(
+        default="{value}",
+        pattern=r"^[^\r\n\x00]*\{value\}[^\r\n\x00]*$",
+        description="the header's value, `{value}` standing for the secret: e.g. `Bearer {value}`",
+    )
+
+
+def _refuse_reserved(schema: dict[str, Any]) -> None:
+    schema["properties"]["header"]["not"] = {"pattern": f"^(?:{_RESERVED_HEADER})$"}
+
+
+class Secret(BaseModel):
+    """A stored secret: everything but its value. `applied` is set on a write."""
+
+    name: str
+    header: str
+    format: str
+    created_at: str = Field(description="RFC 3339, UTC")
+    placeholder: str = Field(description="what a client may hold instead of the value; swapped on the bound host only")
+    applied: bool | None = None
+
+
+class Secrets(BaseModel):
+    secrets: list[Secret]
 
 
 class SigningKeys(BaseModel):

@@ -21,9 +21,11 @@ from control_plane.admin.http import (
     read_query,
     respond,
 )
+from control_plane.admin.secrets import secret_operations
 from control_plane.admin.spec import WRITE_ERRORS, Operation, openapi
 from control_plane.approvals.desk import ApprovalDesk
 from control_plane.audit.decisions import DecisionLog
+from control_plane.credentials.service import SecretService
 from control_plane.domain.rules import DEFAULT_LIMITS
 from control_plane.domain.session import Session
 from control_plane.metrics import Metrics
@@ -43,6 +45,7 @@ class AdminDeps:
     node_id: str
     keys: KeyRotation
     approvals: ApprovalDesk
+    secrets: SecretService
 
 
 def session_json(s: Session) -> dict[str, Any]:
@@ -203,8 +206,8 @@ def operations(r: AdminRoutes) -> tuple[Operation, ...]:
 
 
 def admin_operations(r: AdminRoutes) -> tuple[Operation, ...]:
-    """Every route of the admin server: the core ones and the approvals'."""
-    return (*operations(r), *approval_operations(r.d.approvals))
+    """Every route of the admin server: the core ones, the approvals' and the secrets'."""
+    return (*operations(r), *approval_operations(r.d.approvals), *secret_operations(r.d.secrets))
 
 
 def build_admin_app(deps: AdminDeps, admin_token: str) -> web.Application:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
-from control_plane.domain.rules import RuleLimits, check_port_count, check_rule_count
+from control_plane.domain.rules import EgressRule, RuleLimits, check_port_count, check_rule_count
 from control_plane.domain.session import MetadataLimits, Session, check_env_count, check_label_count
 from control_plane.sessions.manager import CreateRequest
 
@@ -26,7 +26,7 @@ def create_request(req: pb.CreateSessionRequest, rules: RuleLimits, meta: Metada
     return CreateRequest(
         image=req.image,
         ttl_seconds=req.ttl_seconds if req.HasField("ttl_seconds") else None,
-        egress=[{"host": r.host, "ports": list(r.ports), "methods": list(r.methods)} for r in req.egress],
+        egress=[_rule_mapping(r) for r in req.egress],
         memory_mb=limits.memory_mb,
         cpus=limits.cpus,
         pids=limits.pids,
@@ -44,7 +44,7 @@ def session_message(s: Session, proxy_url: str, token: str = "") -> pb.Session:
         state=s.state.value,
         created_at=_timestamp(s.created_at),
         expires_at=_timestamp(s.expires_at),
-        egress=[pb.EgressRule(host=r.host, ports=r.ports, methods=r.methods) for r in s.egress],
+        egress=[_rule_message(r) for r in s.egress],
         limits=pb.Limits(memory_mb=s.limits.memory_mb, cpus=s.limits.cpus, pids=s.limits.pids),
         labels=dict(s.labels),
         proxy_url=proxy_url,
@@ -54,6 +54,19 @@ def session_message(s: Session, proxy_url: str, token: str = "") -> pb.Session:
         idle_timeout_seconds=s.idle_timeout_s,
         failure_reason=s.failure_reason,
         on_unlisted=s.on_unlisted.value,
+    )
+
+
+def _rule_mapping(r: pb.EgressRule) -> dict[str, object]:
+    return {
+        "host": r.host, "ports": list(r.ports), "methods": list(r.methods),
+        "paths": list(r.paths), "inspect": r.inspect, "credential": r.credential,
+    }  # fmt: skip
+
+
+def _rule_message(r: EgressRule) -> pb.EgressRule:
+    return pb.EgressRule(
+        host=r.host, ports=r.ports, methods=r.methods, paths=r.paths, inspect=r.inspect, credential=r.credential
     )
 
 

@@ -14,7 +14,7 @@ from control_plane.audit.als_wire import logged_requests
 from control_plane.audit.decisions import DecisionLog
 from control_plane.audit.entries import LoggedRequest, destination, verdict
 from control_plane.audit.events import DecisionEvent
-from control_plane.envoy_contract import session_of
+from control_plane.envoy_contract import credential_of, session_of
 
 log = logging.getLogger(__name__)
 SERVICE = "envoy.service.accesslog.v3.AccessLogService"
@@ -28,7 +28,7 @@ def to_event(entry: LoggedRequest, session_id: str) -> DecisionEvent:
         id=0, time=entry.start_time, session_id=session_id, method=entry.method,
         host=host, port=port, verdict=verdict_name, reason=reason, response_code=entry.response_code,
         bytes_sent=entry.bytes_sent, bytes_received=entry.bytes_received, duration_ms=round(entry.duration_ms, 3),
-        source="envoy", stream_id=entry.stream_id,
+        source="envoy", stream_id=entry.stream_id, path=entry.path, credential=credential_of(entry.route_name),
     )  # fmt: skip
 
 

@@ -54,6 +54,7 @@ class LoggedRequest:
     start_time: float
     stream_id: str = ""
     log_type: str = "DownstreamEnd"
+    path: str = ""  # without the query; a CONNECT has none
 
     @property
     def opens_tunnel(self) -> bool:

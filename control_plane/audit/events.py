@@ -22,6 +22,8 @@ class DecisionEvent:
     source: str = "envoy"
     stream_id: str = ""
     decided_by: str = ""  # an approval's outcome: the operator who decided, or "timeout"
+    path: str = ""  # the request's path without its query (none for a tunnel)
+    credential: str = ""  # the name of the secret Envoy injected, never its value
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -14,6 +14,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,17 @@ CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY, time REAL NOT NULL, session_id TEXT NOT NULL, method TEXT NOT NULL,
     host TEXT NOT NULL, port INTEGER NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL,
     response_code INTEGER NOT NULL, bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL,
-    duration_ms REAL NOT NULL, source TEXT NOT NULL, stream_id TEXT NOT NULL, decided_by TEXT NOT NULL DEFAULT ''
+    duration_ms REAL NOT NULL, source TEXT NOT NULL, stream_id TEXT NOT NULL, decided_by TEXT NOT NULL DEFAULT '',
+    path TEXT NOT NULL DEFAULT '', credential TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS decisions_by_session ON decisions (session_id, id);
 DROP INDEX IF EXISTS decisions_by_stream;
 CREATE INDEX IF NOT EXISTS decisions_by_tunnel ON decisions (stream_id) WHERE method = 'CONNECT';
 """
-_INSERT = "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_ADDED_COLUMNS = ("decided_by", "path", "credential")  # a journal written before them gets them, empty
+# Columns by name: a journal upgraded in place has its added columns in the order it gained them.
+_COLUMNS = ", ".join(f.name for f in fields(DecisionEvent))
+_INSERT = f"INSERT INTO decisions ({_COLUMNS}) VALUES ({', '.join('?' * len(fields(DecisionEvent)))})"
 # Only tunnels are completed later, so only they are indexed by stream: an index of every request's
 # random stream id dirtied a page per request (about 70 MB/s of WAL at 7,500 requests/s).
 _UPDATE_TUNNEL = (
@@ -62,9 +67,7 @@ class DecisionJournal:
         self._writer = _connect(path)
         path.chmod(0o600)
         self._writer.executescript(_SCHEMA)
-        columns = {row[1] for row in self._writer.execute("PRAGMA table_info(decisions)")}
-        if "decided_by" not in columns:  # a journal from before approvals
-            self._writer.execute("ALTER TABLE decisions ADD COLUMN decided_by TEXT NOT NULL DEFAULT ''")
+        _add_columns(self._writer)
         self._rows = _Rows(self._writer, keep, keep_per_session)
         self._reader = _connect(path)
         self._reading = threading.Lock()  # queries run on worker threads and share one connection
@@ -99,7 +102,8 @@ class DecisionJournal:
         where = " AND ".join(f"{column} = ?" for column, _ in filters) or "1"
         with self._reading:
             rows = self._reader.execute(
-                f"SELECT * FROM decisions WHERE {where} ORDER BY id DESC LIMIT ?", [v for _, v in filters] + [limit]
+                f"SELECT {_COLUMNS} FROM decisions WHERE {where} ORDER BY id DESC LIMIT ?",
+                [v for _, v in filters] + [limit],
             ).fetchall()
         return [DecisionEvent(*row) for row in rows]
 
@@ -155,9 +159,17 @@ class DecisionJournal:
                 self._lost(sum(len(rows) for _, rows in batch))
 
 
+def _add_columns(db: sqlite3.Connection) -> None:
+    present = {row[1] for row in db.execute("PRAGMA table_info(decisions)")}
+    for column in _ADDED_COLUMNS:
+        if column not in present:
+            db.execute(f"ALTER TABLE decisions ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+
+
 def _values(e: DecisionEvent) -> tuple[object, ...]:
     return (e.time, e.session_id, e.method, e.host, e.port, e.verdict, e.reason, e.response_code,
-            e.bytes_sent, e.bytes_received, e.duration_ms, e.source, e.stream_id, e.decided_by)  # fmt: skip
+            e.bytes_sent, e.bytes_received, e.duration_ms, e.source, e.stream_id, e.decided_by, e.path,
+            e.credential)  # fmt: skip
 
 
 _SESSION, _VERDICT = 2, 6  # positions in an inserted row

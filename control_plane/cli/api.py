@@ -52,7 +52,7 @@ class AdminApi:
         self._t = transport
 
     def egress(self, session_id: str) -> list[dict[str, Any]]:
-        """The rules in force of a session: `[{host, ports, methods}]`."""
+        """The rules in force of a session: `[{host, ports, methods, paths, inspect, credential}]`."""
         return list(self._t.call("GET", f"/v1/sessions/{segment(session_id)}/egress")["egress"])
 
     def egress_add(self, session_id: str, rule: dict[str, Any], wait: bool) -> dict[str, Any]:
@@ -64,6 +64,18 @@ class AdminApi:
         """Remove the rule for `host` (a name, `*.` wildcard, IP or CIDR); `{session_id, egress, applied}`."""
         path = f"/v1/sessions/{segment(session_id)}/egress/{segment(host_spelling(host))}{_wait(wait)}"
         return self._t.call("DELETE", path)
+
+    def secrets(self) -> list[dict[str, Any]]:
+        """Stored secrets: `[{name, header, format, created_at, placeholder}]`, never a value."""
+        return list(self._t.call("GET", "/v1/secrets")["secrets"])
+
+    def set_secret(self, name: str, body: dict[str, str], wait: bool) -> dict[str, Any]:
+        """Store or replace a secret (`{value, header, format}`); its metadata and `applied`."""
+        return self._t.call("PUT", f"/v1/secrets/{segment(name)}{_wait(wait)}", body)
+
+    def remove_secret(self, name: str) -> None:
+        """Delete a secret that no rule names."""
+        self._t.call("DELETE", f"/v1/secrets/{segment(name)}")
 
     def policy(self) -> dict[str, Any]:
         """The global policy: `{default_egress, deny}`."""

@@ -12,10 +12,12 @@ from google.protobuf.json_format import MessageToDict
 from control_plane.api.gen.sandgate.v1 import sessions_pb2 as pb
 from control_plane.cli.context import CliContext
 from control_plane.cli.output import emit
+from control_plane.cli.secret_commands import apply_to_rules
 from control_plane.errors import InvalidArgument
 
 SESSION_COLUMNS = ("id", "state", "image", "expires_at", "egress", "labels")
 RULE_COLUMNS = ("host", "ports", "methods")
+INSPECTION_COLUMNS = ("paths", "inspect", "credential")  # shown when a rule has any of them
 
 
 def session_dict(s: pb.Session) -> dict[str, Any]:
@@ -28,7 +30,9 @@ def session_dict(s: pb.Session) -> dict[str, Any]:
 def _rule_text(rule: pb.EgressRule) -> str:
     ports = ",".join(str(p) for p in rule.ports)
     methods = "[" + ",".join(rule.methods) + "]" if rule.methods else ""
-    return f"{rule.host}:{ports}{methods}"
+    extra = "".join(f" {p}" for p in rule.paths) + (" inspect" if rule.inspect else "")
+    extra += f" credential={rule.credential}" if rule.credential else ""
+    return f"{rule.host}:{ports}{methods}{extra}"
 
 
 def parse_allow(text: str) -> dict[str, Any]:
@@ -61,7 +65,7 @@ def session_create(ctx: CliContext, a: argparse.Namespace) -> int:
     limits = {k: v for k, v in (("memory_mb", a.memory_mb), ("cpus", a.cpus), ("pids", a.pids)) if v}
     with ctx.sessions() as c:
         s = c.create(
-            egress=[parse_allow(x) for x in a.allow], ttl_seconds=a.ttl, image=a.image or "",
+            egress=apply_to_rules([parse_allow(x) for x in a.allow], a), ttl_seconds=a.ttl, image=a.image or "",
             labels=pairs(a.label, "--label"), env=pairs(a.env, "--env"), limits=limits,
             report_only=a.report_only, idle_timeout_seconds=a.idle_timeout or 0, on_unlisted=a.on_unlisted,
         )  # fmt: skip
@@ -124,7 +128,8 @@ def session_exec(ctx: CliContext, a: argparse.Namespace) -> int:
 
 
 def egress_ls(ctx: CliContext, a: argparse.Namespace) -> int:
-    emit(ctx.admin_api().egress(a.session_id), ctx.as_json, RULE_COLUMNS)
+    rules = ctx.admin_api().egress(a.session_id)
+    emit(rules, ctx.as_json, rule_columns(rules))
     return 0
 
 
@@ -132,6 +137,8 @@ def egress_add(ctx: CliContext, a: argparse.Namespace) -> int:
     rule = parse_allow(a.host)
     rule["ports"] = rule["ports"] + a.port
     rule["methods"] = [m.upper() for m in a.method]
+    given = {"paths": a.path, "inspect": a.inspect, "credential": a.credential}
+    rule.update({k: v for k, v in given.items() if v})
     return _rules_result(ctx, ctx.admin_api().egress_add(a.session_id, rule, a.wait))
 
 
@@ -139,11 +146,17 @@ def egress_rm(ctx: CliContext, a: argparse.Namespace) -> int:
     return _rules_result(ctx, ctx.admin_api().egress_remove(a.session_id, a.host, a.wait))
 
 
+def rule_columns(rules: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The table's columns: the inspection ones only when a rule has paths, inspect or a credential."""
+    inspection = any(rule.get(c) for rule in rules for c in INSPECTION_COLUMNS)
+    return RULE_COLUMNS + INSPECTION_COLUMNS if inspection else RULE_COLUMNS
+
+
 def _rules_result(ctx: CliContext, result: dict[str, Any]) -> int:
     if ctx.as_json:
         emit(result, True)
     else:
-        emit(result["egress"], False, RULE_COLUMNS)
+        emit(result["egress"], False, rule_columns(result["egress"]))
         print("applied: every Envoy has ACKed the change" if result["applied"] else "stored and pushed")
     return 0
 

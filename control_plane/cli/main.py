@@ -13,7 +13,7 @@ import grpc
 import shtab
 
 from control_plane.admin_client import AdminError
-from control_plane.cli import approvals
+from control_plane.cli import approvals, secret_commands
 from control_plane.cli import commands as cmd
 from control_plane.cli.context import CliContext, context_from, default_config
 from control_plane.cli.files import copy
@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("target", metavar="TARGET", help="a local file, - for stdout, or SESSION:PATH")
     cp.set_defaults(handler=copy)
     approvals.add_parsers(_group(sub, "approvals", "held requests and proposals", common), common)
+    secret_commands.add_parsers(_group(sub, "secret", "secrets injected on inspected HTTPS", common), common)
     d = sub.add_parser("decisions", parents=[common], help="the audit log of egress decisions")
     d.add_argument("--session", help="only this session")
     d.add_argument("--verdict", choices=["allow", "deny", "would_deny", "error", "event"])
@@ -106,6 +107,7 @@ def _session_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     c.add_argument("--on-unlisted", choices=["DENY", "ASK"], default="DENY",
                    help="ASK: hold a request no rule covers until you decide (sandgate approvals)")  # fmt: skip
     c.add_argument("-q", "--quiet", action="store_true", help="print only the session id")
+    secret_commands.add_rule_options(c, per_host=True)
     c.set_defaults(handler=cmd.session_create)
     ls = sub.add_parser("ls", parents=[common], help="list sessions")
     ls.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
@@ -133,8 +135,9 @@ def _egress_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     add.add_argument("session_id")
     add.add_argument("host", help="HOST[:PORT,...], e.g. pypi.org or *.github.com:443")
     add.add_argument("--port", type=int, action="append", default=[])
-    add.add_argument("--method", action="append", default=[], help="limit plain HTTP to these methods")
+    add.add_argument("--method", action="append", default=[], help="limit plain (or inspected) HTTP to these methods")
     add.add_argument("--wait", action="store_true", help="return once every Envoy has applied it")
+    secret_commands.add_rule_options(add, per_host=False)
     add.set_defaults(handler=cmd.egress_add)
     rm = sub.add_parser("rm", parents=[common], help="remove a destination, live")
     rm.add_argument("session_id")

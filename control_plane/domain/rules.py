@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from control_plane.domain.hostnames import canonical_host, is_ip, refuse_broad, refuse_numeric
-from control_plane.errors import InvalidArgument
+from control_plane.domain.paths import parse_paths
+from control_plane.errors import FailedPrecondition, InvalidArgument
 
 DEFAULT_PORTS = (80, 443)
+SECRET_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # What a sandbox reaches through its own proxy to read its rules and propose new ones (docs/ARCHITECTURE.md).
 SANDBOX_API_HOST = "sandgate.internal"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
@@ -30,11 +33,22 @@ DEFAULT_LIMITS = RuleLimits()
 
 @dataclass(frozen=True, order=True)
 class EgressRule:
-    """One allowed destination: an exact host or a `*.` wildcard, its ports, its plain-HTTP methods."""
+    """One allowed destination: an exact host or a `*.` wildcard, its ports, and what its requests may be.
+
+    `methods` and `paths` (globs, see domain/paths.py) apply to plain HTTP and, with `inspect`, to the HTTPS
+    requests inside a tunnel, which Sandgate then decrypts; `credential` names a secret injected there."""
 
     host: str
     ports: tuple[int, ...] = DEFAULT_PORTS
     methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    inspect: bool = False
+    credential: str = ""
+
+    @property
+    def limits_requests(self) -> bool:
+        """Whether the rule says anything about the requests themselves (which an opaque tunnel hides)."""
+        return bool(self.methods or self.paths)
 
     @property
     def is_wildcard(self) -> bool:
@@ -66,7 +80,26 @@ class EgressRule:
         return port in self.ports and self.matches_host(host)
 
     def to_dict(self) -> dict[str, object]:
-        return {"host": self.host, "ports": list(self.ports), "methods": list(self.methods)}
+        return {
+            "host": self.host,
+            "ports": list(self.ports),
+            "methods": list(self.methods),
+            "paths": list(self.paths),
+            "inspect": self.inspect,
+            "credential": self.credential,
+        }
+
+
+def rule_from_dict(raw: dict[str, object]) -> EgressRule:
+    """A stored rule (already validated when it was written) back to its value; older rows lack the new fields."""
+    return EgressRule(
+        str(raw["host"]),
+        tuple(raw["ports"]),  # type: ignore[arg-type]
+        tuple(raw["methods"]),  # type: ignore[arg-type]
+        tuple(raw.get("paths") or ()),  # type: ignore[arg-type]
+        bool(raw.get("inspect", False)),
+        str(raw.get("credential") or ""),
+    )
 
 
 def normalize_host(
@@ -117,17 +150,46 @@ def parse_rule(
     ports: Iterable[int] = (),
     methods: Iterable[str] = (),
     *,
+    paths: Iterable[str] = (),
+    inspect: bool = False,
+    credential: str = "",
     field: str = "egress",
     allow_broad: bool = False,
     limits: RuleLimits = DEFAULT_LIMITS,
 ) -> EgressRule:
     """Validate one rule given as plain values; errors name `field` (e.g. `egress[2].host`; `host` if "")."""
     prefix = f"{field}." if field else ""
-    return EgressRule(
+    rule = EgressRule(
         host=normalize_host(host, f"{prefix}host", allow_broad=allow_broad, limits=limits),
         ports=parse_ports(ports, f"{prefix}ports", limits),
         methods=parse_methods(methods, f"{prefix}methods"),
+        paths=parse_paths(paths, f"{prefix}paths"),
+        inspect=inspect,
+        credential=parse_credential_name(credential, f"{prefix}credential"),
     )
+    check_inspectable(rule, field)
+    return rule
+
+
+def parse_credential_name(name: str, field: str) -> str:
+    """A secret's name as a rule names it: "" (none) or 1-64 of `[A-Za-z0-9_.-]`."""
+    if name and not SECRET_NAME.fullmatch(name):
+        raise InvalidArgument("a secret name is 1-64 letters, digits, '_', '.' or '-'", field=field)
+    return name
+
+
+def check_inspectable(rule: EgressRule, field: str) -> None:
+    """Inspection needs a TLS server name to issue a certificate for, and a credential needs inspection:
+    a secret is never sent where Sandgate cannot see the request (plain HTTP, or an opaque tunnel)."""
+    if rule.inspect and (rule.is_wildcard or rule.is_cidr or is_ip(rule.host)):
+        raise InvalidArgument(
+            "inspect needs an exact host name (not a wildcard, address or range)", field=field or "inspect"
+        )
+    if rule.credential and not rule.inspect:
+        raise InvalidArgument(
+            f"credential {rule.credential!r} needs inspect: true; a secret is only sent inside inspected HTTPS",
+            field=f"{field}.credential" if field else "credential",
+        )
 
 
 def parse_rules(
@@ -154,6 +216,17 @@ def check_port_count(count: int, field: str, limits: RuleLimits = DEFAULT_LIMITS
         )
 
 
+def check_credentials(rules: Iterable[EgressRule], exists: Callable[[str], bool], field: str = "egress") -> None:
+    """FailedPrecondition naming the first rule whose credential names no stored secret (the rule is well
+    formed; the secret is to be stored first)."""
+    for rule in rules:
+        if rule.credential and not exists(rule.credential):
+            raise FailedPrecondition(
+                f"no secret named {rule.credential!r}; store it first (PUT /v1/secrets/{rule.credential})",
+                field=f"{field}.credential" if field else "credential",
+            )
+
+
 def check_rule_count(count: int, field: str, limits: RuleLimits = DEFAULT_LIMITS) -> None:
     """InvalidArgument naming `field` if a rule set would hold more than `limits.max_rules` rules."""
     if count > limits.max_rules:
@@ -162,13 +235,26 @@ def check_rule_count(count: int, field: str, limits: RuleLimits = DEFAULT_LIMITS
 
 def _rule_from_mapping(item: dict[str, object], field: str, allow_broad: bool, limits: RuleLimits) -> EgressRule:
     host, ports, methods = item.get("host", ""), item.get("ports") or [], item.get("methods") or []
+    paths, inspect, credential = item.get("paths") or [], item.get("inspect", False), item.get("credential") or ""
     if not isinstance(host, str):
         raise InvalidArgument("must be a string", field=f"{field}.host")
     if not isinstance(ports, list) or not all(isinstance(p, int) and not isinstance(p, bool) for p in ports):
         raise InvalidArgument("must be a list of integers", field=f"{field}.ports")
-    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
-        raise InvalidArgument("must be a list of strings", field=f"{field}.methods")
-    return parse_rule(host, ports, methods, field=field, allow_broad=allow_broad, limits=limits)
+    methods, paths = _strings(methods, f"{field}.methods"), _strings(paths, f"{field}.paths")
+    if not isinstance(inspect, bool):
+        raise InvalidArgument("must be true or false", field=f"{field}.inspect")
+    if not isinstance(credential, str):
+        raise InvalidArgument("must be a string", field=f"{field}.credential")
+    return parse_rule(
+        host, ports, methods, paths=paths, inspect=inspect, credential=credential,
+        field=field, allow_broad=allow_broad, limits=limits,
+    )  # fmt: skip
+
+
+def _strings(value: object, field: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
+        raise InvalidArgument("must be a list of strings", field=field)
+    return value
 
 
 def merge_rules(rules: Iterable[EgressRule]) -> tuple[EgressRule, ...]:

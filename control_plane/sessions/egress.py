@@ -10,7 +10,15 @@ from collections.abc import Callable, Mapping, Sequence
 from control_plane.domain.expansion import route_size_problem, session_domains
 from control_plane.domain.hostnames import canonical_host
 from control_plane.domain.policy import Policy, parse_policy
-from control_plane.domain.rules import DEFAULT_LIMITS, EgressRule, RuleLimits, merge_rules, parse_rule, parse_rules
+from control_plane.domain.rules import (
+    DEFAULT_LIMITS,
+    EgressRule,
+    RuleLimits,
+    check_credentials,
+    merge_rules,
+    parse_rule,
+    parse_rules,
+)
 from control_plane.domain.session import Session
 from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound, Rejected
 from control_plane.sessions.registry import SessionRegistry
@@ -32,9 +40,12 @@ class EgressEditor:
         allow_broad: bool = False,
         limits: RuleLimits = DEFAULT_LIMITS,
         ack_timer: Callable[[str, float], None] | None = None,
+        secret_exists: Callable[[str], bool] = lambda name: False,
     ) -> None:
-        """`ack_timer(write, seconds)` is told how long a waited write ("egress", "policy") took to be ACKed."""
+        """`ack_timer(write, seconds)` is told how long a waited write ("egress", "policy") took to be ACKed;
+        `secret_exists(name)` whether a rule may name that secret as its credential."""
         self._ack_timer = ack_timer
+        self._secret_exists = secret_exists
         self._registry = registry
         self._store = store
         self._publisher = publisher
@@ -66,12 +77,14 @@ class EgressEditor:
         """One rule, validated as an added one would be; InvalidArgument naming its field otherwise."""
         return parse_rule(
             str(raw.get("host", "")), _ints(raw.get("ports") or []), _strs(raw.get("methods") or []), field="",
-            allow_broad=self._allow_broad, limits=self._limits,
+            paths=_strs(raw.get("paths") or [], "paths"), inspect=raw.get("inspect") is True,
+            credential=str(raw.get("credential") or ""), allow_broad=self._allow_broad, limits=self._limits,
         )  # fmt: skip
 
     async def add(self, session_id: str, raw: dict[str, object], wait: float | None) -> Session:
         """Add one rule (merged with one for the same host); the updated session."""
         rule = self.parse_rule(raw)
+        check_credentials([rule], self._secret_exists, field="")
 
         def added(session: Session) -> tuple[EgressRule, ...]:
             self._check_size((rule,))
@@ -94,7 +107,9 @@ class EgressEditor:
         return await self._apply(session_id, removed, wait)
 
     def _check_size(self, rules: tuple[EgressRule, ...]) -> None:
-        """Only writes that add are checked: removing a rule is always possible, whatever the limits."""
+        """Only writes that add are checked: removing a rule is always possible, whatever the limits.
+        (Nor is a secret checked on removal: a rule may outlive nothing, `SecretService` refuses that.)"""
+        check_credentials(rules, self._secret_exists)
         if problem := route_size_problem(rules, self._policy, self._limits):
             raise InvalidArgument(problem, field="egress")
 
@@ -148,7 +163,9 @@ class EgressEditor:
         return policy
 
     def _check_fits(self, policy: Policy) -> None:
-        """A policy's deny list is part of every session's routes: it must leave each of them within the limits."""
+        """A policy's deny list is part of every session's routes: it must leave each of them within the limits;
+        its default rules may only name stored secrets."""
+        check_credentials(policy.default_egress, self._secret_exists, "default_egress")
         if problem := route_size_problem(policy.default_egress, policy, self._limits):
             raise InvalidArgument(f"a new session with only the default rules: {problem}", field="default_egress")
         for session in self._registry.all():
@@ -163,7 +180,7 @@ def _ints(value: object) -> list[int]:
     return value
 
 
-def _strs(value: object) -> list[str]:
+def _strs(value: object, field: str = "methods") -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument("must be a list of strings", field="methods")
+        raise InvalidArgument("must be a list of strings", field=field)
     return value

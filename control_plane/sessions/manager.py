@@ -15,7 +15,7 @@ from control_plane.domain import tokens
 from control_plane.domain.capacity import Capacity, Usage, admit, usage_of
 from control_plane.domain.expansion import route_size_problem
 from control_plane.domain.policy import Policy, with_defaults
-from control_plane.domain.rules import EgressRule, RuleLimits, parse_rules
+from control_plane.domain.rules import EgressRule, RuleLimits, check_credentials, parse_rules
 from control_plane.domain.session import LimitBounds, Limits, MetadataLimits, Session, State
 from control_plane.envoy_contract import SOCKET_NAME
 from control_plane.errors import (
@@ -23,6 +23,7 @@ from control_plane.errors import (
     SandgateError,
     Unavailable,
 )
+from control_plane.inspection.authority import SANDBOX_BUNDLE
 from control_plane.metrics import SessionMetrics
 from control_plane.sessions import socket_dir
 from control_plane.sessions.keyring import Keyring
@@ -32,6 +33,9 @@ from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.runtime import ContainerRuntime, ContainerSpec
 from control_plane.xds.publisher import ConfigPublisher, Expected
 
+TRUST_VARIABLES = (
+    "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "PIP_CERT", "GIT_SSL_CAINFO",
+)  # fmt: skip
 log = logging.getLogger(__name__)
 SOCKET_WAIT_S = 5.0
 
@@ -102,6 +106,12 @@ def proxy_env(session_id: str, token: str, forward_port: int) -> dict[str, str]:
     }  # fmt: skip
 
 
+def trust_env(inspects: bool) -> dict[str, str]:
+    """With inspection, common clients read the session's bundle (system CAs and its own CA) from these
+    variables; the session's and the caller's own values go over them (a client matrix test brings its own CA)."""
+    return dict.fromkeys(TRUST_VARIABLES, SANDBOX_BUNDLE) if inspects else {}
+
+
 class SessionManager:
     """Session lifecycle: create (cold, or from the warm pool), end, expire, and republish after a restart.
     Keeps the store, the snapshot cache (hence Envoy) and the container runtime in step. Exec and file calls
@@ -119,7 +129,9 @@ class SessionManager:
         pool: WarmPool | None = None,
         liveness: Liveness | None = None,
         metrics: SessionMetrics | None = None,
+        secret_exists: Callable[[str], bool] = lambda name: False,
     ) -> None:
+        self._secret_exists = secret_exists
         self.settings = settings
         self._metrics = metrics
         self.registry = registry
@@ -171,6 +183,7 @@ class SessionManager:
         )
         if problem := route_size_problem(rules, policy, st.rule_limits):
             raise InvalidArgument(problem, field="egress")
+        check_credentials(rules, self._secret_exists)
         return rules
 
     def usage(self) -> Usage:
@@ -248,7 +261,10 @@ class SessionManager:
             await self._listen(session)
             container_id = session.container_id
         else:
-            env = {**session.env, **proxy_env(session.id, token, self.settings.forward_port)}
+            env = {
+                **trust_env(self._publisher.inspects(session)), **session.env,
+                **proxy_env(session.id, token, self.settings.forward_port),
+            }  # fmt: skip
             spec = self.settings.container_spec(session.id, session.image, session.limits, env)
             starting = asyncio.ensure_future(self._runtime.start(spec))
             try:

@@ -11,10 +11,11 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 
 from control_plane.domain import session as sess
+from control_plane.domain.session import Session
 from control_plane.errors import DeadlineExceeded, InvalidArgument, PayloadTooLarge
 from control_plane.sessions import socket_dir
 from control_plane.sessions.liveness import Liveness
-from control_plane.sessions.manager import ManagerSettings, proxy_env
+from control_plane.sessions.manager import ManagerSettings, proxy_env, trust_env
 from control_plane.sessions.registry import SessionRegistry
 from control_plane.sessions.runtime import ContainerRuntime, ExecChunk, ExecInput, InteractiveCommand
 
@@ -41,7 +42,10 @@ class SandboxCalls:
         runtime: ContainerRuntime,
         liveness: Liveness,
         exec_timer: ExecTimer | None = None,
+        inspects: Callable[[Session], bool] = lambda session: False,
     ) -> None:
+        """`inspects(session)`: whether its sandbox trusts its own CA bundle (HTTPS inspection)."""
+        self._inspects = inspects
         self._settings = settings
         self._registry = registry
         self._runtime = runtime
@@ -66,13 +70,15 @@ class SandboxCalls:
         return self._busy_while(session_id, self._liveness.stream(session_id, chunks))
 
     def _exec_env(self, session_id: str, argv: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
-        """The environment an exec runs with: the session's, the caller's (checked), then the proxy's."""
+        """The environment an exec runs with: the CA bundle's with inspection, the session's, the caller's
+        (checked), then the proxy's."""
         session = self._registry.ready(session_id)
         if not argv or not argv[0]:
             raise InvalidArgument("must name a program to run", field="argv")
         extra = sess.validate_env(env, limits=self._settings.metadata_limits)
         token = (self._settings.socket_dir(session_id) / socket_dir.TOKEN_NAME).read_text()
-        return {**session.env, **extra, **proxy_env(session_id, token, self._settings.forward_port)}
+        trust = trust_env(self._inspects(session))
+        return {**trust, **session.env, **extra, **proxy_env(session_id, token, self._settings.forward_port)}
 
     async def _busy_while(self, session_id: str, chunks: AsyncGenerator[ExecChunk, None]) -> AsyncIterator[ExecChunk]:
         """A session is not idle while an Exec runs, however long it takes. A caller that leaves early

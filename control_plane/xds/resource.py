@@ -19,9 +19,12 @@ class Resource:
     references: tuple[tuple[str, str], ...] = ()  # (type url, name) of what a listener needs
 
 
-def build(type_url: str, config: dict[str, Any], references: tuple[tuple[str, str], ...] = ()) -> Resource:
-    """An Envoy config mapping (proto3 JSON names) of message `type_url`, serialized (or remembered) once."""
-    body = SERIALIZER.serialize(type_url, config)
+def build(
+    type_url: str, config: dict[str, Any], references: tuple[tuple[str, str], ...] = (), private: bool = False
+) -> Resource:
+    """An Envoy config mapping (proto3 JSON names) of message `type_url`, serialized (or remembered) once;
+    `private` for one that holds a secret (never written to the rendered-config store)."""
+    body = SERIALIZER.serialize(type_url, config, private)
     return Resource(type_url, str(config["name"]), content_version(body), body, references)
 
 

@@ -5,7 +5,9 @@ Serializing goes through envoy-data-plane's generated classes, whose import and 
 CPU (pydantic builds a schema for each of hundreds of classes). A restarted control plane renders the same
 configs it rendered before, so the bytes are remembered by the content of the mapping, in memory and in the
 store: a restart serializes (and imports) nothing it has serialized before, and the classes are only
-imported for a config never seen. The store is a cache: losing it costs time, not data.
+imported for a config never seen. The store is a cache: losing it costs time, not data. A config that holds
+a secret (an inspection leaf's private key, an injected credential) is `private`: it is never written to the
+store, nor read from it.
 """
 
 from __future__ import annotations
@@ -47,17 +49,19 @@ class Serializer:
         if previous is not None:
             previous.close()
 
-    def serialize(self, type_url: str, config: dict[str, Any]) -> bytes:
+    def serialize(self, type_url: str, config: dict[str, Any], private: bool = False) -> bytes:
+        """The message's bytes; with `private`, remembered in memory only."""
         key = hashlib.sha256(f"{type_url}\n{json.dumps(config, sort_keys=True)}".encode()).hexdigest()
         with self._lock:
             found = self._memory.get(key)
-            if found is None and self._store is not None:
-                found = self._store.get(key)
+            store = None if private else self._store
+            if found is None and store is not None:
+                found = store.get(key)
         if found is None:
             found = bytes(message_class(type_url).from_dict(config))
             with self._lock:
-                if self._store is not None:
-                    self._store.put(key, found)
+                if store is not None and store is self._store:
+                    store.put(key, found)
         with self._lock:
             if len(self._memory) >= _MEMORY_LIMIT:
                 self._memory.clear()

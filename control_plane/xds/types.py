@@ -9,11 +9,12 @@ CLUSTER = PREFIX + "envoy.config.cluster.v3.Cluster"
 LISTENER = PREFIX + "envoy.config.listener.v3.Listener"
 ROUTE = PREFIX + "envoy.config.route.v3.RouteConfiguration"
 FILTER_CONFIG = PREFIX + "envoy.config.core.v3.TypedExtensionConfig"  # ECDS
+SECRET = PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"  # SDS: inspection's leaf certificates
 VIRTUAL_HOST = PREFIX + "envoy.config.route.v3.VirtualHost"  # not a resource: serialized into routes
 
 # Make-before-break order: clusters and shared filter configs before the listeners that use them,
 # listeners before their routes.
-PUSH_ORDER = (CLUSTER, FILTER_CONFIG, LISTENER, ROUTE)
+PUSH_ORDER = (CLUSTER, FILTER_CONFIG, LISTENER, SECRET, ROUTE)
 WILDCARD_TYPES = frozenset({CLUSTER, LISTENER})
 
 _MESSAGE_MODULES = (
@@ -34,10 +35,12 @@ _MESSAGE_MODULES = (
     "envoy.extensions.filters.http.rbac.v3",
     "envoy.extensions.filters.http.router.v3",
     "envoy.extensions.filters.http.upstream_codec.v3",
+    "envoy.extensions.filters.listener.tls_inspector.v3",
     "envoy.extensions.filters.network.connection_limit.v3",
     "envoy.extensions.filters.network.http_connection_manager.v3",
     "envoy.extensions.network.dns_resolver.cares.v3",
     "envoy.extensions.rbac.matchers.upstream_ip_port.v3",
+    "envoy.extensions.transport_sockets.tls.v3",
     "envoy.extensions.upstreams.http.v3",
 )
 

@@ -20,6 +20,8 @@ from tests.support.upstream import Upstream
 WAIT_S = 90  # a generous bound for a condition on a loaded machine; never a timed assertion
 CURL = "curl -s -i --max-time 120"
 
+NO_INSPECTION = {"paths": [], "inspect": False, "credential": ""}  # what every rule shows besides
+
 
 class Background:
     """A shell command in the sandbox, run on a thread: the test decides while it is held."""
@@ -110,7 +112,7 @@ def test_allowed_for_the_session_adds_the_rule(client: SandgateClient, http_upst
     assert closed["state"] == "allowed_session"
     assert status_and_reason(held.output())[0] == 200
     rules = proc.admin("GET", f"/v1/sessions/{sid}/egress")[1]["egress"]
-    assert rules == [{"host": "other.test", "ports": [http_upstream.port], "methods": []}]
+    assert rules == [{"host": "other.test", "ports": [http_upstream.port], "methods": [], **NO_INSPECTION}]
     # The next request passes without asking: the route is Envoy's now.
     assert status_and_reason(client.sh(sid, f"{CURL} {url}")[1])[0] == 200
     assert open_approvals(proc, sid) == []
@@ -170,7 +172,7 @@ def test_a_sandbox_reads_its_rules_and_proposes_one(client: SandgateClient, http
     assert code == 0, out
     mine = json.loads(out)
     assert mine["session_id"] == sid
-    assert mine["egress"] == [{"host": "allowed.test", "ports": [http_upstream.port], "methods": []}]
+    assert mine["egress"] == [{"host": "allowed.test", "ports": [http_upstream.port], "methods": [], **NO_INSPECTION}]
 
     proposal = json.dumps({"host": "other.test", "ports": [http_upstream.port], "reason": "fetch the test index"})
     post = f"curl -sS -H 'content-type: application/json' -d '{proposal}' http://sandgate.internal/v1/rules"
@@ -178,7 +180,7 @@ def test_a_sandbox_reads_its_rules_and_proposes_one(client: SandgateClient, http
     assert (proposed["kind"], proposed["state"], proposed["reason"]) == ("proposal", "pending", "fetch the test index")
     (listed,) = open_approvals(proc, sid)
     assert listed["id"] == proposed["id"]
-    assert listed["rule"] == {"host": "other.test", "ports": [http_upstream.port], "methods": []}
+    assert listed["rule"] == {"host": "other.test", "ports": [http_upstream.port], "methods": [], **NO_INSPECTION}
     # Proposed is not applied: the destination is still refused at once.
     url = f"http://other.test:{http_upstream.port}/"
     assert status_and_reason(client.sh(sid, f"{CURL} {url}")[1]) == (403, "host-not-allowed")
@@ -191,7 +193,7 @@ def test_a_sandbox_reads_its_rules_and_proposes_one(client: SandgateClient, http
     decide(proc, proposed["id"], "allow_session")
     assert status_and_reason(client.sh(sid, f"{CURL} {url}")[1])[0] == 200
     rules = json.loads(client.sh(sid, "curl -sS http://sandgate.internal/v1/rules")[1])["egress"]
-    assert {"host": "other.test", "ports": [http_upstream.port], "methods": []} in rules
+    assert {"host": "other.test", "ports": [http_upstream.port], "methods": [], **NO_INSPECTION} in rules
     assert open_approvals(proc, other) == []
 
 

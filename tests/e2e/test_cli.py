@@ -37,7 +37,11 @@ def test_session_lifecycle_with_json(sandgate: SandgateProcess) -> None:
     executed = run(sandgate, "session", "exec", sid, "--", "sh", "-c", "cat; echo err >&2; exit 5", stdin="hi\n")
     assert (executed.returncode, executed.stdout, executed.stderr) == (5, "hi\n", "err\n")
     added = json.loads(run(sandgate, "egress", "add", sid, "other.test", "--port", "443", "--wait", "--json").stdout)
-    assert added["applied"] and {"host": "other.test", "ports": [443], "methods": []} in added["egress"]
+    assert (
+        added["applied"]
+        and {"host": "other.test", "ports": [443], "methods": [], "paths": [], "inspect": False, "credential": ""}
+        in added["egress"]
+    )
     table = run(sandgate, "egress", "ls", sid).stdout
     assert table.splitlines()[0].split() == ["HOST", "PORTS", "METHODS"] and "other.test" in table
     removed = run(sandgate, "egress", "rm", sid, "other.test", "--wait")
@@ -83,7 +87,8 @@ def test_help_lists_the_commands() -> None:
     assert result.returncode == 0 and result.stdout.startswith("usage: sandgate ")
     listed = result.stdout.split("COMMAND\n", 2)[-1].split("\n\n")[0]  # the block under the positional COMMAND
     commands = [line.split()[0] for line in listed.splitlines() if line.startswith("    ") and line.split()]
-    assert commands == ["serve", "image", "session", "egress", "decisions"], result.stdout
+    expected = ["serve", "image", "session", "egress", "policy", "keys", "cp", "approvals", "secret", "decisions"]
+    assert commands == [*expected, "completion"], result.stdout
     session_help = run(None, "session", "--help").stdout
     assert all(f"    {action} " in session_help for action in ("create", "ls", "get", "exec", "rm")), session_help
 

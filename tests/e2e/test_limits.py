@@ -107,7 +107,9 @@ def test_a_24_with_12000_ports_is_refused_naming_the_field(
         status, answer = proc.admin(method, path, body)
         assert (status, answer["error"]["field"]) == (400, field), answer
     assert "max_route_domains" in proc.admin("PUT", path, {"egress": [many]})[1]["error"]["message"]
-    assert proc.admin("GET", path)[1]["egress"] == [{"host": "allowed.test", "ports": [80, 443], "methods": []}]
+    assert proc.admin("GET", path)[1]["egress"] == [
+        {"host": "allowed.test", "ports": [80, 443], "methods": [], "paths": [], "inspect": False, "credential": ""}
+    ]
 
     status, answer = proc.admin("PUT", "/v1/policy", {"default_egress": [many]})
     assert (status, answer["error"]["field"]) == (400, "default_egress")

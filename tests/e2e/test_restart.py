@@ -24,7 +24,7 @@ def test_rules_survive_kill_9(own_sandgate: SandgateProcess, http_upstream: Upst
 
     assert (proc.state_dir / "envoy.pid").read_text() == envoy_pid  # the running Envoy was adopted
     assert proc.admin("GET", f"/v1/sessions/{s.id}/egress")[1]["egress"] == [
-        {"host": "other.test", "ports": [port], "methods": []}
+        {"host": "other.test", "ports": [port], "methods": [], "paths": [], "inspect": False, "credential": ""}
     ]
     with proc.client() as c:
         got = c.exec(s.id, ["sh", "-c", f"for h in other allowed; do curl -s -o /dev/null -w '%{{http_code}} ' "

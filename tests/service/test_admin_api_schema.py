@@ -36,6 +36,7 @@ async def admin_app(tmp_path: Path) -> AsyncIterator[App]:
         state_dir=tmp_path / "state", grpc_addr="127.0.0.1:0", admin_addr="127.0.0.1:0",
         node_id=f"schema-{tmp_path.name}", api_token="api", admin_token=TOKEN, warm_pool_size=0,
         allow_broad_wildcards=True, max_rules=8, max_ports_per_rule=8, max_cidr_addresses=16,
+        dns_resolvers=("127.0.0.1:1",),  # an inspected rule's upstream cluster resolves its host: nowhere here
     )  # fmt: skip
     app = App(settings, runtime=NoSandboxRuntime())
     await app.start()
@@ -137,7 +138,8 @@ async def test_cli_against_the_live_api(admin_app: App, tmp_path: Path) -> None:
 
     code, out, err = await cli(admin_app, "egress", "add", session.id, "10.0.0.0/30", "--wait", "--json")
     assert code == 0, err
-    assert {"host": "10.0.0.0/30", "ports": [80, 443], "methods": []} in json.loads(out)["egress"]
+    rule = {"host": "10.0.0.0/30", "ports": [80, 443], "methods": [], "paths": [], "inspect": False, "credential": ""}
+    assert rule in json.loads(out)["egress"]
     code, out, err = await cli(admin_app, "egress", "rm", session.id, "10.0.0.0/30", "--wait")
     assert code == 0, err
     assert "10.0.0.0/30" not in out and out.splitlines()[-1] == "applied: every Envoy has ACKed the change"

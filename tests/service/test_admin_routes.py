@@ -58,14 +58,17 @@ def test_egress_routes_good_input(client: SandgateClient) -> None:
     proc = client.proc
     s = client.create(egress=[{"host": "allowed.test", "ports": [80]}])
     path = f"/v1/sessions/{s.id}/egress"
-    assert proc.admin("GET", path) == (200, {"egress": [{"host": "allowed.test", "ports": [80], "methods": []}]})
+    plain = {"methods": [], "paths": [], "inspect": False, "credential": ""}
+    assert proc.admin("GET", path) == (200, {"egress": [{"host": "allowed.test", "ports": [80], **plain}]})
     status, body = proc.admin("POST", path, {"host": "xn--bcher-kva.example", "ports": [443]})
-    assert status == 201 and {"host": "xn--bcher-kva.example", "ports": [443], "methods": []} in body["egress"]
+    assert status == 201 and {"host": "xn--bcher-kva.example", "ports": [443], **plain} in body["egress"]
     # The admin API takes a host in the one spelling its schema publishes: lower case, A-labels.
     assert proc.admin("POST", path, {"host": "Bücher.Example"})[1]["error"]["field"] == "host"
     status, body = proc.admin("PUT", path + "?wait=applied", {"egress": [{"host": "*.wild.test", "methods": ["GET"]}]})
     assert (status, body["applied"]) == (200, True)
-    assert body["egress"] == [{"host": "*.wild.test", "ports": [80, 443], "methods": ["GET"]}]
+    assert body["egress"] == [
+        {"host": "*.wild.test", "ports": [80, 443], "methods": ["GET"], "paths": [], "inspect": False, "credential": ""}
+    ]
     status, body = proc.admin("DELETE", path + "/*.wild.test?wait=applied")
     assert (status, body["egress"]) == (200, [])
     assert client.get(s.id).egress == []

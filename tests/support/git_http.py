@@ -33,6 +33,11 @@ class _GitHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         host: GitHost = self.server.host  # type: ignore[attr-defined]
         url = urlsplit(self.path)
+        host.authorizations.append(self.headers.get("authorization", ""))
+        if host.token and self.headers.get("authorization") != f"Bearer {host.token}":
+            self._body()
+            reply(self, 401, b"token required\n")
+            return
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(host.root),
             "GIT_HTTP_EXPORT_ALL": "1", "REQUEST_METHOD": self.command, "PATH_INFO": url.path,
@@ -66,7 +71,9 @@ class _GitHandler(BaseHTTPRequestHandler):
 class GitHost(HttpHost):
     """Serves the repositories under `root` (clone `{url(host)}/tiny.git`)."""
 
-    def __init__(self, root: Path, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, root: Path, tls: ssl.SSLContext | None = None, token: str = "") -> None:
         super().__init__(_GitHandler, tls)
         self.root = root
         self.requested: list[str] = []
+        self.token = token  # if set, every request must carry `Authorization: Bearer <token>`
+        self.authorizations: list[str] = []  # the Authorization header of each request ("" if none)

@@ -26,10 +26,11 @@ class EchoHandler(BaseHTTPRequestHandler):
     def _reply(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
-        payload = json.dumps(
-            {"method": self.command, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-             "body": body.decode(errors="replace"), "server": "sandgate-test-upstream"}
-        ).encode()  # fmt: skip
+        seen = {"method": self.command, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body.decode(errors="replace"), "server": "sandgate-test-upstream"}  # fmt: skip
+        self.server.requests.append(seen)  # type: ignore[attr-defined]
+        # A host that does not echo shows the client nothing of what it received (the tests read `requests`).
+        payload = json.dumps(seen if self.server.echo else {"server": "sandgate-test-upstream"}).encode()  # type: ignore[attr-defined]
         head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n"
         # One write: headers and body in separate segments meet delayed ACKs and cost 40 ms.
         self.wfile.write(head.encode() + (b"" if self.command == "HEAD" else payload))
@@ -41,9 +42,14 @@ class EchoHandler(BaseHTTPRequestHandler):
 
 
 class Upstream:
-    def __init__(self, tls: ssl.SSLContext | None = None, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, tls: ssl.SSLContext | None = None, port: int = 0, host: str = "127.0.0.1", echo: bool = True
+    ) -> None:
         self.server = ThreadingHTTPServer((host, port), EchoHandler)
         self.server.daemon_threads = True
+        self.server.echo = echo  # type: ignore[attr-defined]
+        self.requests: list[dict[str, object]] = []  # what arrived, in order
+        self.server.requests = self.requests  # type: ignore[attr-defined]
         if tls:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]

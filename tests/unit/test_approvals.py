@@ -16,6 +16,8 @@ from control_plane.errors import CapacityExhausted, FailedPrecondition, InvalidA
 
 RULE = EgressRule("api.test", (443,))
 
+NO_INSPECTION = {"paths": [], "inspect": False, "credential": ""}
+
 
 def test_requests_for_one_destination_share_an_approval() -> None:
     book = b.ApprovalBook()
@@ -108,7 +110,7 @@ def test_the_same_rule_proposed_twice_is_one_proposal() -> None:
     first, new = book.propose("s-1", RULE, " need the API ", 5.0)
     again, again_new = book.propose("s-1", RULE, "really", 6.0)
     assert (new, again_new, again.id, first.reason, first.expires_at) == (True, False, first.id, "need the API", 0.0)
-    assert first.to_dict()["rule"] == {"host": "api.test", "ports": [443], "methods": []}
+    assert first.to_dict()["rule"] == {"host": "api.test", "ports": [443], "methods": [], **NO_INSPECTION}
 
 
 def test_a_sessions_approvals_go_with_it() -> None:
@@ -201,7 +203,7 @@ def test_the_desk_releases_every_waiter_once_the_rule_is_applied() -> None:
         waiters[0].cancel()  # one client hung up: the others still wait
         closed = await desk.decide(approval.id, "allow_session", "admin")
         assert await asyncio.gather(*waiters[1:]) == [b.ALLOWED_SESSION, b.ALLOWED_SESSION]
-        assert r.applied == [("s-1", {"host": "a.test", "ports": [80], "methods": []})]
+        assert r.applied == [("s-1", {"host": "a.test", "ports": [80], "methods": [], **NO_INSPECTION})]
         assert [a.state for a in r.recorded] == [closed.state] == [b.ALLOWED_SESSION]
         desk.close()
 

@@ -31,5 +31,7 @@ def test_counts_are_checked_before_conversion(request_fields: dict[str, object],
 def test_a_request_within_the_counts_converts() -> None:
     req = pb.CreateSessionRequest(egress=[pb.EgressRule(host="a.test", ports=[443])], labels={"a": "b"}, env={"X": "1"})
     converted = convert.create_request(req, RuleLimits(), MetadataLimits())
-    assert converted.egress == [{"host": "a.test", "ports": [443], "methods": []}]
+    assert converted.egress == [
+        {"host": "a.test", "ports": [443], "methods": [], "paths": [], "inspect": False, "credential": ""}
+    ]
     assert (converted.labels, converted.env) == ({"a": "b"}, {"X": "1"})

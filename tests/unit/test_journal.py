@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from control_plane.audit.decisions import DecisionLog
 from control_plane.audit.events import DecisionEvent
@@ -87,4 +91,41 @@ async def test_a_query_includes_what_envoy_delivers_while_it_settles(tmp_path: P
     await asyncio.sleep(0.1)
     log.record_many([event("s-1", host="late.example")])
     assert [e.host for e in await query] == ["late.example"]
+    journal.close()
+
+
+_BEFORE_ADDED = """CREATE TABLE decisions (
+    id INTEGER PRIMARY KEY, time REAL NOT NULL, session_id TEXT NOT NULL, method TEXT NOT NULL,
+    host TEXT NOT NULL, port INTEGER NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL,
+    response_code INTEGER NOT NULL, bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL,
+    duration_ms REAL NOT NULL, source TEXT NOT NULL, stream_id TEXT NOT NULL{added}
+)"""
+
+
+@pytest.mark.parametrize(
+    "added",
+    [
+        "",  # before approvals and inspection
+        ", decided_by TEXT NOT NULL DEFAULT ''",  # approvals only
+        ", path TEXT NOT NULL DEFAULT '', credential TEXT NOT NULL DEFAULT ''",  # inspection only
+    ],
+)
+def test_an_older_journal_is_upgraded_in_place_and_keeps_its_rows(tmp_path: Path, added: str) -> None:
+    path = tmp_path / "d.db"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute(_BEFORE_ADDED.format(added=added))
+        db.execute(
+            "INSERT INTO decisions (id, time, session_id, method, host, port, verdict, reason, response_code,"
+            " bytes_sent, bytes_received, duration_ms, source, stream_id)"
+            " VALUES (1, 1.0, 's-old', 'GET', 'old.test', 80, 'allow', 'allowed', 200, 1, 2, 3.0, 'envoy', '')"
+        )
+    journal = DecisionJournal(path, keep=100, keep_per_session=100)
+    new = replace(event("s-new"), decided_by="admin", path="/v1/models", credential="openai")
+    journal.append([new])
+    journal.flush()
+    newest, oldest = journal.query()
+    assert (oldest.host, oldest.decided_by, oldest.path, oldest.credential) == ("old.test", "", "", "")
+    assert (newest.session_id, newest.decided_by, newest.path, newest.credential) == (
+        "s-new", "admin", "/v1/models", "openai"
+    )  # fmt: skip
     journal.close()

@@ -25,12 +25,12 @@ EXAMPLES = settings(max_examples=60, derandomize=True, suppress_health_check=[He
 
 
 def _spec() -> dict[str, Any]:
-    deps: Any = AdminDeps(None, None, None, None, None, "n", None, None)  # type: ignore[arg-type]
+    deps: Any = AdminDeps(None, None, None, None, None, "n", None, None, None)  # type: ignore[arg-type]
     return openapi(admin_operations(AdminRoutes(deps)))
 
 
 def test_openapi_matches_routes() -> None:
-    deps: Any = AdminDeps(None, None, None, None, None, "n", None, None)  # type: ignore[arg-type]
+    deps: Any = AdminDeps(None, None, None, None, None, "n", None, None, None)  # type: ignore[arg-type]
     app = build_admin_app(deps, "token")
     served = {
         (route.resource.canonical, route.method.lower())

@@ -77,6 +77,9 @@ def _connection_manager(
             "http_protocol_options": {"allow_absolute_url": True, "accept_http_10": True},
             # `allowed.test.` is `allowed.test`: a trailing dot must not make a name miss its rule.
             "strip_trailing_host_dot": True,
+            # Path rules match the normalized path (`/a/../b` is `/b`), which is what is sent on; `//` is kept
+            # (a transparent proxy), and a glob's `*` never spans it.
+            "normalize_path": True,
             # A transparent proxy: nothing of Envoy's own reaches the upstream or the client (no request id,
             # no `server: envoy`, no x-envoy-* headers), and the sandbox is an external client, so any
             # x-envoy-* header it sends (retries, timeouts) is removed before the router could obey it.
@@ -97,13 +100,7 @@ def _connection_manager(
                 _ext_authz_filter(authz_timeout_s),
                 _forward_proxy_filter(),
                 _buffer_filter(),
-                {
-                    "name": "envoy.filters.http.router",
-                    "typed_config": {
-                        "@type": TYPE + "envoy.extensions.filters.http.router.v3.Router",
-                        "suppress_envoy_headers": True,
-                    },
-                },
+                _router(),
             ],
             "access_log": [_decision_log()],
             # A tunnel's decision is logged when it opens, not only when it closes.
@@ -114,6 +111,44 @@ def _connection_manager(
                 "access_log_flush_interval": f"{PERIODIC_LOG_SECONDS}s",
             },
             "local_reply_config": {"mappers": local_reply_mappers(limit_refusals(settings.limits))},
+        },
+    }
+
+
+def inner_connection_manager(route_name: str, settings: EgressSettings) -> dict[str, Any]:
+    """The HTTP connection manager of decrypted requests (builders/inspect.py): routes `route_name` decide each
+    one, as the session listener decides plain HTTP; the tunnel it arrived in was already authorized."""
+    return {
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "inspected",
+            "rds": {"route_config_name": route_name, "config_source": {"ads": {}, "resource_api_version": "V3"}},
+            "codec_type": "HTTP1",
+            "request_headers_timeout": REQUEST_HEADERS_TIMEOUT,
+            "strip_trailing_host_dot": True,
+            "normalize_path": True,
+            "generate_request_id": False,
+            "server_header_transformation": "PASS_THROUGH",
+            "use_remote_address": True,
+            "skip_xff_append": True,
+            "internal_address_config": {"unix_sockets": False},
+            "common_http_protocol_options": {"idle_timeout": f"{settings.idle_timeout_s}s"},
+            "stream_idle_timeout": f"{settings.stream_idle_timeout_s}s",
+            "max_request_headers_kb": 60,
+            "http_filters": [_forward_proxy_filter(), _router()],
+            "access_log": [_decision_log()],
+            "local_reply_config": {"mappers": local_reply_mappers()},
+        },
+    }
+
+
+def _router() -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.http.router.v3.Router",
+            "suppress_envoy_headers": True,
         },
     }
 

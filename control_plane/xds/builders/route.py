@@ -9,17 +9,21 @@ stop a live session from reaching what it may reach.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from control_plane.credentials.secret import Injection
+from control_plane.domain.paths import path_regex
 from control_plane.domain.rules import SANDBOX_API_HOST, EgressRule
 from control_plane.envoy_contract import (
     APPROVAL_DENIED,
     APPROVAL_TIMEOUT,
     ASK_ROUTE,
+    CREDENTIAL_HOST_MISMATCH,
     DENY_HEADER,
     HOST_NOT_ALLOWED,
     METHOD_NOT_ALLOWED,
+    PATH_NOT_ALLOWED,
     POLICY_DENIED,
     RULE_EXTENSION,
     SESSION_ENDED,
@@ -29,6 +33,7 @@ from control_plane.envoy_contract import (
     WOULD_DENY_HEADER,
     allow_route,
     deny_route,
+    inspect_name,
     session_resource_name,
 )
 from control_plane.xds.builders import EGRESS_CLUSTER, SANDBOX_API_CLUSTER, SANDBOX_API_MAX_BODY_BYTES, TYPE
@@ -73,20 +78,27 @@ def render_session_routes(
     authz_every_connect: bool = False,
     ask: bool = False,
     sandbox_api: bool = False,
+    injections: tuple[Injection, ...] = (),
 ) -> dict[str, Any]:
     """`rules` must already exclude `denied_hosts` (see Policy.effective).
 
     In report mode what the allowlist would deny is forwarded and named `would-deny:<reason>`; the
     global policy's denials stay in force. With `ask` (on_unlisted ASK), what no rule covers is held by
     the control plane's ext_authz until an operator decides (report mode forwards it instead). With
-    `sandbox_api`, http://sandgate.internal reaches the control plane's server for sandboxes.
+    `sandbox_api`, http://sandgate.internal reaches the control plane's server for sandboxes. A request
+    to an allowed host that carries one of `injections`' placeholders is refused (credential-host-mismatch).
     """
-    refuse = _would_deny_route if report_only else _deny_route
+    refuse = _would_deny_route if report_only else refuse_route
     allowed = [_allow_vhost(session_id, i, rule, refuse, authz_every_connect) for i, rule in enumerate(rules)]
+    guards = placeholder_routes(session_id, injections)
+    for vhost in allowed:
+        vhost["routes"][:0] = guards
     ports = sorted({80, 443, *(p for r in rules for p in r.ports)})
     denied = [_policy_deny_vhost(session_id, i, host, ports) for i, host in enumerate(denied_hosts)]
     internal = [_sandbox_api_vhost(session_id, sandbox_api), _sandbox_api_other_ports_vhost(session_id)]
-    fallback = _deny_vhost(session_id, refuse=_ask_route if ask and not report_only else refuse)
+    fallback = deny_vhost(session_id, refuse=_ask_route if ask and not report_only else refuse)
+    if ask or report_only:  # the catch-all forwards: a placeholder is refused there too
+        fallback["routes"][:0] = guards
     # On a port no rule names, a denied host reaches the catch-all: the global deny list must hold there
     # too, in report mode above all (where the catch-all forwards).
     fallback["routes"][:0] = _policy_deny_routes(session_id, denied_hosts)
@@ -100,7 +112,7 @@ def render_session_routes(
 
 def render_ended_routes(session_id: str) -> dict[str, Any]:
     """What a session's listener serves between its end and its removal: nothing."""
-    return {"name": session_resource_name(session_id), "virtual_hosts": [_deny_vhost(session_id, reason=SESSION_ENDED)]}
+    return {"name": session_resource_name(session_id), "virtual_hosts": [deny_vhost(session_id, reason=SESSION_ENDED)]}
 
 
 def domains_for(rule: EgressRule) -> list[str]:
@@ -126,25 +138,18 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal,
             "upgrade_configs": [{"upgrade_type": "CONNECT", "connect_config": {}}],
         },
     }
+    if rule.inspect:
+        connect = inspected_connect_route(rule.host, inspect_name(session_id))
     if authz:
         extensions = {SESSION_ID_EXTENSION: session_id, RULE_EXTENSION: rule.host}
         check = {"check_settings": {"context_extensions": extensions}}
         connect["typed_per_filter_config"] = {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, **check}}
-    plain: dict[str, Any] = {
-        "name": allow_route(rule.host),
-        "match": {"prefix": "/"},
-        "route": {"cluster": EGRESS_CLUSTER, "timeout": "0s"},
-    }
-    # A tunnel is opaque: a rule that limits methods cannot be enforced inside one, so it is refused
-    # rather than let a POST through where only GET is allowed.
-    routes = [refuse(session_id, {"connect_matcher": {}}, TUNNEL_NOT_INSPECTABLE) if rule.methods else connect]
-    if rule.methods:
-        plain["match"]["headers"] = [
-            {"name": ":method", "string_match": {"safe_regex": {"regex": "|".join(rule.methods)}}}
-        ]
-        routes += [plain, refuse(session_id, {"prefix": "/"}, METHOD_NOT_ALLOWED)]
-    else:
-        routes.append(plain)
+    plain = {"cluster": EGRESS_CLUSTER, "timeout": "0s"}
+    # A tunnel is opaque: a rule that limits methods or paths cannot be enforced inside one, so it is
+    # refused rather than let a POST through where only GET is allowed (unless inspected: see inspect.py).
+    opaque_limits = rule.limits_requests and not rule.inspect
+    routes = [refuse(session_id, {"connect_matcher": {}}, TUNNEL_NOT_INSPECTABLE) if opaque_limits else connect]
+    routes += request_routes(session_id, rule, plain, refuse)
     return {
         "name": f"allow-{index}-{rule.host.replace('/', '_')}",
         "domains": domains_for(rule),
@@ -153,11 +158,48 @@ def _allow_vhost(session_id: str, index: int, rule: EgressRule, refuse: Refusal,
     }
 
 
+def inspected_connect_route(host: str, cluster: str) -> dict[str, Any]:
+    """Envoy answers the CONNECT itself (200) and sends the tunnel's bytes to the session's internal listener,
+    which decrypts them (builders/inspect.py)."""
+    return {
+        "name": allow_route(host),
+        "match": {"connect_matcher": {}},
+        "route": {
+            "cluster": cluster,
+            "timeout": "0s",
+            "upgrade_configs": [{"upgrade_type": "CONNECT", "connect_config": {}}],
+        },
+    }
+
+
+def placeholder_routes(session_id: str, injections: Iterable[Injection]) -> list[dict[str, Any]]:
+    """Refusals of a request that carries a secret's placeholder (in the secret's header, or in the path or
+    query) anywhere but on the host that secret is bound to: a placeholder is not to be sent elsewhere."""
+    routes = []
+    for injection in injections:
+        for header in (injection.header, ":path"):
+            match = {"prefix": "/", "headers": [{"name": header, "string_match": {"contains": injection.placeholder}}]}
+            routes.append(refuse_route(session_id, match, CREDENTIAL_HOST_MISMATCH))
+    return routes
+
+
+def request_routes(session_id: str, rule: EgressRule, action: dict[str, Any], refuse: Refusal) -> list[dict[str, Any]]:
+    """A rule's routes for plain requests (or inspected ones): `action` for an allowed method on an allowed
+    path, then a refusal naming what was wrong (the method before the path)."""
+    allowed_path: dict[str, Any] = {"safe_regex": {"regex": path_regex(rule.paths)}} if rule.paths else {"prefix": "/"}
+    methods = [{"name": ":method", "string_match": {"safe_regex": {"regex": "|".join(rule.methods)}}}]
+    match = {**allowed_path, "headers": methods} if rule.methods else allowed_path
+    routes = [{"name": allow_route(rule.host), "match": match, "route": action}]
+    if rule.methods:
+        routes.append(refuse(session_id, allowed_path, METHOD_NOT_ALLOWED))
+    if rule.paths:
+        routes.append(refuse(session_id, {"prefix": "/"}, PATH_NOT_ALLOWED))
+    return routes
+
+
 def _policy_deny_vhost(session_id: str, index: int, host: str, ports: list[int]) -> dict[str, Any]:
     """A denied name is matched before any wildcard rule that would cover it: Envoy prefers longer suffixes."""
-    return _deny_vhost(
-        session_id, f"policy-deny-{index}-{host}", [host, *(f"{host}:{p}" for p in ports)], POLICY_DENIED
-    )
+    return deny_vhost(session_id, f"policy-deny-{index}-{host}", [host, *(f"{host}:{p}" for p in ports)], POLICY_DENIED)
 
 
 def _policy_deny_routes(session_id: str, denied_hosts: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -165,7 +207,7 @@ def _policy_deny_routes(session_id: str, denied_hosts: tuple[str, ...]) -> list[
         return []
     authority = {"name": ":authority", "string_match": {"safe_regex": {"regex": authority_regex(denied_hosts)}}}
     matches: list[dict[str, Any]] = [{"connect_matcher": {}}, {"prefix": "/"}]
-    return [_deny_route(session_id, {**match, "headers": [authority]}, POLICY_DENIED) for match in matches]
+    return [refuse_route(session_id, {**match, "headers": [authority]}, POLICY_DENIED) for match in matches]
 
 
 def authority_regex(hosts: tuple[str, ...]) -> str:
@@ -174,14 +216,14 @@ def authority_regex(hosts: tuple[str, ...]) -> str:
     return "(?i)(" + "|".join(alternatives) + r")\.?(:[0-9]+)?"
 
 
-def _deny_vhost(
+def deny_vhost(
     session_id: str,
     name: str = "deny",
     domains: list[str] | None = None,
     reason: str = HOST_NOT_ALLOWED,
     refuse: Refusal | None = None,
 ) -> dict[str, Any]:
-    refuse = refuse or _deny_route
+    refuse = refuse or refuse_route
     return {
         "name": name,
         "domains": domains or ["*"],
@@ -193,7 +235,8 @@ def _deny_vhost(
     }
 
 
-def _deny_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str, Any]:
+def refuse_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str, Any]:
+    """A 403 for `reason`, with DENY_HEADER and the route named `deny:<reason>`."""
     return {
         "name": deny_route(reason),
         "match": match,
@@ -245,8 +288,8 @@ def _sandbox_api_vhost(session_id: str, served: bool) -> dict[str, Any]:
         "name": "sandgate-internal",
         "domains": [SANDBOX_API_HOST, f"{SANDBOX_API_HOST}:80"],
         "routes": [
-            _deny_route(session_id, {"connect_matcher": {}}, "host-not-allowed"),
-            api if served else _deny_route(session_id, {"prefix": "/"}, "host-not-allowed"),
+            refuse_route(session_id, {"connect_matcher": {}}, "host-not-allowed"),
+            api if served else refuse_route(session_id, {"prefix": "/"}, "host-not-allowed"),
         ],
         "typed_per_filter_config": {EXT_AUTHZ_FILTER: {"@type": _AUTHZ_PER_ROUTE, "disabled": True}},
     }
@@ -255,7 +298,7 @@ def _sandbox_api_vhost(session_id: str, served: bool) -> dict[str, Any]:
 def _sandbox_api_other_ports_vhost(session_id: str) -> dict[str, Any]:
     """`sandgate.internal` on any other port (CONNECT to :443 among them) is refused too: the catch-all would
     hold it on an approval (ASK) or forward it (report mode), and Envoy would look Sandgate's own name up in DNS."""
-    return _deny_vhost(session_id, "sandgate-internal-other-ports", [f"{SANDBOX_API_HOST}:*"])
+    return deny_vhost(session_id, "sandgate-internal-other-ports", [f"{SANDBOX_API_HOST}:*"])
 
 
 def _would_deny_route(session_id: str, match: dict[str, Any], reason: str) -> dict[str, Any]:
