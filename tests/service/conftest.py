@@ -36,3 +36,14 @@ def client(sandgate: NoSandboxProcess) -> Iterator[SandgateClient]:
     c = SandgateClient(sandgate)
     yield c
     c.cleanup()
+
+
+@pytest.fixture()
+def short_state() -> Iterator[Path]:
+    """A state directory with a short path: a session's socket path must fit in 107 bytes, and pytest's own
+    tmp_path (`/tmp/pytest-of-root/pytest-NNNN/<test name>/`) may not leave room for it."""
+    root = Path(tempfile.mkdtemp(prefix="sg-"))
+    try:
+        yield root / "state"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -31,9 +31,9 @@ RUN_TIMEOUT_S = 900  # a bound on a stuck run, not an expectation of speed
 
 
 @pytest.fixture()
-async def admin_app(tmp_path: Path) -> AsyncIterator[App]:
+async def admin_app(tmp_path: Path, short_state: Path) -> AsyncIterator[App]:
     settings = Settings(
-        state_dir=tmp_path / "state", grpc_addr="127.0.0.1:0", admin_addr="127.0.0.1:0",
+        state_dir=short_state, grpc_addr="127.0.0.1:0", admin_addr="127.0.0.1:0",
         node_id=f"schema-{tmp_path.name}", api_token="api", admin_token=TOKEN, warm_pool_size=0,
         allow_broad_wildcards=True, max_rules=8, max_ports_per_rule=8, max_cidr_addresses=16,
         dns_resolvers=("127.0.0.1:1",),  # an inspected rule's upstream cluster resolves its host: nowhere here

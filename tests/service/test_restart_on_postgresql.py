@@ -14,9 +14,9 @@ from tests.support.no_sandbox import NoSandboxRuntime
 from tests.support.postgres import PostgresCluster
 
 
-async def test_a_restart_on_postgresql_keeps_the_sessions(postgres: PostgresCluster, tmp_path: Path) -> None:
+async def test_a_restart_on_postgresql_keeps_the_sessions(postgres: PostgresCluster, short_state: Path) -> None:
     settings = Settings(
-        state_dir=tmp_path / "state", grpc_addr="127.0.0.1:0", admin_addr="127.0.0.1:0", node_id="restart-pg",
+        state_dir=short_state, grpc_addr="127.0.0.1:0", admin_addr="127.0.0.1:0", node_id="restart-pg",
         api_token="t", admin_token="t", warm_pool_size=0, database_url=postgres.new_database(),
     )  # fmt: skip
     sandboxes = NoSandboxRuntime()  # its containers outlive the App, as docker's do
@@ -31,7 +31,7 @@ async def test_a_restart_on_postgresql_keeps_the_sessions(postgres: PostgresClus
         signing_key = first.parts.keyring.current
     finally:
         await first.stop()
-    assert not (settings.state_dir / "sandgate.db").exists()  # the state is in PostgreSQL only
+    assert not (short_state / "sandgate.db").exists()  # the state is in PostgreSQL only
 
     again = App(settings, runtime=sandboxes)
     await again.start()
