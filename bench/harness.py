@@ -38,7 +38,7 @@ async def upstream_envoy(port: int, work: Path) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        upstream.terminate()
+        upstream.kill()  # SIGKILL: an answering Envoy holds nothing worth a graceful drain
         await upstream.wait()
 
 
